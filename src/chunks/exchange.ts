@@ -1,0 +1,213 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../constants.ts'
+import { ProtocolError, parseManifestCid, withDefaults } from '../core/index.ts'
+import { Bitfield } from './bitfield.ts'
+import { ClientSession } from './client-session.ts'
+import { Fetcher, type FetchContext, type FetchOptions, type FetchResult } from './fetcher.ts'
+import { FrameStream } from './frame-stream.ts'
+import { FrameType } from './frames.ts'
+import { createTokenBucket, type TokenBucket } from './rate-limiter.ts'
+import { Semaphore } from './semaphore.ts'
+import { ServerSession, type ServerContext } from './server.ts'
+import { Share } from './share.ts'
+import type { ChunkStore } from './store.ts'
+
+/** Options of {@link createChunkExchange}; defaults in EXCHANGE_DEFAULTS. */
+export interface ChunkExchangeOptions extends Partial<typeof EXCHANGE_DEFAULTS> {
+  readonly store: ChunkStore
+  /** Defaults for every fetch started by this exchange (overridable per fetch). */
+  readonly fetch?: Partial<typeof FETCH_DEFAULTS>
+  /** How long a peer that sent bad data stays refused. @default 1 hour */
+  readonly badPeerMs?: number
+}
+
+/** Counters of one exchange. */
+export interface ExchangeStats {
+  /** Chunk and manifest bytes this node uploaded. */
+  readonly uploadedBytes: number
+  /** Peers currently refused for bad data. */
+  readonly badPeers: number
+}
+
+/** The `/pollen/chunks` protocol on one libp2p node: serves what the store holds, fetches packages. */
+export interface ChunkExchange {
+  start (): Promise<void>
+  stop (): Promise<void>
+  /** Download a package (manifest and chunks) into the store from the swarm; resumes from what is already stored. */
+  fetch (manifestCid: string, options?: FetchOptions): Promise<FetchResult>
+  /**
+   * Serve a package held in the store. With `initial`, this node is the
+   * package's origin: it sends every chunk once before sending any twice
+   * (see Share.initialSeedHoldMs), which keeps its upload near one copy.
+   */
+  seed (manifestCid: string, options?: { initial?: boolean }): Promise<void>
+  /** Bytes uploaded for one package. */
+  uploadedBytesFor (manifestCid: string): number
+  stats (): ExchangeStats
+}
+
+/** Build the chunk exchange for a libp2p node. Call `start()` to register the protocol. */
+export function createChunkExchange (libp2p: Libp2p, options: ChunkExchangeOptions): ChunkExchange {
+  return new Exchange(libp2p, options)
+}
+
+class Exchange implements ChunkExchange {
+  readonly #libp2p: Libp2p
+  readonly #store: ChunkStore
+  readonly #opts: typeof EXCHANGE_DEFAULTS
+  readonly #fetchDefaults: Partial<typeof FETCH_DEFAULTS>
+  readonly #bucket: TokenBucket
+  readonly #uploadSlots: Semaphore
+  readonly #shares = new Map<string, Share>()
+  readonly #fetchers = new Map<string, Fetcher>()
+  readonly #badPeers = new Map<string, number>()
+  readonly #badPeerMs: number
+  readonly #sessions = new Set<FrameStream>()
+  #uploadedBytes = 0
+  #running = false
+
+  constructor (libp2p: Libp2p, options: ChunkExchangeOptions) {
+    this.#libp2p = libp2p
+    this.#store = options.store
+    this.#opts = withDefaults(EXCHANGE_DEFAULTS, options)
+    this.#fetchDefaults = options.fetch ?? {}
+    this.#badPeerMs = options.badPeerMs ?? 3_600_000
+    this.#bucket = createTokenBucket({ bytesPerSecond: this.#opts.uploadBytesPerSecond })
+    this.#uploadSlots = new Semaphore(this.#opts.maxConcurrentUploads)
+  }
+
+  async start (): Promise<void> {
+    if (this.#running) return
+    this.#running = true
+    await this.#libp2p.handle(this.#opts.protocol, (stream, connection) => { void this.#serve(stream, connection) }, {
+      maxInboundStreams: this.#opts.maxInboundSessionsPerConnection,
+      maxOutboundStreams: this.#opts.maxInboundSessionsPerConnection
+    })
+    this.#libp2p.addEventListener('peer:identify', this.#onIdentify)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.#running) return
+    this.#running = false
+    this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
+    await this.#libp2p.unhandle(this.#opts.protocol)
+    for (const session of this.#sessions) session.abort(new Error('exchange stopped'))
+    this.#sessions.clear()
+  }
+
+  async fetch (manifestCid: string, options: FetchOptions = {}): Promise<FetchResult> {
+    parseManifestCid(manifestCid)
+    if (this.#fetchers.has(manifestCid)) throw new ProtocolError(`already fetching ${manifestCid}`)
+    const fetcher = new Fetcher(this.#fetchContext(manifestCid), { ...this.#fetchDefaults, ...options })
+    this.#fetchers.set(manifestCid, fetcher)
+    try {
+      const running = fetcher.run()
+      for (const peer of this.#libp2p.getPeers()) fetcher.addPeer(peer.toString())
+      return await running
+    } finally {
+      this.#fetchers.delete(manifestCid)
+    }
+  }
+
+  async seed (manifestCid: string, options: { initial?: boolean } = {}): Promise<void> {
+    const share = this.#share(manifestCid)
+    if (options.initial === true) share.initialSeedHoldMs = this.#opts.initialSeedHoldMs
+    if (share.manifest !== undefined) return
+    const manifest = await this.#store.getManifest(manifestCid)
+    const have = new Bitfield(manifest.chunks.length)
+    manifest.chunks.forEach((c, i) => { if (this.#store.has(c.cid)) have.set(i) })
+    share.setManifest(manifest, have)
+  }
+
+  uploadedBytesFor (manifestCid: string): number {
+    return this.#shares.get(manifestCid)?.uploadedBytes ?? 0
+  }
+
+  stats (): ExchangeStats {
+    return { uploadedBytes: this.#uploadedBytes, badPeers: this.#badPeers.size }
+  }
+
+  // --- serving --------------------------------------------------------------
+
+  async #serve (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const frames = new FrameStream(stream, this.#opts.maxFrameBytes)
+    this.#sessions.add(frames)
+    try {
+      const incoming = frames.frames()
+      const first = await incoming.next()
+      if (first.done === true || first.value.type !== FrameType.WANT) throw new ProtocolError('session must start with WANT')
+      const cid = first.value.manifestCid
+      parseManifestCid(cid)
+      const share = this.#share(cid)
+      if (share.manifest === undefined && this.#store.has(cid)) await this.seed(cid)
+      this.#fetchers.get(cid)?.addPeer(peer)
+      await new ServerSession(frames, share, this.#serverContext(peer)).run(incoming)
+      await frames.close()
+    } catch (err) {
+      frames.abort(err as Error)
+    } finally {
+      this.#sessions.delete(frames)
+    }
+  }
+
+  #serverContext (peer: string): ServerContext {
+    return {
+      store: this.#store,
+      bucket: this.#bucket,
+      uploadSlots: this.#uploadSlots,
+      maxQueuedRequests: 64,
+      onUploaded: bytes => { this.#uploadedBytes += bytes },
+      isRefused: () => this.#isBadPeer(peer)
+    }
+  }
+
+  #share (cid: string): Share {
+    let share = this.#shares.get(cid)
+    if (share === undefined) {
+      share = new Share(cid)
+      this.#shares.set(cid, share)
+    }
+    return share
+  }
+
+  // --- fetching ---------------------------------------------------------------
+
+  #fetchContext (cid: string): FetchContext {
+    return {
+      store: this.#store,
+      share: this.#share(cid),
+      openSession: async (peer, signal) => await this.#openSession(peer, signal),
+      reportBadPeer: (peer) => { this.#badPeers.set(peer, Date.now() + this.#badPeerMs) },
+      isBadPeer: peer => this.#isBadPeer(peer),
+      rttOf: peer => this.#rttOf(peer)
+    }
+  }
+
+  async #openSession (peer: string, signal: AbortSignal): Promise<ClientSession> {
+    const stream = await this.#libp2p.dialProtocol(peerIdFromString(peer), this.#opts.protocol, { signal })
+    const frames = new FrameStream(stream, this.#opts.maxFrameBytes)
+    this.#sessions.add(frames)
+    stream.addEventListener('close', () => { this.#sessions.delete(frames) }, { once: true })
+    return new ClientSession(peer, frames)
+  }
+
+  readonly #onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+    if (!evt.detail.protocols.includes(this.#opts.protocol)) return
+    for (const fetcher of this.#fetchers.values()) fetcher.addPeer(evt.detail.peerId.toString())
+  }
+
+  #isBadPeer (peer: string): boolean {
+    const until = this.#badPeers.get(peer)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.#badPeers.delete(peer)
+    return false
+  }
+
+  #rttOf (peer: string): number | undefined {
+    const rtts = this.#libp2p.getConnections(peerIdFromString(peer)).map(c => c.rtt).filter((r): r is number => r !== undefined)
+    return rtts.length === 0 ? undefined : Math.min(...rtts)
+  }
+}

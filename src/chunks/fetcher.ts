@@ -1,0 +1,451 @@
+import { Bitfield } from './bitfield.ts'
+import { PeerState } from './peer-state.ts'
+import { rarestFirst, type InflightRequest, type PolicyInput, type SelectionPolicy } from './policy.ts'
+import type { ClientSession, ClientSessionHandler } from './client-session.ts'
+import type { Share } from './share.ts'
+import type { ChunkStore } from './store.ts'
+import { FETCH_DEFAULTS } from '../constants.ts'
+import {
+  AbortError, ChunkHashMismatchError, FetchFailedError, TimeoutError,
+  decodeManifest, manifestCidOf, withDefaults, type Manifest
+} from '../core/index.ts'
+
+/** Progress of one fetch, emitted at most every `progressIntervalMs` and once at the end. */
+export interface FetchProgress {
+  readonly manifestCid: string
+  readonly chunksDone: number
+  readonly chunksTotal: number
+  readonly bytesDone: number
+  readonly bytesTotal: number
+  /** Peers with an open session. */
+  readonly peers: number
+}
+
+/** Tunables of one fetch; defaults in FETCH_DEFAULTS. */
+export interface FetchOptions extends Partial<typeof FETCH_DEFAULTS> {
+  readonly signal?: AbortSignal
+  /** Give up after this long in total. @default no overall limit (stall detection still applies) */
+  readonly timeoutMs?: number
+  readonly onProgress?: (progress: FetchProgress) => void
+  /** Piece selection. @default rarestFirst */
+  readonly policy?: SelectionPolicy
+  /** Clock in ms. @default performance.now */
+  readonly now?: () => number
+  /** Random source for tie-breaks. @default Math.random */
+  readonly random?: () => number
+}
+
+/** What a completed fetch did. */
+export interface FetchResult {
+  readonly manifestCid: string
+  readonly manifest: Manifest
+  /** Chunk bytes received and stored by this fetch (0 when everything was already here). */
+  readonly fetchedBytes: number
+  /** Chunk bytes received for chunks we already had (end game, late arrivals). */
+  readonly duplicateBytes: number
+  /** Chunk bytes received per peer id. */
+  readonly bytesByPeer: Readonly<Record<string, number>>
+  readonly seconds: number
+}
+
+/** What the fetcher needs from the exchange that runs it. */
+export interface FetchContext {
+  readonly store: ChunkStore
+  readonly share: Share
+  openSession (peer: string, signal: AbortSignal): Promise<ClientSession>
+  /** Penalise a peer node-wide (bad data). */
+  reportBadPeer (peer: string, reason: Error): void
+  isBadPeer (peer: string): boolean
+  rttOf (peer: string): number | undefined
+}
+
+type Limits = typeof FETCH_DEFAULTS
+
+/**
+ * Drives one package download: keeps a session with every peer, feeds what
+ * they say to the selection policy, sends the requests it chooses, verifies
+ * and stores every chunk, and handles timeouts, rejections, bad peers and
+ * departures. Stored chunks are served to others at once (via the share).
+ */
+export class Fetcher implements ClientSessionHandler {
+  readonly #ctx: FetchContext
+  readonly #limits: Limits
+  readonly #options: FetchOptions
+  readonly #policy: SelectionPolicy
+  readonly #now: () => number
+  readonly #random: () => number
+  readonly #peers = new Map<string, PeerState>()
+  readonly #inflight = new Map<number, InflightRequest[]>()
+  readonly #abort = new AbortController()
+  readonly #done = Promise.withResolvers<FetchResult>()
+  readonly #started: number
+  #missing: number[] = []
+  /** Chunks received and being verified/written: neither missing nor requestable. */
+  readonly #storing = new Set<number>()
+  #fetchedBytes = 0
+  #duplicateBytes = 0
+  #manifestAskedFrom: string | undefined
+  #manifestAskedAt = 0
+  #stallSince: number | undefined
+  #lastProgress = -Infinity
+  #scheduled = false
+  #timer: ReturnType<typeof setInterval> | undefined
+
+  constructor (ctx: FetchContext, options: FetchOptions = {}) {
+    this.#ctx = ctx
+    this.#options = options
+    this.#limits = withDefaults(FETCH_DEFAULTS, options)
+    this.#policy = options.policy ?? rarestFirst
+    this.#now = options.now ?? (() => performance.now())
+    this.#random = options.random ?? Math.random
+    this.#started = this.#now()
+  }
+
+  get manifestCid (): string { return this.#ctx.share.cid }
+  get done (): boolean { return this.#ctx.share.have?.complete === true }
+
+  /** Run to completion. Rejects with FetchFailedError, TimeoutError or AbortError. */
+  async run (): Promise<FetchResult> {
+    const { signal, timeoutMs } = this.#options
+    const onAbort = (): void => { this.#fail(new AbortError('fetch aborted')) }
+    if (signal?.aborted === true) onAbort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    const deadline = timeoutMs === undefined ? undefined : setTimeout(() => { this.#fail(new TimeoutError(`fetch of ${this.manifestCid} took over ${timeoutMs} ms`)) }, timeoutMs)
+    this.#timer = setInterval(() => { this.#tick() }, 200)
+    try {
+      if (this.#ctx.share.manifest !== undefined) this.#onManifestKnown()
+      else await this.#loadLocalManifest()
+      return await this.#done.promise
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+      clearTimeout(deadline)
+      clearInterval(this.#timer)
+      this.#abort.abort()
+      await this.#closeSessions()
+    }
+  }
+
+  /** Open a session with `peer` unless one exists (or it is banned). */
+  addPeer (peer: string): void {
+    if (this.#abort.signal.aborted || this.#ctx.isBadPeer(peer)) return
+    const state = this.#peer(peer)
+    if (state.session !== undefined || state.opening || state.banned) return
+    state.opening = true
+    this.#ctx.openSession(peer, this.#abort.signal).then(session => {
+      if (this.#abort.signal.aborted) { session.abort(new AbortError('fetch over')); return }
+      state.session = session
+      state.rttMs = this.#ctx.rttOf(peer)
+      void session.run(this.manifestCid, this)
+    }).catch(() => {
+      // peer gone or does not speak the protocol: nothing to do
+    }).finally(() => { state.opening = false })
+  }
+
+  // --- ClientSessionHandler -------------------------------------------------
+
+  onHaveMap (peer: string, known: boolean, bits: Uint8Array): void {
+    const state = this.#peer(peer)
+    state.knowsManifest = known
+    if (!known) return
+    if (this.#ctx.share.manifest === undefined) {
+      state.pendingBits = Uint8Array.from(bits)
+      this.#askForManifest()
+      return
+    }
+    this.#applyBits(state, bits)
+  }
+
+  onHave (peer: string, index: number): void {
+    const state = this.#peer(peer)
+    if (state.remoteHave === undefined) return
+    if (index >= state.remoteHave.length) { this.#penalise(state, new Error(`HAVE ${index} out of range`), true); return }
+    state.remoteHave.set(index)
+    state.rejected.delete(index)
+    this.#schedule()
+  }
+
+  onData (peer: string, index: number, data: Uint8Array): void {
+    const state = this.#peer(peer)
+    const manifest = this.#ctx.share.manifest
+    const ref = manifest?.chunks[index]
+    const request = this.#takeRequest(state, index)
+    if (ref === undefined) { this.#penalise(state, new Error(`DATA ${index} out of range`), true); return }
+    if (request !== undefined) state.recordDelivery(data.byteLength, request.since, this.#now(), this.#limits.ewmaAlpha)
+    if (this.#ctx.share.have?.has(index) === true || this.#storing.has(index)) { this.#duplicateBytes += data.byteLength; return }
+    this.#store(state, index, ref.cid, data)
+  }
+
+  onReject (peer: string, index: number): void {
+    const state = this.#peer(peer)
+    this.#takeRequest(state, index)
+    state.rejected.set(index, this.#now())
+    this.#schedule()
+  }
+
+  onManifestData (peer: string, data: Uint8Array): void {
+    const state = this.#peer(peer)
+    if (this.#ctx.share.manifest !== undefined) return
+    this.#manifestAskedFrom = undefined
+    if (manifestCidOf(data).toString() !== this.manifestCid) {
+      this.#penalise(state, new ChunkHashMismatchError(`manifest from ${peer} does not match ${this.manifestCid}`), true)
+      this.#askForManifest()
+      return
+    }
+    let manifest: Manifest
+    try {
+      manifest = decodeManifest(data)
+    } catch (err) {
+      this.#penalise(state, err as Error, true)
+      this.#askForManifest()
+      return
+    }
+    this.#ctx.store.put(this.manifestCid, data, { signal: this.#abort.signal })
+      .then(() => { this.#onManifestKnown(manifest) })
+      .catch(err => { this.#fail(err as Error) })
+  }
+
+  onClose (peer: string): void {
+    const state = this.#peers.get(peer)
+    if (state === undefined) return
+    for (const index of state.requested) this.#dropRequest(state, index)
+    if (this.#manifestAskedFrom === peer) this.#manifestAskedFrom = undefined
+    state.disconnect()
+    this.#askForManifest()
+    this.#schedule()
+  }
+
+  // --- manifest -------------------------------------------------------------
+
+  async #loadLocalManifest (): Promise<void> {
+    if (!this.#ctx.store.has(this.manifestCid)) return
+    const manifest = await this.#ctx.store.getManifest(this.manifestCid)
+    this.#onManifestKnown(manifest)
+  }
+
+  #onManifestKnown (known?: Manifest): void {
+    const share = this.#ctx.share
+    if (known !== undefined && share.manifest === undefined) {
+      share.setManifest(known, haveFromStore(known, this.#ctx.store))
+    }
+    const manifest = share.manifest!
+    const have = share.have!
+    this.#missing = manifest.chunks.map((_, i) => i).filter(i => !have.has(i))
+    for (const state of this.#peers.values()) {
+      if (state.pendingBits !== undefined) this.#applyBits(state, state.pendingBits)
+    }
+    this.#checkDone()
+    this.#schedule()
+  }
+
+  #askForManifest (): void {
+    if (this.#ctx.share.manifest !== undefined || this.#manifestAskedFrom !== undefined) return
+    const candidates = [...this.#peers.values()].filter(p => p.knowsManifest && p.session !== undefined && !p.banned)
+    const peer = candidates[Math.floor(this.#random() * candidates.length)]
+    if (peer === undefined) return
+    this.#manifestAskedFrom = peer.id
+    this.#manifestAskedAt = this.#now()
+    peer.session!.requestManifest()
+  }
+
+  #applyBits (state: PeerState, bits: Uint8Array): void {
+    state.pendingBits = undefined
+    try {
+      state.remoteHave = Bitfield.decode(this.#ctx.share.manifest!.chunks.length, bits)
+    } catch (err) {
+      this.#penalise(state, err as Error, true)
+      return
+    }
+    state.rejected.clear()
+    this.#schedule()
+  }
+
+  // --- chunks ---------------------------------------------------------------
+
+  #store (state: PeerState, index: number, cid: string, data: Uint8Array): void {
+    this.#storing.add(index)
+    this.#cancelOthers(index)
+    this.#ctx.store.put(cid, data, { signal: this.#abort.signal }).then(() => {
+      this.#fetchedBytes += data.byteLength
+      this.#stallSince = undefined
+      this.#ctx.share.markHave(index)
+      this.#checkDone()
+      this.#schedule()
+    }).catch(err => {
+      if ((err as Error).name === 'ChunkHashMismatchError') this.#penalise(state, err as Error, true)
+      else if ((err as Error).name !== 'AbortError') this.#fail(err as Error)
+      this.#schedule()
+    }).finally(() => { this.#storing.delete(index) })
+  }
+
+  #takeRequest (state: PeerState, index: number): InflightRequest | undefined {
+    if (!state.requested.delete(index)) return undefined
+    const list = this.#inflight.get(index) ?? []
+    const at = list.findIndex(r => r.peer === state.id)
+    const [request] = at >= 0 ? list.splice(at, 1) : []
+    if (list.length === 0) this.#inflight.delete(index)
+    return request
+  }
+
+  #dropRequest (state: PeerState, index: number): void {
+    this.#takeRequest(state, index)
+  }
+
+  #cancelOthers (index: number): void {
+    for (const request of this.#inflight.get(index) ?? []) {
+      const state = this.#peers.get(request.peer)
+      state?.requested.delete(index)
+      state?.session?.cancel(index)
+    }
+    this.#inflight.delete(index)
+  }
+
+  #schedule (): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    queueMicrotask(() => {
+      this.#scheduled = false
+      this.#runPolicy()
+    })
+  }
+
+  #runPolicy (): void {
+    if (this.#abort.signal.aborted || this.#ctx.share.manifest === undefined || this.done) return
+    const requests = this.#policy(this.#policyInput(), this.#now(), this.#random)
+    const now = this.#now()
+    for (const { index, peer } of requests) {
+      const state = this.#peers.get(peer)
+      if (state?.session === undefined || state.requested.has(index)) continue
+      state.requested.add(index)
+      const list = this.#inflight.get(index) ?? []
+      list.push({ peer, since: now })
+      this.#inflight.set(index, list)
+      state.session.request(index)
+    }
+  }
+
+  #policyInput (): PolicyInput {
+    const share = this.#ctx.share
+    const have = share.have!
+    this.#missing = this.#missing.filter(i => !have.has(i))
+    return {
+      chunkSizes: share.manifest!.chunks.map(c => c.size),
+      haveLocal: i => have.has(i) || this.#storing.has(i),
+      missing: this.#missing,
+      inflight: this.#inflight,
+      peers: [...this.#peers.values()].filter(p => p.session !== undefined && p.remoteHave !== undefined),
+      limits: this.#limits
+    }
+  }
+
+  // --- timers, faults, completion --------------------------------------------
+
+  #tick (): void {
+    const now = this.#now()
+    this.#expireRequests(now)
+    this.#expireManifestRequest(now)
+    this.#checkStall(now)
+    this.#emitProgress(now, false)
+  }
+
+  #expireRequests (now: number): void {
+    const sizes = this.#ctx.share.manifest?.chunks
+    for (const [index, list] of [...this.#inflight]) {
+      const limit = this.#limits.requestTimeoutMs + (sizes?.[index]?.size ?? 0) * this.#limits.requestTimeoutMsPerByte
+      for (const request of [...list]) {
+        if (now - request.since < limit) continue
+        const state = this.#peers.get(request.peer)!
+        this.#takeRequest(state, index)
+        state.session?.cancel(index)
+        this.#penalise(state, new TimeoutError(`chunk ${index} from ${state.id} timed out`), false)
+      }
+    }
+    this.#schedule()
+  }
+
+  #expireManifestRequest (now: number): void {
+    if (this.#manifestAskedFrom === undefined || now - this.#manifestAskedAt < this.#limits.requestTimeoutMs) return
+    const state = this.#peers.get(this.#manifestAskedFrom)!
+    this.#manifestAskedFrom = undefined
+    this.#penalise(state, new TimeoutError('manifest request timed out'), false)
+    this.#askForManifest()
+  }
+
+  #checkStall (now: number): void {
+    if (this.done || this.#inflight.size > 0 || this.#manifestAskedFrom !== undefined) {
+      this.#stallSince = undefined
+      return
+    }
+    this.#stallSince ??= now
+    if (now - this.#stallSince >= this.#limits.stallTimeoutMs) {
+      this.#fail(new FetchFailedError(`no peer could supply the rest of ${this.manifestCid} for ${this.#limits.stallTimeoutMs} ms`))
+    }
+  }
+
+  /** Count a fault against a peer; `severe` (bad data, protocol abuse) bans at once. */
+  #penalise (state: PeerState, reason: Error, severe: boolean): void {
+    state.penalty += severe ? this.#limits.banScore : 1
+    if (severe) this.#ctx.reportBadPeer(state.id, reason)
+    if (state.penalty < this.#limits.banScore) return
+    state.banned = true
+    for (const index of [...state.requested]) this.#dropRequest(state, index)
+    state.session?.abort(reason)
+  }
+
+  #checkDone (): void {
+    const share = this.#ctx.share
+    if (share.have?.complete !== true) return
+    this.#emitProgress(this.#now(), true)
+    const bytesByPeer: Record<string, number> = {}
+    for (const state of this.#peers.values()) if (state.bytesReceived > 0) bytesByPeer[state.id] = state.bytesReceived
+    this.#done.resolve({
+      manifestCid: share.cid,
+      manifest: share.manifest!,
+      fetchedBytes: this.#fetchedBytes,
+      duplicateBytes: this.#duplicateBytes,
+      bytesByPeer,
+      seconds: (this.#now() - this.#started) / 1000
+    })
+  }
+
+  #emitProgress (now: number, force: boolean): void {
+    const { onProgress } = this.#options
+    const manifest = this.#ctx.share.manifest
+    if (onProgress === undefined || manifest === undefined) return
+    if (!force && now - this.#lastProgress < this.#limits.progressIntervalMs) return
+    this.#lastProgress = now
+    const have = this.#ctx.share.have!
+    let bytesDone = 0
+    for (let i = 0; i < manifest.chunks.length; i++) if (have.has(i)) bytesDone += manifest.chunks[i]!.size
+    onProgress({
+      manifestCid: this.manifestCid,
+      chunksDone: have.count,
+      chunksTotal: have.length,
+      bytesDone,
+      bytesTotal: manifest.size,
+      peers: [...this.#peers.values()].filter(p => p.session !== undefined).length
+    })
+  }
+
+  #fail (err: Error): void {
+    this.#done.reject(err)
+  }
+
+  #peer (id: string): PeerState {
+    let state = this.#peers.get(id)
+    if (state === undefined) {
+      state = new PeerState(id, this.#now, this.#limits.rejectBackoffMs)
+      this.#peers.set(id, state)
+    }
+    return state
+  }
+
+  async #closeSessions (): Promise<void> {
+    await Promise.all([...this.#peers.values()].map(async p => { await p.session?.close().catch(() => {}) }))
+  }
+}
+
+function haveFromStore (manifest: Manifest, store: ChunkStore): Bitfield {
+  const have = new Bitfield(manifest.chunks.length)
+  manifest.chunks.forEach((chunk, i) => { if (store.has(chunk.cid)) have.set(i) })
+  return have
+}

@@ -1,0 +1,117 @@
+import { ProtocolError } from '../core/index.ts'
+
+/**
+ * Frames of `/pollen/chunks/1.0.0`. Each is length-prefixed (unsigned varint)
+ * on the stream; the first byte is the frame type.
+ *
+ * A session is one stream per (fetcher, server, manifest), opened by the
+ * fetcher. The fetcher sends WANT first; the server answers with HAVE_MAP
+ * (`known: false` while it does not know the manifest) and keeps the fetcher informed
+ * with HAVE / HAVE_MAP as it gets more. The fetcher sends REQUEST / CANCEL /
+ * MANIFEST_REQUEST; the server sends DATA / REJECT / MANIFEST_DATA.
+ */
+export const FrameType = {
+  WANT: 1,
+  HAVE_MAP: 2,
+  HAVE: 3,
+  REQUEST: 4,
+  CANCEL: 5,
+  DATA: 6,
+  REJECT: 7,
+  MANIFEST_REQUEST: 8,
+  MANIFEST_DATA: 9
+} as const
+
+export type Frame =
+  | { type: typeof FrameType.WANT, manifestCid: string }
+  | { type: typeof FrameType.HAVE_MAP, known: boolean, bits: Uint8Array }
+  | { type: typeof FrameType.HAVE, index: number }
+  | { type: typeof FrameType.REQUEST, index: number }
+  | { type: typeof FrameType.CANCEL, index: number }
+  | { type: typeof FrameType.DATA, index: number, data: Uint8Array }
+  | { type: typeof FrameType.REJECT, index: number }
+  | { type: typeof FrameType.MANIFEST_REQUEST }
+  | { type: typeof FrameType.MANIFEST_DATA, data: Uint8Array }
+
+/** Longest CID string accepted in a WANT frame. */
+const MAX_CID_CHARS = 128
+
+/** Encode a frame without its length prefix. DATA is better sent with {@link encodeDataHeader}. */
+export function encodeFrame (frame: Frame): Uint8Array {
+  switch (frame.type) {
+    case FrameType.WANT: return withType(frame.type, new TextEncoder().encode(frame.manifestCid))
+    case FrameType.HAVE_MAP: return withType(frame.type, concat(Uint8Array.of(frame.known ? 1 : 0), frame.bits))
+    case FrameType.MANIFEST_DATA: return withType(frame.type, frame.data)
+    case FrameType.MANIFEST_REQUEST: return Uint8Array.of(frame.type)
+    case FrameType.DATA: return concat(encodeDataHeader(frame.index), frame.data)
+    default: return encodeIndexFrame(frame.type, frame.index)
+  }
+}
+
+/** The first 5 bytes of a DATA frame; the chunk bytes follow. */
+export function encodeDataHeader (index: number): Uint8Array {
+  return encodeIndexFrame(FrameType.DATA, index)
+}
+
+/**
+ * Decode one frame (without its length prefix).
+ * @throws {ProtocolError} on an unknown type or a malformed body
+ */
+export function decodeFrame (bytes: Uint8Array): Frame {
+  if (bytes.byteLength === 0) throw new ProtocolError('empty frame')
+  const type = bytes[0]!
+  const body = bytes.subarray(1)
+  switch (type) {
+    case FrameType.WANT: return { type, manifestCid: decodeCidText(body) }
+    case FrameType.HAVE_MAP: return decodeHaveMap(body)
+    case FrameType.MANIFEST_DATA: return { type, data: body }
+    case FrameType.MANIFEST_REQUEST: return expectEmpty(body, { type })
+    case FrameType.DATA: return { type, index: readIndex(body), data: body.subarray(4) }
+    case FrameType.HAVE:
+    case FrameType.REQUEST:
+    case FrameType.CANCEL:
+    case FrameType.REJECT:
+      return { type, index: readIndex(body, true) }
+    default: throw new ProtocolError(`unknown frame type ${type}`)
+  }
+}
+
+function decodeHaveMap (body: Uint8Array): Frame {
+  const flag = body[0]
+  if (flag !== 0 && flag !== 1) throw new ProtocolError('malformed HAVE_MAP frame')
+  if (flag === 0 && body.byteLength !== 1) throw new ProtocolError('HAVE_MAP for an unknown manifest has bits')
+  return { type: FrameType.HAVE_MAP, known: flag === 1, bits: body.subarray(1) }
+}
+
+function encodeIndexFrame (type: number, index: number): Uint8Array {
+  const bytes = new Uint8Array(5)
+  bytes[0] = type
+  new DataView(bytes.buffer).setUint32(1, index)
+  return bytes
+}
+
+function readIndex (body: Uint8Array, exact = false): number {
+  if (body.byteLength < 4 || (exact && body.byteLength !== 4)) throw new ProtocolError('malformed index frame')
+  return new DataView(body.buffer, body.byteOffset, 4).getUint32(0)
+}
+
+function decodeCidText (body: Uint8Array): string {
+  if (body.byteLength === 0 || body.byteLength > MAX_CID_CHARS) throw new ProtocolError('malformed WANT frame')
+  return new TextDecoder().decode(body)
+}
+
+function expectEmpty<T> (body: Uint8Array, frame: T): T {
+  if (body.byteLength !== 0) throw new ProtocolError('unexpected frame body')
+  return frame
+}
+
+function withType (type: number, body: Uint8Array): Uint8Array {
+  return concat(Uint8Array.of(type), body)
+}
+
+function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength)
+  out.set(a, 0)
+  out.set(b, a.byteLength)
+  return out
+}

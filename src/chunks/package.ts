@@ -1,0 +1,173 @@
+import { createReadStream } from 'node:fs'
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { AbortError, ChunkHashMismatchError, InvalidManifestError } from '../core/errors.ts'
+import { bytesMatchCid, chunkCid, parseCid } from '../core/cid.ts'
+import { MANIFEST_LIMITS, type ChunkRef, type Manifest } from '../core/manifest.ts'
+import { chunkStream, type ChunkerOptions } from './chunker.ts'
+import type { ChunkStore } from './store.ts'
+
+/** Progress of an import or export, in bytes of package content. */
+export interface PackageProgress {
+  bytes: number
+  totalBytes: number
+}
+
+/** Options of {@link importFile} and {@link importBytes}. */
+export interface ImportOptions {
+  signal?: AbortSignal
+  chunker?: Partial<ChunkerOptions>
+  /** Called after each chunk is stored. */
+  onProgress?: (progress: PackageProgress) => void
+}
+
+/** Options of {@link exportFile}. */
+export interface ExportOptions {
+  signal?: AbortSignal
+  /** Called after each chunk is written. */
+  onProgress?: (progress: PackageProgress) => void
+}
+
+/** Result of an import: the package's manifest and its CID. */
+export interface ImportResult {
+  manifest: Manifest
+  cid: string
+}
+
+/** Read size of the file stream during import. */
+const READ_BUFFER_BYTES = 1024 * 1024
+/** Chunk writes in flight during import: overlaps disk writes and fsyncs with chunking. */
+const PUT_CONCURRENCY = 4
+
+/**
+ * Chunk a file into the store and store its manifest. Streams: memory stays
+ * O(max chunk size) whatever the file size.
+ */
+export async function importFile (store: ChunkStore, path: string, options: ImportOptions = {}): Promise<ImportResult> {
+  throwIfAborted(options.signal)
+  const { size } = await stat(path)
+  const stream = createReadStream(path, { highWaterMark: READ_BUFFER_BYTES, signal: options.signal })
+  try {
+    return await importStream(store, stream, size, options)
+  } finally {
+    stream.destroy()
+  }
+}
+
+/** Chunk an in-memory package into the store and store its manifest. */
+export async function importBytes (store: ChunkStore, bytes: Uint8Array, options: ImportOptions = {}): Promise<ImportResult> {
+  return importStream(store, [bytes], bytes.byteLength, options)
+}
+
+async function importStream (store: ChunkStore, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, totalBytes: number, options: ImportOptions): Promise<ImportResult> {
+  throwIfAborted(options.signal)
+  const chunks = chunkStream(toAsync(source), options.chunker)
+  const refs = await storeChunks(store, chunks, totalBytes, options)
+  const manifest: Manifest = { version: 1, size: refs.reduce((sum, ref) => sum + ref.size, 0), chunks: refs }
+  throwIfAborted(options.signal)
+  const cid = await store.putManifest(manifest)
+  return { manifest, cid }
+}
+
+/** Put every chunk, a few at a time, and return their refs in order. */
+async function storeChunks (store: ChunkStore, chunks: AsyncIterable<Uint8Array>, totalBytes: number, options: ImportOptions): Promise<ChunkRef[]> {
+  const { signal, onProgress } = options
+  const refs: ChunkRef[] = []
+  const inflight: Array<Promise<void>> = []
+  let stored = 0
+  try {
+    for await (const chunk of chunks) {
+      throwIfAborted(signal)
+      if (refs.length >= MANIFEST_LIMITS.maxChunks) throw new InvalidManifestError(`package needs more than ${MANIFEST_LIMITS.maxChunks} chunks`)
+      const cid = chunkCid(chunk).toString()
+      refs.push({ cid, size: chunk.byteLength })
+      const put = store.put(cid, chunk, { signal }).then(() => {
+        stored += chunk.byteLength
+        onProgress?.({ bytes: stored, totalBytes })
+      })
+      put.catch(() => {}) // observed below; avoids an unhandled rejection while the chunker runs
+      inflight.push(put)
+      if (inflight.length >= PUT_CONCURRENCY) await inflight.shift()
+    }
+    await Promise.all(inflight)
+  } finally {
+    await Promise.allSettled(inflight)
+  }
+  return refs
+}
+
+/**
+ * Reassemble a package from the store into `path`, verifying every chunk's
+ * hash as it is read. Writes `<path>.partial` and renames it when complete, so
+ * `path` never holds a partial package. A corrupt block is deleted from the
+ * store (it must not be served to peers) so that it can be fetched again.
+ * @throws {ChunkNotFoundError} when the manifest or a chunk is missing
+ * @throws {ChunkHashMismatchError} when a stored chunk is corrupt
+ */
+export async function exportFile (store: ChunkStore, manifestOrCid: Manifest | string, path: string, options: ExportOptions = {}): Promise<void> {
+  throwIfAborted(options.signal)
+  const manifest = typeof manifestOrCid === 'string' ? await store.getManifest(manifestOrCid) : manifestOrCid
+  const partial = `${path}.partial`
+  try {
+    const handle = await open(partial, 'w')
+    try {
+      await writeChunks(store, manifest, handle, options)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    throwIfAborted(options.signal)
+    await rename(partial, path)
+  } catch (err) {
+    await rm(partial, { force: true })
+    throw err
+  }
+}
+
+async function writeChunks (store: ChunkStore, manifest: Manifest, handle: FileHandle, options: ExportOptions): Promise<void> {
+  let written = 0
+  for (const ref of manifest.chunks) {
+    throwIfAborted(options.signal)
+    const bytes = await readVerified(store, ref, options.signal)
+    await writeAll(handle, bytes)
+    written += bytes.byteLength
+    options.onProgress?.({ bytes: written, totalBytes: manifest.size })
+  }
+}
+
+async function readVerified (store: ChunkStore, ref: ChunkRef, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  const bytes = await store.get(ref.cid, { signal })
+  if (!bytesMatchCid(bytes, parseCid(ref.cid))) {
+    await store.delete(ref.cid)
+    throw new ChunkHashMismatchError(`stored chunk ${ref.cid} is corrupt; removed from the store`)
+  }
+  if (bytes.byteLength !== ref.size) {
+    throw new InvalidManifestError(`manifest says chunk ${ref.cid} has ${ref.size} bytes, it has ${bytes.byteLength}`)
+  }
+  return bytes
+}
+
+async function writeAll (handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  let offset = 0
+  while (offset < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset)
+    offset += bytesWritten
+  }
+}
+
+/** Indices (in manifest order) of the chunks not present in the store. */
+export function missingChunks (store: ChunkStore, manifest: Manifest): number[] {
+  const missing: number[] = []
+  manifest.chunks.forEach((ref, index) => {
+    if (!store.has(ref.cid)) missing.push(index)
+  })
+  return missing
+}
+
+async function * toAsync (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield * source
+}
+
+function throwIfAborted (signal: AbortSignal | undefined): void {
+  if (signal?.aborted !== true) return
+  throw signal.reason ?? new AbortError('operation aborted')
+}

@@ -1,0 +1,66 @@
+import { Bitfield } from './bitfield.ts'
+import type { ClientSession } from './client-session.ts'
+import type { PeerView } from './policy.ts'
+
+/** What one fetch knows about one remote peer. */
+export class PeerState implements PeerView {
+  readonly id: string
+  session: ClientSession | undefined
+  /** A session is being opened (avoid opening two). */
+  opening = false
+  /** Whether the peer knows the manifest (it said so in HAVE_MAP). */
+  knowsManifest = false
+  /** Raw have-map received before we knew the manifest (decoded once we do). */
+  pendingBits: Uint8Array | undefined
+  remoteHave: Bitfield | undefined
+  /** Chunks the peer refused, with when: not asked again for `rejectBackoffMs` or until it announces them anew. */
+  readonly rejected = new Map<number, number>()
+  readonly requested = new Set<number>()
+  throughput: number | undefined
+  rttMs: number | undefined
+  lastArrival = 0
+  penalty = 0
+  banned = false
+  bytesReceived = 0
+
+  readonly #now: () => number
+  readonly #rejectBackoffMs: number
+
+  constructor (id: string, now: () => number, rejectBackoffMs: number) {
+    this.id = id
+    this.#now = now
+    this.#rejectBackoffMs = rejectBackoffMs
+  }
+
+  get inflight (): number { return this.requested.size }
+
+  has = (index: number): boolean =>
+    this.session !== undefined && this.remoteHave?.has(index) === true && !this.#recentlyRejected(index)
+
+  #recentlyRejected (index: number): boolean {
+    const at = this.rejected.get(index)
+    if (at === undefined) return false
+    if (this.#now() - at < this.#rejectBackoffMs) return true
+    this.rejected.delete(index)
+    return false
+  }
+
+  /** Fold one delivery into the throughput estimate (bytes/s, EWMA). */
+  recordDelivery (bytes: number, requestedAt: number, now: number, alpha: number): void {
+    const elapsed = Math.max(1, now - Math.max(requestedAt, this.lastArrival))
+    const sample = bytes * 1000 / elapsed
+    this.throughput = this.throughput === undefined ? sample : alpha * sample + (1 - alpha) * this.throughput
+    this.lastArrival = now
+    this.bytesReceived += bytes
+  }
+
+  /** Forget the session and everything it told us. */
+  disconnect (): void {
+    this.session = undefined
+    this.remoteHave = undefined
+    this.pendingBits = undefined
+    this.knowsManifest = false
+    this.requested.clear()
+    this.rejected.clear()
+  }
+}

@@ -1,0 +1,133 @@
+import { FrameType, type Frame } from './frames.ts'
+import type { FrameStream } from './frame-stream.ts'
+import type { Share, ShareListener } from './share.ts'
+import type { ChunkStore } from './store.ts'
+import type { TokenBucket } from './rate-limiter.ts'
+import type { Semaphore } from './semaphore.ts'
+import { ProtocolError } from '../core/index.ts'
+
+/** What a server session needs from the node that runs it. */
+export interface ServerContext {
+  readonly store: ChunkStore
+  readonly bucket: TokenBucket
+  readonly uploadSlots: Semaphore
+  /** Requests one peer may have queued on one session. */
+  readonly maxQueuedRequests: number
+  /** Count bytes uploaded (node-wide statistics). */
+  readonly onUploaded: (bytes: number) => void
+  /** Whether this peer is refused service (revoked, or caught cheating). */
+  readonly isRefused: () => boolean
+}
+
+/**
+ * The serving end of one session: answers one peer's requests for the
+ * chunks of one package, one chunk at a time, and keeps the peer's view of
+ * what we have up to date.
+ */
+export class ServerSession implements ShareListener {
+  readonly #frames: FrameStream
+  readonly #share: Share
+  readonly #ctx: ServerContext
+  readonly #queue = new Set<number>()
+  readonly #abort = new AbortController()
+  #pumping = false
+
+  constructor (frames: FrameStream, share: Share, ctx: ServerContext) {
+    this.#frames = frames
+    this.#share = share
+    this.#ctx = ctx
+  }
+
+  /** Send our have-map, then serve until the peer closes or misbehaves. */
+  async run (incoming: AsyncGenerator<Frame>): Promise<void> {
+    this.#share.listeners.add(this)
+    try {
+      await this.#sendHaveMap()
+      for await (const frame of incoming) this.#handle(frame)
+    } finally {
+      this.#share.listeners.delete(this)
+      this.#abort.abort()
+      this.#queue.clear()
+    }
+  }
+
+  onManifest (): void {
+    this.#sendHaveMap().catch(err => { this.#frames.abort(err) })
+  }
+
+  onHave (_share: Share, index: number): void {
+    this.#frames.send({ type: FrameType.HAVE, index }, this.#abort.signal).catch(err => { this.#frames.abort(err) })
+  }
+
+  #handle (frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.REQUEST: this.#onRequest(frame.index); break
+      case FrameType.CANCEL: this.#queue.delete(frame.index); break
+      case FrameType.MANIFEST_REQUEST: this.#sendManifest().catch(err => { this.#frames.abort(err) }); break
+      default: throw new ProtocolError(`frame type ${frame.type} not allowed from a fetcher`)
+    }
+  }
+
+  #onRequest (index: number): void {
+    const have = this.#share.have
+    if (have === undefined || index >= have.length) throw new ProtocolError(`request for chunk ${index} out of range`)
+    if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests ||
+        !this.#share.admit(index, performance.now())) {
+      this.#reject(index)
+      return
+    }
+    this.#queue.add(index)
+    if (!this.#pumping) this.#pump().catch(err => { this.#frames.abort(err) })
+  }
+
+  /** Upload queued chunks in request order, holding one node-wide upload slot while sending. */
+  async #pump (): Promise<void> {
+    this.#pumping = true
+    try {
+      while (this.#queue.size > 0) {
+        const index: number = this.#queue.values().next().value!
+        const release = await this.#ctx.uploadSlots.acquire(this.#abort.signal)
+        try {
+          if (this.#queue.delete(index)) await this.#upload(index)
+        } finally {
+          release()
+        }
+      }
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  async #upload (index: number): Promise<void> {
+    const ref = this.#share.manifest!.chunks[index]!
+    let data: Uint8Array
+    try {
+      data = await this.#ctx.store.get(ref.cid, { signal: this.#abort.signal })
+    } catch {
+      this.#reject(index)
+      return
+    }
+    const sent = await this.#frames.sendData(index, data, this.#ctx.bucket, this.#abort.signal)
+    this.#share.uploadedBytes += sent
+    this.#ctx.onUploaded(sent)
+  }
+
+  #reject (index: number): void {
+    this.#frames.send({ type: FrameType.REJECT, index }, this.#abort.signal).catch(err => { this.#frames.abort(err) })
+  }
+
+  async #sendHaveMap (): Promise<void> {
+    const have = this.#share.have
+    const frame: Frame = have === undefined
+      ? { type: FrameType.HAVE_MAP, known: false, bits: new Uint8Array(0) }
+      : { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.from(have.bytes) }
+    await this.#frames.send(frame, this.#abort.signal)
+  }
+
+  async #sendManifest (): Promise<void> {
+    if (this.#share.manifest === undefined) throw new ProtocolError('manifest requested before we announced it')
+    const data = await this.#ctx.store.get(this.#share.cid, { signal: this.#abort.signal })
+    await this.#frames.send({ type: FrameType.MANIFEST_DATA, data }, this.#abort.signal)
+    this.#ctx.onUploaded(data.byteLength)
+  }
+}

@@ -1,0 +1,65 @@
+import { Bitfield } from './bitfield.ts'
+import type { Manifest } from '../core/index.ts'
+
+/** Something that wants to hear when a share learns its manifest or gains a chunk. */
+export interface ShareListener {
+  onManifest (share: Share): void
+  onHave (share: Share, index: number): void
+}
+
+/**
+ * What this node holds of one package: its manifest once known and which
+ * chunks are present. Servers read it; the fetcher updates it; every update
+ * reaches the listeners (the server sessions, which tell their peers).
+ */
+export class Share {
+  readonly cid: string
+  #manifest: Manifest | undefined
+  #have: Bitfield | undefined
+  readonly listeners = new Set<ShareListener>()
+  /** Chunk bytes this node uploaded for this package. */
+  uploadedBytes = 0
+  /**
+   * Initial-seeding mode (the origin of a package): when set, a chunk already
+   * sent within `initialSeedHoldMs` is declined while some chunk has never
+   * been sent, so the first copy of every chunk leaves the origin before any
+   * second copy does and the swarm spreads the rest.
+   */
+  initialSeedHoldMs = 0
+  #lastSent: Float64Array | undefined
+  #neverSent = 0
+
+  constructor (cid: string) {
+    this.cid = cid
+  }
+
+  get manifest (): Manifest | undefined { return this.#manifest }
+  get have (): Bitfield | undefined { return this.#have }
+
+  /** Record the manifest and the chunks already present (once; later calls are ignored). */
+  setManifest (manifest: Manifest, have: Bitfield): void {
+    if (this.#manifest !== undefined) return
+    this.#manifest = manifest
+    this.#have = have
+    this.#lastSent = new Float64Array(manifest.chunks.length).fill(-Infinity)
+    this.#neverSent = manifest.chunks.length
+    for (const listener of this.listeners) listener.onManifest(this)
+  }
+
+  /** See {@link initialSeedHoldMs}; records the upload when admitted. */
+  admit (index: number, now: number): boolean {
+    const lastSent = this.#lastSent
+    if (lastSent === undefined) return false
+    const previous = lastSent[index]!
+    if (this.initialSeedHoldMs > 0 && this.#neverSent > 0 && now - previous < this.initialSeedHoldMs) return false
+    if (previous === -Infinity) this.#neverSent--
+    lastSent[index] = now
+    return true
+  }
+
+  /** Record a newly stored chunk. */
+  markHave (index: number): void {
+    if (this.#have?.set(index) !== true) return
+    for (const listener of this.listeners) listener.onHave(this, index)
+  }
+}

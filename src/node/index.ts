@@ -1,0 +1,10 @@
+/**
+ * The swarm node: libp2p host, identity and peer dialling. Everything other
+ * modules need from `src/node` is exported here.
+ */
+export { createSwarmNode, waitForPeers } from './create.ts'
+export type { SwarmNode, SwarmNodeOptions, SwarmServices, SwarmLibp2p, WaitForPeersOptions } from './create.ts'
+export { loadOrCreatePrivateKey } from './identity.ts'
+export type { GossipSub, Message as PubsubMessage } from '@libp2p/gossipsub'
+export type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+export type { Multiaddr } from '@multiformats/multiaddr'

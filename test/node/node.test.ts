@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import test from 'ava'
+import type { ExecutionContext } from 'ava'
+import { NODE_DEFAULTS } from '../../src/constants.ts'
+import { createSwarmNode, loadOrCreatePrivateKey, waitForPeers } from '../../src/node/index.ts'
+import type { SwarmNode, SwarmNodeOptions } from '../../src/node/index.ts'
+
+const LOOPBACK: SwarmNodeOptions = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false }
+
+/** Starts a node that is stopped when the test ends. */
+async function startNode (t: ExecutionContext, options: SwarmNodeOptions = {}): Promise<SwarmNode> {
+  const node = await createSwarmNode({ ...LOOPBACK, ...options })
+  t.teardown(async () => { await node.stop() })
+  return node
+}
+
+async function tempDir (t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'pollen-node-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+function addressOf (node: SwarmNode): string {
+  const addr = node.addresses()[0]
+  if (addr == null) throw new Error('node has no address')
+  return addr.toString()
+}
+
+/**
+ * Resolves when `check()` holds, re-checking whenever `subscribe`'s callback
+ * fires; rejects after `timeoutMs`.
+ */
+async function until (subscribe: (notify: () => void) => () => void, check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  if (check()) return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { unsubscribe(); reject(new Error(`timed out waiting for ${what}`)) }, timeoutMs)
+    const unsubscribe = subscribe(() => {
+      if (!check()) return
+      clearTimeout(timer)
+      unsubscribe()
+      resolve()
+    })
+  })
+}
+
+/** Whether a multicast datagram sent by this host comes back to it (what mDNS between local nodes needs). */
+async function multicastLoopsBack (): Promise<boolean> {
+  const socket = createSocket({ type: 'udp4', reuseAddr: true })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject)
+      socket.bind(0, resolve)
+    })
+    socket.addMembership('224.0.0.251')
+    socket.setMulticastLoopback(true)
+    const token = randomBytes(16)
+    return await new Promise<boolean>(resolve => {
+      setTimeout(() => { resolve(false) }, 3000).unref()
+      socket.on('message', msg => { if (msg.equals(token)) resolve(true) })
+      socket.send(token, socket.address().port, '224.0.0.251', err => { if (err != null) resolve(false) })
+    })
+  } catch {
+    return false
+  } finally {
+    socket.close()
+  }
+}
+
+const multicast = await multicastLoopsBack()
+if (!multicast) console.warn('multicast does not loop back on this host: the mDNS test is skipped')
+
+test('a key file is created with mode 0600 and the peer id survives a restart', async t => {
+  const dataDir = join(await tempDir(t), 'data')
+  const first = await startNode(t, { dataDir })
+  const keyPath = join(dataDir, NODE_DEFAULTS.keyFile)
+  t.is((await stat(keyPath)).mode & 0o777, 0o600)
+  t.is((await stat(dataDir)).mode & 0o777, 0o700)
+  await first.stop()
+
+  const second = await startNode(t, { dataDir })
+  t.true(second.peerId.equals(first.peerId))
+  t.not(second.peerId.toString(), (await startNode(t)).peerId.toString(), 'a node without dataDir gets its own key')
+})
+
+test('a key file readable by others is refused', async t => {
+  const dataDir = await tempDir(t)
+  await loadOrCreatePrivateKey(dataDir)
+  await chmod(join(dataDir, NODE_DEFAULTS.keyFile), 0o644)
+  await t.throwsAsync(loadOrCreatePrivateKey(dataDir), { name: 'KeyFileError', message: /0644/ })
+  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, dataDir }), { name: 'KeyFileError' })
+})
+
+test('a key file that does not decode is refused', async t => {
+  const dataDir = await tempDir(t)
+  await writeFile(join(dataDir, 'garbage.key'), randomBytes(64), { mode: 0o600 })
+  await t.throwsAsync(loadOrCreatePrivateKey(dataDir, 'garbage.key'), { name: 'KeyFileError' })
+})
+
+test('invalid options are refused with InvalidOptionError', async t => {
+  const noPeerId = createSwarmNode({ ...LOOPBACK, bootstrap: ['/ip4/127.0.0.1/tcp/4001'] })
+  await t.throwsAsync(noPeerId, { name: 'InvalidOptionError', message: /p2p/ })
+  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, connectionTarget: -1 }), { name: 'InvalidOptionError' })
+  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, listen: ['not an address'] }), { name: 'InvalidOptionError' })
+})
+
+test('start and stop are safe to call twice, and a stopped node restarts', async t => {
+  const node = await startNode(t)
+  await Promise.all([node.start(), node.start()])
+  t.is(node.libp2p.status, 'started')
+  t.regex(addressOf(node), new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${node.peerId.toString()}$`))
+  await Promise.all([node.stop(), node.stop()])
+  await node.stop()
+  t.is(node.libp2p.status, 'stopped')
+  await node.start()
+  t.is(node.libp2p.status, 'started')
+})
+
+test('waitForPeers times out and can be aborted', async t => {
+  const node = await startNode(t)
+  await t.throwsAsync(waitForPeers(node, 1, { timeoutMs: 50 }), { name: 'TimeoutError' })
+  const controller = new AbortController()
+  const waiting = waitForPeers(node, 1, { signal: controller.signal })
+  controller.abort()
+  await t.throwsAsync(waiting, { name: 'AbortError' })
+  await t.notThrowsAsync(waitForPeers(node, 0))
+})
+
+test('a burst of inbound connections from one IP is not refused', async t => {
+  const seed = await startNode(t)
+  const peers = await Promise.all(Array.from({ length: 16 }, async () => await startNode(t)))
+  // Each peer dials once, at the same moment: a refusal shows as a rejected dial.
+  const dials = await Promise.allSettled(peers.map(async peer => await peer.libp2p.dial(seed.addresses())))
+  t.deepEqual(dials.filter(d => d.status === 'rejected'), [])
+  // The seed registers a connection a little after the dialler does.
+  await t.notThrowsAsync(waitForPeers(seed, peers.length, { timeoutMs: 30_000 }))
+})
+
+test('a bootstrap peer is re-dialled after a disconnect', async t => {
+  const seed = await startNode(t)
+  const leaf = await startNode(t, { bootstrap: [addressOf(seed)] })
+  await waitForPeers(leaf, 1, { timeoutMs: 20_000 })
+  await seed.libp2p.hangUp(leaf.peerId)
+  t.is(seed.libp2p.getConnections(leaf.peerId).length, 0)
+  await waitForPeers(seed, 1, { timeoutMs: 20_000 })
+  t.true(leaf.libp2p.getConnections(seed.peerId).length > 0)
+})
+
+test('24 nodes on one IP all connect through a seed and all receive a published message', async t => {
+  const topic = `pollen-test-${randomBytes(4).toString('hex')}`
+  const seed = await startNode(t)
+  const leaves = await Promise.all(Array.from({ length: 23 }, async () => await startNode(t, { bootstrap: [addressOf(seed)] })))
+  await waitForPeers(seed, leaves.length, { timeoutMs: 60_000 })
+
+  const nodes = [seed, ...leaves]
+  const received = nodes.map(() => new Set<string>())
+  const notifiers = new Set<() => void>()
+  nodes.forEach((node, i) => {
+    node.libp2p.services.pubsub.addEventListener('message', evt => {
+      if (evt.detail.topic !== topic) return
+      received[i]?.add(new TextDecoder().decode(evt.detail.data))
+      for (const notify of notifiers) notify()
+    })
+    node.libp2p.services.pubsub.subscribe(topic)
+  })
+  const onMessage = (notify: () => void): () => void => {
+    notifiers.add(notify)
+    return () => notifiers.delete(notify)
+  }
+  const pubsub = seed.libp2p.services.pubsub
+  await until(notify => {
+    pubsub.addEventListener('subscription-change', notify)
+    return () => { pubsub.removeEventListener('subscription-change', notify) }
+  }, () => pubsub.getSubscribers(topic).length === leaves.length, 60_000, 'the seed to see every subscription')
+
+  // The seed flood-publishes to every subscriber whose score is above the
+  // publish threshold: an IP-colocation penalty would exclude all of them.
+  await pubsub.publish(topic, new TextEncoder().encode('from-seed'))
+  await until(onMessage, () => received.slice(1).every(r => r.has('from-seed')), 60_000, 'every leaf to get the seed\'s message')
+
+  // A leaf's message travels through the seed's mesh and gossip, which may
+  // miss a peer on one try: publish again until every other node has one.
+  const publisher = leaves[0]!.libp2p.services.pubsub
+  let sent = 0
+  const publish = (): void => { void publisher.publish(topic, new TextEncoder().encode(`from-leaf-${sent++}`)) }
+  publish()
+  const retry = setInterval(publish, 2000)
+  t.teardown(() => { clearInterval(retry) })
+  const gotLeafMessage = (r: Set<string>): boolean => [...r].some(m => m.startsWith('from-leaf-'))
+  await until(onMessage, () => [seed, ...leaves.slice(1)].every(n => gotLeafMessage(received[nodes.indexOf(n)]!)), 60_000, 'every node to get the leaf\'s message')
+  clearInterval(retry)
+  t.log(`leaf message reached all ${nodes.length - 1} other nodes after ${sent} publish(es)`)
+  t.false(gotLeafMessage(received[1]!), 'no echo to the publisher (emitSelf is off)')
+})
+
+;(multicast ? test : test.skip)('two nodes with mDNS discover and connect to each other', async t => {
+  // A tag of its own keeps this test from meeting other nodes multicasting on the host.
+  const mdnsServiceTag = `_pollen-test-${randomBytes(4).toString('hex')}._udp.local`
+  const [a, b] = await Promise.all([startNode(t, { mdns: true, mdnsServiceTag }), startNode(t, { mdns: true, mdnsServiceTag })])
+  await Promise.all([waitForPeers(a, 1, { timeoutMs: 30_000 }), waitForPeers(b, 1, { timeoutMs: 30_000 })])
+  t.true(a.libp2p.getConnections(b.peerId).length > 0)
+})
+
