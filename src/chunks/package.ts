@@ -36,7 +36,7 @@ export interface ImportResult {
 /** Read size of the file stream during import. */
 const READ_BUFFER_BYTES = 1024 * 1024
 /** Chunk writes in flight during import: overlaps disk writes and fsyncs with chunking. */
-const PUT_CONCURRENCY = 4
+const PUT_CONCURRENCY = 8
 
 /**
  * Chunk a file into the store and store its manifest. Streams: memory stays

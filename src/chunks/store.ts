@@ -83,7 +83,8 @@ class DiskChunkStore implements ChunkStore {
   }
 
   async start (): Promise<void> {
-    await this.#stopping
+    // Awaiting only when needed keeps `start(); stop()` ordered: stop sees the start.
+    if (this.#stopping !== undefined) await this.#stopping
     this.#starting ??= this.#open().catch((err: unknown) => {
       this.#starting = undefined
       this.#present.clear()
@@ -111,8 +112,9 @@ class DiskChunkStore implements ChunkStore {
       const buf = await readFile(this.#blockPath(key), { signal: options.signal })
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
     } catch (err) {
-      if (isNotFound(err)) throw new ChunkNotFoundError(`block ${key} vanished from disk`, { cause: err })
-      throw err
+      if (!isNotFound(err)) throw err
+      this.#remove(key) // deleted behind our back; the next start drops its index entry
+      throw new ChunkNotFoundError(`block ${key} vanished from disk`, { cause: err })
     }
   }
 

@@ -88,7 +88,7 @@ const RESERVED_SERVICES = new Set(['identify', 'ping', 'pubsub'])
 const GOSSIPSUB_OPTIONS: Partial<GossipsubOpts> = {
   emitSelf: false,
   allowPublishToZeroTopicPeers: true,
-  scoreParams: { }
+  scoreParams: { IPColocationFactorWeight: 0 }
 }
 
 /**
@@ -111,7 +111,9 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
     retryMaxMs: NODE_DEFAULTS.bootstrapRetryMaxMs
   })
   const node = new Swarm(libp2p, dialer)
-  options.signal?.addEventListener('abort', () => { void node.stop() }, { once: true })
+  options.signal?.addEventListener('abort', () => {
+    node.stop().catch(err => { libp2p.logger.forComponent('pollen:node').error('stop on abort failed - %e', err) })
+  }, { once: true })
   await node.start()
   if (options.signal?.aborted === true) {
     await node.stop()

@@ -1,5 +1,6 @@
 import anyTest, { type TestFn } from 'ava'
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { access, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -132,7 +133,13 @@ test('progress reaches the total on import and export', async t => {
   t.is(seen.length, manifest.chunks.length)
   t.is(seen.at(-1), data.byteLength)
   const exported: number[] = []
-  await exportFile(t.context.store, manifest, join(t.context.dir, 'out.bin'), { onProgress: p => exported.push(p.bytes) })
+  const output = join(t.context.dir, 'out.bin')
+  await exportFile(t.context.store, manifest, output, {
+    onProgress: p => {
+      exported.push(p.bytes)
+      t.false(existsSync(output), 'the target appears only once complete')
+    }
+  })
   t.deepEqual(exported, manifest.chunks.map((_, i) => manifest.chunks.slice(0, i + 1).reduce((sum, ref) => sum + ref.size, 0)))
 })
 
@@ -142,9 +149,10 @@ test('missingChunks lists the indices of absent chunks; export then throws Chunk
   for (const index of gone) await t.context.store.delete(manifest.chunks[index]?.cid ?? '')
   t.deepEqual(missingChunks(t.context.store, manifest), gone)
   const output = join(t.context.dir, 'out.bin')
+  await writeFile(output, 'previous version')
   const err = await t.throwsAsync(exportFile(t.context.store, manifest, output))
   t.is(err?.name, 'ChunkNotFoundError')
-  t.false(await exists(output))
+  t.is(await readFile(output, 'utf8'), 'previous version', 'a failed export leaves the old file alone')
   t.false(await exists(`${output}.partial`))
 })
 

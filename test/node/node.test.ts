@@ -119,6 +119,25 @@ test('start and stop are safe to call twice, and a stopped node restarts', async
   t.is(node.libp2p.status, 'started')
 })
 
+test('extra services are merged in and reserved names refused', async t => {
+  const node = await startNode(t, { services: { hello: () => ({ greeting: 'hi' }) } })
+  t.deepEqual(node.libp2p.services.hello, { greeting: 'hi' })
+  t.truthy(node.libp2p.services.pubsub)
+  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, services: { pubsub: () => ({}) } }), { name: 'InvalidOptionError' })
+})
+
+test('aborting the signal stops the node; an aborted signal fails creation', async t => {
+  const controller = new AbortController()
+  const node = await startNode(t, { signal: controller.signal })
+  const stopped = until(notify => {
+    node.libp2p.addEventListener('stop', notify)
+    return () => { node.libp2p.removeEventListener('stop', notify) }
+  }, () => node.libp2p.status === 'stopped', 30_000, 'the node to stop')
+  controller.abort()
+  await t.notThrowsAsync(stopped)
+  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, signal: controller.signal }), { name: 'AbortError' })
+})
+
 test('waitForPeers times out and can be aborted', async t => {
   const node = await startNode(t)
   await t.throwsAsync(waitForPeers(node, 1, { timeoutMs: 50 }), { name: 'TimeoutError' })
@@ -151,9 +170,12 @@ test('a bootstrap peer is re-dialled after a disconnect', async t => {
 
 test('24 nodes on one IP all connect through a seed and all receive a published message', async t => {
   const topic = `pollen-test-${randomBytes(4).toString('hex')}`
+  const started = Date.now()
+  const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)} s`
   const seed = await startNode(t)
   const leaves = await Promise.all(Array.from({ length: 23 }, async () => await startNode(t, { bootstrap: [addressOf(seed)] })))
   await waitForPeers(seed, leaves.length, { timeoutMs: 60_000 })
+  t.log(`all connected at ${elapsed()}`)
 
   const nodes = [seed, ...leaves]
   const received = nodes.map(() => new Set<string>())
@@ -174,7 +196,7 @@ test('24 nodes on one IP all connect through a seed and all receive a published 
   await until(notify => {
     pubsub.addEventListener('subscription-change', notify)
     return () => { pubsub.removeEventListener('subscription-change', notify) }
-  }, () => pubsub.getSubscribers(topic).length === leaves.length, 60_000, 'the seed to see every subscription')
+  }, () => pubsub.getSubscribers(topic).length === leaves.length, 60_000, 'the seed to see every subscription (a graylisted peer\'s are dropped)')
 
   // The seed flood-publishes to every subscriber whose score is above the
   // publish threshold: an IP-colocation penalty would exclude all of them.
@@ -185,14 +207,16 @@ test('24 nodes on one IP all connect through a seed and all receive a published 
   // miss a peer on one try: publish again until every other node has one.
   const publisher = leaves[0]!.libp2p.services.pubsub
   let sent = 0
-  const publish = (): void => { void publisher.publish(topic, new TextEncoder().encode(`from-leaf-${sent++}`)) }
+  const publish = (): void => {
+    publisher.publish(topic, new TextEncoder().encode(`from-leaf-${sent++}`)).catch(err => { t.fail(`publish failed: ${err}`) })
+  }
   publish()
   const retry = setInterval(publish, 2000)
   t.teardown(() => { clearInterval(retry) })
   const gotLeafMessage = (r: Set<string>): boolean => [...r].some(m => m.startsWith('from-leaf-'))
   await until(onMessage, () => [seed, ...leaves.slice(1)].every(n => gotLeafMessage(received[nodes.indexOf(n)]!)), 60_000, 'every node to get the leaf\'s message')
   clearInterval(retry)
-  t.log(`leaf message reached all ${nodes.length - 1} other nodes after ${sent} publish(es)`)
+  t.log(`seed's message everywhere, then the leaf's at ${elapsed()}, after ${sent} publish(es)`)
   t.false(gotLeafMessage(received[1]!), 'no echo to the publisher (emitSelf is off)')
 })
 

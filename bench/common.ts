@@ -1,0 +1,116 @@
+/**
+ * Pieces shared by the bench modes and the worker processes: bench peers,
+ * deterministic package bytes, hashing, clocks and cleanup on exit.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createChunkExchange, createChunkStore, type ChunkerOptions, type ChunkExchange, type ChunkStore } from '../src/chunks/index.ts'
+import { createSwarmNode, type SwarmNode } from '../src/node/index.ts'
+
+export const MiB = 1024 * 1024
+
+/** One swarm member of a bench run: node, store and exchange. */
+export interface BenchPeer {
+  readonly name: string
+  readonly node: SwarmNode
+  readonly store: ChunkStore
+  readonly exchange: ChunkExchange
+  readonly dir: string
+  stop (): Promise<void>
+}
+
+/** Start a loopback peer (no mDNS, no bootstrap) with data in `<root>/<name>` and upload cap `up` (Infinity: none). */
+export async function startBenchPeer (root: string, name: string, up: number): Promise<BenchPeer> {
+  const dir = join(root, name)
+  const node = await createSwarmNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [] })
+  const store = createChunkStore({ dir })
+  await store.start()
+  const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: up })
+  await exchange.start()
+  let stopping: Promise<void> | undefined
+  const stop = async (): Promise<void> => {
+    stopping ??= (async () => {
+      await exchange.stop().catch(() => {})
+      await node.stop().catch(() => {})
+      await store.stop().catch(() => {})
+    })()
+    await stopping
+  }
+  return { name, node, store, exchange, dir, stop }
+}
+
+/** Chunker bounds for an average size: min = avg/4, max = avg*4; undefined keeps the defaults. */
+export function chunkerFor (avg: number | undefined): Partial<ChunkerOptions> | undefined {
+  if (avg === undefined) return undefined
+  return { avgChunkBytes: avg, minChunkBytes: Math.max(16, Math.floor(avg / 4)), maxChunkBytes: avg * 4 }
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so runs repeat. */
+export function seededBytes (size: number, seed = 1): Uint8Array {
+  const words = new Uint32Array(Math.ceil(size / 4))
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13; x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5; x >>>= 0
+    words[i] = x
+  }
+  return new Uint8Array(words.buffer, 0, size)
+}
+
+/** Hex SHA-256 of bytes. */
+export function sha256 (bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/** Hex SHA-256 of a file, streamed. */
+export async function sha256File (path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const buf of createReadStream(path)) hash.update(buf as Buffer)
+  return hash.digest('hex')
+}
+
+/** Milliseconds since the epoch with sub-ms resolution, comparable across processes of one host. */
+export function epochMs (): number {
+  return performance.timeOrigin + performance.now()
+}
+
+/** User + system CPU seconds of this process so far. */
+export function cpuSecondsNow (): number {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1e6
+}
+
+/** Peak resident set size of this process in bytes. */
+export function peakRssNow (): number {
+  return process.resourceUsage().maxRSS * 1024
+}
+
+/** A fresh temporary directory, removed by the cleanup registry. */
+export async function tempRoot (prefix = 'pollen-bench-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  onCleanup(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+const cleanups: Array<() => Promise<void>> = []
+
+/** Register work to run on exit, error or signal; runs last-registered first. */
+export function onCleanup (fn: () => Promise<void>): void {
+  cleanups.push(fn)
+}
+
+/** Run (and forget) every registered cleanup, newest first; errors are ignored. */
+export async function runCleanup (): Promise<void> {
+  while (cleanups.length > 0) await cleanups.pop()!().catch(() => {})
+}
+
+/** On SIGINT/SIGTERM, run the cleanups and exit 130. */
+export function cleanupOnSignals (): void {
+  const onSignal = (): void => { void runCleanup().finally(() => process.exit(130)) }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+}

@@ -1,0 +1,36 @@
+import { Command, CommanderError } from 'commander'
+import { PollenError } from '../core/index.ts'
+import { registerDemo } from './demo.ts'
+import { registerSeed } from './seed.ts'
+import { registerFetch } from './fetch.ts'
+
+/** Build the `pollen` command line. */
+export function buildProgram (): Command {
+  const program = new Command('pollen')
+    .description('Peer-to-peer bulk software deployment for device swarms')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError()
+  registerDemo(program)
+  registerSeed(program)
+  registerFetch(program)
+  return program
+}
+
+/**
+ * Run the CLI; resolves with the process exit code. Expected failures
+ * (bad options, a failed fetch) print one line, not a stack trace.
+ */
+export async function main (argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' })
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode
+    if (err instanceof PollenError) {
+      process.stderr.write(`pollen: ${err.message} (${err.name})\n`)
+      return err.name === 'InvalidOptionError' ? 2 : 1
+    }
+    throw err
+  }
+}

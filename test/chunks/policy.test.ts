@@ -1,0 +1,83 @@
+import test from 'ava'
+import { rarestFirst, type PeerView, type PolicyInput, type InflightRequest } from '../../src/chunks/policy.ts'
+
+const LIMITS = { maxInflightPerPeer: 2, maxInflightTotal: 8, endgameChunks: 2, endgameCopies: 2 }
+
+function peer (id: string, chunks: number[], extra: Partial<PeerView> = {}): PeerView {
+  const set = new Set(chunks)
+  return { id, has: i => set.has(i), inflight: 0, banned: false, ...extra }
+}
+
+function input (peers: PeerView[], overrides: Partial<PolicyInput> = {}): PolicyInput {
+  const chunkSizes = overrides.chunkSizes ?? Array.from({ length: 6 }, () => 1000)
+  return {
+    chunkSizes,
+    haveLocal: () => false,
+    missing: chunkSizes.map((_, i) => i),
+    inflight: new Map(),
+    peers,
+    limits: LIMITS,
+    ...overrides
+  }
+}
+
+const fixed = (): number => 0.5
+
+test('asks for the rarest chunks first', t => {
+  const peers = [peer('a', [0, 1, 2, 3]), peer('b', [0, 1, 2]), peer('c', [0, 1])]
+  const requests = rarestFirst(input(peers, { missing: [0, 1, 2, 3] }), 0, fixed)
+  t.deepEqual(requests.slice(0, 2).map(r => r.index), [3, 2])
+  t.is(requests[0]!.peer, 'a')
+})
+
+test('breaks rarity ties at random, so fetchers spread over chunks', t => {
+  const peers = [peer('a', [0, 1, 2, 3, 4, 5], { throughput: 1e6 })]
+  const seen = new Set<number>()
+  for (let seed = 0; seed < 20; seed++) {
+    let x = seed
+    const random = (): number => { x = (x * 9301 + 49297) % 233280; return x / 233280 }
+    seen.add(rarestFirst(input(peers), 0, random)[0]!.index)
+  }
+  t.true(seen.size >= 3, `first choice varied over ${seen.size} chunks`)
+})
+
+test('respects the per-peer and total bounds', t => {
+  const peers = [peer('a', [0, 1, 2, 3, 4, 5]), peer('b', [0, 1, 2, 3, 4, 5])]
+  const requests = rarestFirst(input(peers, { limits: { ...LIMITS, maxInflightTotal: 3 } }), 0, fixed)
+  t.is(requests.length, 3)
+  for (const id of ['a', 'b']) t.true(requests.filter(r => r.peer === id).length <= 2)
+  const busy = [peer('a', [0, 1, 2], { inflight: 2 }), peer('b', [0, 1, 2])]
+  t.true(rarestFirst(input(busy), 0, fixed).every(r => r.peer === 'b'))
+})
+
+test('never asks a banned peer, nor for chunks held or in flight', t => {
+  const inflight = new Map<number, InflightRequest[]>([[1, [{ peer: 'a', since: 0 }]]])
+  const peers = [peer('a', [0, 1, 2, 3]), peer('bad', [0, 1, 2, 3, 4, 5], { banned: true })]
+  const requests = rarestFirst(input(peers, { haveLocal: i => i === 0, inflight }), 0, fixed)
+  t.deepEqual(requests.map(r => r.index).sort(), [2, 3])
+  t.true(requests.every(r => r.peer === 'a'))
+})
+
+test('prefers the holder expected to deliver first (throughput, queue, RTT)', t => {
+  const fast = peer('fast', [0], { throughput: 10e6, rttMs: 1 })
+  const slow = peer('slow', [0], { throughput: 10e3, rttMs: 1 })
+  t.is(rarestFirst(input([slow, fast], { missing: [0] }), 0, fixed)[0]!.peer, 'fast')
+  const far = peer('far', [0], { throughput: 10e6, rttMs: 500 })
+  const near = peer('near', [0], { throughput: 10e6, rttMs: 2 })
+  t.is(rarestFirst(input([far, near], { missing: [0] }), 0, fixed)[0]!.peer, 'near')
+})
+
+test('end game duplicates only overdue requests for the last chunks, at another holder', t => {
+  const peers = [peer('a', [0, 1], { inflight: 1, throughput: 1e6 }), peer('b', [0, 1], { throughput: 1e6 })]
+  const inflight = new Map<number, InflightRequest[]>([[0, [{ peer: 'a', since: 0 }]]])
+  const base = input(peers, { missing: [0], inflight })
+  t.deepEqual(rarestFirst(base, 10, fixed), [], 'a fresh request is not duplicated')
+  t.deepEqual(rarestFirst(base, 5_000, fixed), [{ index: 0, peer: 'b' }], 'an overdue one is')
+  const many = input(peers, { missing: [0, 1, 2, 3], inflight: new Map([0, 1, 2, 3].map(i => [i, [{ peer: 'a', since: 0 }]])) })
+  t.deepEqual(rarestFirst(many, 5_000, fixed), [], 'no end game while many chunks are missing')
+})
+
+test('returns nothing when no peer has what is missing', t => {
+  t.deepEqual(rarestFirst(input([peer('a', [])]), 0, fixed), [])
+  t.deepEqual(rarestFirst(input([]), 0, fixed), [])
+})

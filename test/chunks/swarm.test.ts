@@ -1,0 +1,149 @@
+import test from 'ava'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { exportFile, importBytes, type ChunkStore } from '../../src/chunks/index.ts'
+import { connectAll, seededBytes, startPeer, tempRoot, type TestPeer } from '../helpers/swarm.ts'
+
+const MiB = 1024 * 1024
+
+/** The same store, but `get` replaced (private fields stay bound to the real store). */
+function overrideGet (store: ChunkStore, get: ChunkStore['get']): ChunkStore {
+  return new Proxy(store, {
+    get (target, prop) {
+      if (prop === 'get') return get
+      const value: unknown = Reflect.get(target, prop)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+}
+
+async function assertIdentical (t: import('ava').ExecutionContext, peer: TestPeer, cid: string, expected: Uint8Array): Promise<void> {
+  const out = join(peer.dir, 'package.out')
+  await exportFile(peer.store, cid, out)
+  t.true(Buffer.from(expected).equals(await readFile(out)), `${peer.name} holds a byte-identical package`)
+}
+
+test('one origin and 8 fetchers: every fetcher gets the package and the origin uploads under 2 copies', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const rate = 8 * MiB
+  const size = 32 * MiB
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: rate })
+  const fetchers = await Promise.all(Array.from({ length: 8 }, async (_, i) => await startPeer(root.dir, `f${i}`, { uploadBytesPerSecond: rate })))
+  const all = [origin, ...fetchers]
+  t.teardown(async () => { await Promise.all(all.map(async p => { await p.stop() })) })
+  await connectAll(all)
+  const data = seededBytes(size, 7)
+  const { cid } = await importBytes(origin.store, data)
+  await origin.exchange.seed(cid, { initial: true })
+
+  const results = await Promise.all(fetchers.map(async f => await f.exchange.fetch(cid, { timeoutMs: 240_000 })))
+
+  for (const [i, f] of fetchers.entries()) {
+    t.is(results[i]!.fetchedBytes, size)
+    await assertIdentical(t, f, cid, data)
+  }
+  const originUpload = origin.exchange.uploadedBytesFor(cid)
+  t.log(`origin uploaded ${(originUpload / size).toFixed(2)} copies`)
+  t.true(originUpload < 2 * size, `origin uploaded ${originUpload} bytes for a ${size}-byte package`)
+})
+
+test('a peer serving corrupted chunks: nothing corrupt is stored and every honest fetcher completes', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const size = 8 * MiB
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: 4 * MiB })
+  const liar = await startPeer(root.dir, 'liar', {
+    wrapStore: store => overrideGet(store, async (cid, options) => {
+      const bytes = Uint8Array.from(await store.get(cid, options))
+      if (bytes.byteLength > 1000) bytes[500]! ^= 0xff
+      return bytes
+    })
+  })
+  const fetchers = await Promise.all(Array.from({ length: 3 }, async (_, i) => await startPeer(root.dir, `f${i}`)))
+  const all = [origin, liar, ...fetchers]
+  t.teardown(async () => { await Promise.all(all.map(async p => { await p.stop() })) })
+  await connectAll(all)
+  const data = seededBytes(size, 11)
+  const { cid } = await importBytes(origin.store, data)
+  await importBytes(liar.store, data)
+  await origin.exchange.seed(cid)
+  await liar.exchange.seed(cid)
+
+  await Promise.all(fetchers.map(async f => await f.exchange.fetch(cid, { timeoutMs: 120_000 })))
+
+  for (const f of fetchers) {
+    await assertIdentical(t, f, cid, data)
+    t.true(f.exchange.stats().badPeers >= 1, `${f.name} caught the liar`)
+  }
+  t.true(fetchers.every(f => f.exchange.stats().badPeers === 1), 'only the liar is refused')
+})
+
+test('a serving peer that stops mid-transfer: fetchers complete from the others', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const size = 12 * MiB
+  const seeds = await Promise.all(['seedA', 'seedB'].map(async name => await startPeer(root.dir, name, { uploadBytesPerSecond: 3 * MiB })))
+  const fetchers = await Promise.all(Array.from({ length: 3 }, async (_, i) => await startPeer(root.dir, `f${i}`, { uploadBytesPerSecond: 3 * MiB })))
+  const all = [...seeds, ...fetchers]
+  t.teardown(async () => { await Promise.all(all.map(async p => { await p.stop() })) })
+  await connectAll(all)
+  const data = seededBytes(size, 13)
+  let cid = ''
+  for (const seed of seeds) {
+    cid = (await importBytes(seed.store, data)).cid
+    await seed.exchange.seed(cid)
+  }
+
+  let stopped: Promise<void> | undefined
+  const stopSeedA = (done: number): void => {
+    if (done >= size * 0.25 && stopped === undefined) stopped = seeds[0]!.stop()
+  }
+  const results = await Promise.all(fetchers.map(async f => await f.exchange.fetch(cid, {
+    timeoutMs: 120_000,
+    onProgress: p => { stopSeedA(p.bytesDone) }
+  })))
+  await stopped
+
+  t.truthy(stopped, 'seed A was stopped during the transfer')
+  t.true(seeds[0]!.exchange.uploadedBytesFor(cid) < size, 'seed A did not serve a whole copy before stopping')
+  for (const [i, f] of fetchers.entries()) {
+    t.is(results[i]!.manifest.size, size)
+    await assertIdentical(t, f, cid, data)
+  }
+})
+
+test('a fetcher restarted mid-download resumes from the chunks it already has', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const size = 8 * MiB
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: 2 * MiB })
+  t.teardown(async () => { await origin.stop() })
+  const data = seededBytes(size, 17)
+  const { cid } = await importBytes(origin.store, data)
+  await origin.exchange.seed(cid)
+
+  const first = await startPeer(root.dir, 'fetcher', { bootstrap: origin.node.addresses().map(String) })
+  await connectAll([origin, first])
+  const abort = new AbortController()
+  let doneAtAbort = 0
+  const interrupted = first.exchange.fetch(cid, {
+    signal: abort.signal,
+    onProgress: p => {
+      if (p.bytesDone >= size * 0.4 && !abort.signal.aborted) { doneAtAbort = p.bytesDone; abort.abort() }
+    }
+  })
+  const error = await t.throwsAsync(interrupted)
+  t.is(error?.name, 'AbortError')
+  await first.stop()
+
+  const second = await startPeer(root.dir, 'fetcher', { bootstrap: origin.node.addresses().map(String) })
+  t.teardown(async () => { await second.stop() })
+  t.is(second.node.peerId.toString() === first.node.peerId.toString(), false, 'no data dir key: a new peer id, same store')
+  await connectAll([origin, second])
+  const result = await second.exchange.fetch(cid, { timeoutMs: 120_000 })
+
+  t.true(doneAtAbort >= size * 0.4)
+  t.true(result.fetchedBytes <= size - doneAtAbort, `refetched ${result.fetchedBytes} bytes after ${doneAtAbort} were already stored`)
+  await assertIdentical(t, second, cid, data)
+})

@@ -1,0 +1,73 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createSwarmNode, waitForPeers, type SwarmNode } from '../../src/node/index.ts'
+import { createChunkStore, createChunkExchange, type ChunkExchange, type ChunkStore, type FetchOptions } from '../../src/chunks/index.ts'
+
+/** One in-process swarm member for tests: a node, a store and the exchange. */
+export interface TestPeer {
+  readonly name: string
+  readonly node: SwarmNode
+  readonly store: ChunkStore
+  readonly exchange: ChunkExchange
+  readonly dir: string
+  stop (): Promise<void>
+}
+
+export interface TestPeerOptions {
+  readonly uploadBytesPerSecond?: number
+  readonly bootstrap?: string[]
+  /** Wrap the store the exchange serves from (e.g. to corrupt what it sends). */
+  readonly wrapStore?: (store: ChunkStore) => ChunkStore
+  readonly fetch?: Partial<FetchOptions>
+}
+
+/** A temporary directory removed when `cleanup` runs. */
+export async function tempRoot (): Promise<{ dir: string, cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'pollen-test-'))
+  return { dir, cleanup: async () => { await rm(dir, { recursive: true, force: true }) } }
+}
+
+/** Start a peer on loopback whose data lives in `<root>/<name>`. */
+export async function startPeer (root: string, name: string, options: TestPeerOptions = {}): Promise<TestPeer> {
+  const dir = join(root, name)
+  const node = await createSwarmNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: options.bootstrap ?? [] })
+  const store = createChunkStore({ dir })
+  await store.start()
+  const served = options.wrapStore?.(store) ?? store
+  const exchange = createChunkExchange(node.libp2p, {
+    store: served,
+    uploadBytesPerSecond: options.uploadBytesPerSecond,
+    fetch: { requestTimeoutMs: 10_000, stallTimeoutMs: 60_000, ...options.fetch }
+  })
+  await exchange.start()
+  return {
+    name, node, store, exchange, dir,
+    async stop () {
+      await exchange.stop()
+      await node.stop()
+      await store.stop()
+    }
+  }
+}
+
+/** Connect every peer to every other and wait until each sees all the others. */
+export async function connectAll (peers: readonly TestPeer[]): Promise<void> {
+  for (const [i, a] of peers.entries()) {
+    for (const b of peers.slice(i + 1)) await a.node.libp2p.dial(b.node.addresses()[0]!)
+  }
+  await Promise.all(peers.map(async p => { await waitForPeers(p.node, peers.length - 1, { timeoutMs: 60_000 }) }))
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
+export function seededBytes (size: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(size)
+  let x = seed >>> 0 || 1
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13; x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5; x >>>= 0
+    out[i] = x & 0xff; out[i + 1] = (x >>> 8) & 0xff; out[i + 2] = (x >>> 16) & 0xff; out[i + 3] = x >>> 24
+  }
+  return out
+}
