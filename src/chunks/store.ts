@@ -113,7 +113,7 @@ class DiskChunkStore implements ChunkStore {
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
     } catch (err) {
       if (!isNotFound(err)) throw err
-      this.#remove(key) // deleted behind our back; the next start drops its index entry
+      await this.#forgetIfMissing(key)
       throw new ChunkNotFoundError(`block ${key} vanished from disk`, { cause: err })
     }
   }
@@ -253,6 +253,14 @@ class DiskChunkStore implements ChunkStore {
       await rm(tmp, { force: true })
       throw err
     }
+  }
+
+  /** A block file deleted behind the store's back is forgotten (so it can be fetched again); start drops its index entry. */
+  async #forgetIfMissing (key: string): Promise<void> {
+    await this.#locked(key, async () => {
+      const present = await stat(this.#blockPath(key)).then(() => true, () => false)
+      if (!present) this.#remove(key)
+    })
   }
 
   #blockPath (key: string): string {

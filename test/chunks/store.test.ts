@@ -190,6 +190,17 @@ test('get of an absent block throws ChunkNotFoundError', async t => {
   t.is(err?.name, 'ChunkNotFoundError')
 })
 
+test('a block file deleted while running is reported missing and forgotten', async t => {
+  const store = await startStore(t.context)
+  const a = chunk()
+  await store.put(a.cid, a.bytes)
+  await unlink(blockPath(t.context.dir, a.cid))
+  t.is((await t.throwsAsync(store.get(a.cid)))?.name, 'ChunkNotFoundError')
+  t.false(store.has(a.cid))
+  await store.put(a.cid, a.bytes)
+  t.deepEqual(await store.get(a.cid), a.bytes)
+})
+
 test('delete removes the block, in memory and on disk', async t => {
   let store = await startStore(t.context)
   const a = chunk()
@@ -245,6 +256,17 @@ test('start and stop are idempotent; a stopped store can start again', async t =
   t.false(store.has(a.cid))
   await store.start()
   t.true(store.has(a.cid))
+})
+
+test('stop right after start leaves the store stopped', async t => {
+  const store = createChunkStore({ dir: t.context.dir })
+  const starting = store.start()
+  await store.stop()
+  await starting
+  const a = chunk()
+  t.is((await t.throwsAsync(store.put(a.cid, a.bytes)))?.name, 'PollenError')
+  await startStore(t.context) // the index lock was released
+  t.pass()
 })
 
 test('operations on a store that is not started are refused', async t => {
