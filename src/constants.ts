@@ -68,14 +68,19 @@ export const EXCHANGE_DEFAULTS = {
    * to send it again while it still has chunks never sent. @default 15_000
    */
   initialSeedHoldMs: 15_000,
-  /** Inactivity after which an idle session stream is closed. @default 120_000 */
-  sessionIdleTimeoutMs: 120_000
+  /** A session whose opener sends no WANT frame within this long is closed. @default 10_000 */
+  firstFrameTimeoutMs: 10_000
 }
 
 /** Defaults of the fetch scheduler (driver + policy). */
 export const FETCH_DEFAULTS = {
-  /** Requests outstanding at one peer. @default 4 */
+  /** Most requests outstanding at one peer. @default 4 */
   maxInflightPerPeer: 4,
+  /**
+   * Work kept queued at one peer, in ms of its measured throughput (at least
+   * 2 requests): slow peers get short queues. @default 300
+   */
+  targetQueueMs: 300,
   /** Requests outstanding over all peers. @default 32 */
   maxInflightTotal: 32,
   /** A request not answered in this long is given up and retried elsewhere. @default 30_000 */

@@ -6,7 +6,8 @@ import { ProtocolError } from '../core/index.ts'
 export interface ClientSessionHandler {
   onHaveMap (peer: string, known: boolean, bits: Uint8Array): void
   onHave (peer: string, index: number): void
-  onData (peer: string, index: number, data: Uint8Array): void
+  /** One DATA piece: `data` holds bytes `offset…` of chunk `index`. */
+  onData (peer: string, index: number, offset: number, data: Uint8Array): void
   onReject (peer: string, index: number): void
   onManifestData (peer: string, data: Uint8Array): void
   onClose (peer: string, err?: Error): void
@@ -63,7 +64,7 @@ export class ClientSession {
     switch (frame.type) {
       case FrameType.HAVE_MAP: handler.onHaveMap(this.peer, frame.known, frame.bits); break
       case FrameType.HAVE: handler.onHave(this.peer, frame.index); break
-      case FrameType.DATA: handler.onData(this.peer, frame.index, frame.data); break
+      case FrameType.DATA: handler.onData(this.peer, frame.index, frame.offset, frame.data); break
       case FrameType.REJECT: handler.onReject(this.peer, frame.index); break
       case FrameType.MANIFEST_DATA: handler.onManifestData(this.peer, frame.data); break
       default: throw new ProtocolError(`frame type ${frame.type} not allowed from a server`)

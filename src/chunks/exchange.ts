@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../constants.ts'
-import { ProtocolError, parseManifestCid, withDefaults } from '../core/index.ts'
+import { ProtocolError, TimeoutError, parseManifestCid, withDefaults } from '../core/index.ts'
 import { Bitfield } from './bitfield.ts'
 import { ClientSession } from './client-session.ts'
 import { Fetcher, type FetchContext, type FetchOptions, type FetchResult } from './fetcher.ts'
@@ -136,7 +136,7 @@ class Exchange implements ChunkExchange {
     this.#sessions.add(frames)
     try {
       const incoming = frames.frames()
-      const first = await incoming.next()
+      const first = await withTimeout(incoming.next(), this.#opts.firstFrameTimeoutMs, 'no WANT frame')
       if (first.done === true || first.value.type !== FrameType.WANT) throw new ProtocolError('session must start with WANT')
       const cid = first.value.manifestCid
       parseManifestCid(cid)
@@ -181,7 +181,8 @@ class Exchange implements ChunkExchange {
       openSession: async (peer, signal) => await this.#openSession(peer, signal),
       reportBadPeer: (peer) => { this.#badPeers.set(peer, Date.now() + this.#badPeerMs) },
       isBadPeer: peer => this.#isBadPeer(peer),
-      rttOf: peer => this.#rttOf(peer)
+      rttOf: peer => this.#rttOf(peer),
+      connectedPeers: () => this.#libp2p.getPeers().map(p => p.toString())
     }
   }
 
@@ -209,5 +210,18 @@ class Exchange implements ChunkExchange {
   #rttOf (peer: string): number | undefined {
     const rtts = this.#libp2p.getConnections(peerIdFromString(peer)).map(c => c.rtt).filter((r): r is number => r !== undefined)
     return rtts.length === 0 ? undefined : Math.min(...rtts)
+  }
+}
+
+/** Reject with TimeoutError when `promise` does not settle within `ms`. */
+async function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new TimeoutError(`${what} within ${ms} ms`)) }, ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
   }
 }

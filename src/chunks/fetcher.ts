@@ -6,7 +6,7 @@ import type { Share } from './share.ts'
 import type { ChunkStore } from './store.ts'
 import { FETCH_DEFAULTS } from '../constants.ts'
 import {
-  AbortError, ChunkHashMismatchError, FetchFailedError, TimeoutError,
+  AbortError, ChunkHashMismatchError, FetchFailedError, ProtocolError, TimeoutError,
   decodeManifest, manifestCidOf, withDefaults, type Manifest
 } from '../core/index.ts'
 
@@ -57,9 +57,18 @@ export interface FetchContext {
   reportBadPeer (peer: string, reason: Error): void
   isBadPeer (peer: string): boolean
   rttOf (peer: string): number | undefined
+  /** Peers currently connected (sessions are (re)opened with them). */
+  connectedPeers (): string[]
 }
 
 type Limits = typeof FETCH_DEFAULTS
+
+/**
+ * How often connected peers without a session are offered one: sessions end
+ * when a stream idles out or a peer reconnects, and peers can come and go
+ * without an identify event reaching the fetcher.
+ */
+const PEER_SCAN_INTERVAL_MS = 5_000
 
 /**
  * Drives one package download: keeps a session with every peer, feeds what
@@ -75,7 +84,7 @@ export class Fetcher implements ClientSessionHandler {
   readonly #now: () => number
   readonly #random: () => number
   readonly #peers = new Map<string, PeerState>()
-  readonly #inflight = new Map<number, InflightRequest[]>()
+  readonly #inflight = new Map<number, Array<{ peer: string, since: number, started: boolean }>>()
   readonly #abort = new AbortController()
   readonly #done = Promise.withResolvers<FetchResult>()
   readonly #started: number
@@ -88,6 +97,7 @@ export class Fetcher implements ClientSessionHandler {
   #manifestAskedAt = 0
   #stallSince: number | undefined
   #lastProgress = -Infinity
+  #lastPeerScan = 0
   #scheduled = false
   #timer: ReturnType<typeof setInterval> | undefined
 
@@ -99,6 +109,7 @@ export class Fetcher implements ClientSessionHandler {
     this.#now = options.now ?? (() => performance.now())
     this.#random = options.random ?? Math.random
     this.#started = this.#now()
+    this.#lastPeerScan = this.#started
   }
 
   get manifestCid (): string { return this.#ctx.share.cid }
@@ -164,15 +175,27 @@ export class Fetcher implements ClientSessionHandler {
     this.#schedule()
   }
 
-  onData (peer: string, index: number, data: Uint8Array): void {
+  onData (peer: string, index: number, offset: number, data: Uint8Array): void {
     const state = this.#peer(peer)
-    const manifest = this.#ctx.share.manifest
-    const ref = manifest?.chunks[index]
+    const ref = this.#ctx.share.manifest?.chunks[index]
+    if (ref === undefined) { this.#penalise(state, new ProtocolError(`DATA for chunk ${index} out of range`), true); return }
+    if (this.#ctx.share.have?.has(index) === true || this.#storing.has(index)) {
+      state.partials.delete(index)
+      this.#duplicateBytes += data.byteLength
+      return
+    }
+    if (offset === 0) this.#markStarted(peer, index)
+    let chunk: Uint8Array | undefined
+    try {
+      chunk = state.assemble(index, offset, data, ref.size)
+    } catch (err) {
+      this.#penalise(state, err as Error, true)
+      return
+    }
+    if (chunk === undefined) return
     const request = this.#takeRequest(state, index)
-    if (ref === undefined) { this.#penalise(state, new Error(`DATA ${index} out of range`), true); return }
-    if (request !== undefined) state.recordDelivery(data.byteLength, request.since, this.#now(), this.#limits.ewmaAlpha)
-    if (this.#ctx.share.have?.has(index) === true || this.#storing.has(index)) { this.#duplicateBytes += data.byteLength; return }
-    this.#store(state, index, ref.cid, data)
+    if (request !== undefined) state.recordDelivery(chunk.byteLength, request.since, this.#now(), this.#limits.ewmaAlpha)
+    this.#store(state, index, ref.cid, chunk)
   }
 
   onReject (peer: string, index: number): void {
@@ -277,6 +300,11 @@ export class Fetcher implements ClientSessionHandler {
     }).finally(() => { this.#storing.delete(index) })
   }
 
+  #markStarted (peer: string, index: number): void {
+    const request = this.#inflight.get(index)?.find(r => r.peer === peer)
+    if (request !== undefined) request.started = true
+  }
+
   #takeRequest (state: PeerState, index: number): InflightRequest | undefined {
     if (!state.requested.delete(index)) return undefined
     const list = this.#inflight.get(index) ?? []
@@ -290,10 +318,19 @@ export class Fetcher implements ClientSessionHandler {
     this.#takeRequest(state, index)
   }
 
+  #cancelAt (peer: string, index: number): void {
+    const state = this.#peers.get(peer)
+    if (state === undefined) return
+    this.#takeRequest(state, index)
+    state.partials.delete(index)
+    state.session?.cancel(index)
+  }
+
   #cancelOthers (index: number): void {
     for (const request of this.#inflight.get(index) ?? []) {
       const state = this.#peers.get(request.peer)
       state?.requested.delete(index)
+      state?.partials.delete(index)
       state?.session?.cancel(index)
     }
     this.#inflight.delete(index)
@@ -312,12 +349,13 @@ export class Fetcher implements ClientSessionHandler {
     if (this.#abort.signal.aborted || this.#ctx.share.manifest === undefined || this.done) return
     const requests = this.#policy(this.#policyInput(), this.#now(), this.#random)
     const now = this.#now()
-    for (const { index, peer } of requests) {
+    for (const { index, peer, replaces } of requests) {
       const state = this.#peers.get(peer)
       if (state?.session === undefined || state.requested.has(index)) continue
+      if (replaces !== undefined) this.#cancelAt(replaces, index)
       state.requested.add(index)
       const list = this.#inflight.get(index) ?? []
-      list.push({ peer, since: now })
+      list.push({ peer, since: now, started: false })
       this.#inflight.set(index, list)
       state.session.request(index)
     }
@@ -341,6 +379,10 @@ export class Fetcher implements ClientSessionHandler {
 
   #tick (): void {
     const now = this.#now()
+    if (now - this.#lastPeerScan >= PEER_SCAN_INTERVAL_MS) {
+      this.#lastPeerScan = now
+      for (const peer of this.#ctx.connectedPeers()) this.addPeer(peer)
+    }
     this.#expireRequests(now)
     this.#expireManifestRequest(now)
     this.#checkStall(now)
@@ -355,6 +397,7 @@ export class Fetcher implements ClientSessionHandler {
         if (now - request.since < limit) continue
         const state = this.#peers.get(request.peer)!
         this.#takeRequest(state, index)
+        state.partials.delete(index)
         state.session?.cancel(index)
         this.#penalise(state, new TimeoutError(`chunk ${index} from ${state.id} timed out`), false)
       }

@@ -5,8 +5,11 @@ import { encodeFrame, decodeFrame, encodeDataHeader, type Frame } from './frames
 import type { TokenBucket } from './rate-limiter.ts'
 import { MessageTooLargeError } from '../core/index.ts'
 
-/** Bytes of a DATA payload sent per rate-limiter grant, so concurrent uploads interleave smoothly. */
-const SLICE_BYTES = 64 * 1024
+/**
+ * Bytes of chunk data per DATA piece: the grain at which the rate limiter
+ * shares the link, control frames overtake data, and a CANCEL takes effect.
+ */
+export const PIECE_BYTES = 64 * 1024
 
 /**
  * Frame-level view of a libp2p stream: serialised writes with backpressure
@@ -17,6 +20,9 @@ export class FrameStream {
   readonly stream: Stream
   readonly #maxFrameBytes: number
   #writing: Promise<void> = Promise.resolve()
+  /** Control frames waiting for the chunk being sent to reach a piece boundary. */
+  #controls: Uint8Array[] = []
+  #sendingData = false
 
   constructor (stream: Stream, maxFrameBytes: number) {
     this.stream = stream
@@ -35,27 +41,45 @@ export class FrameStream {
     }
   }
 
-  /** Queue a control frame; resolves once handed to the muxer. */
+  /**
+   * Send a control frame. While a chunk is going out it jumps the queue and
+   * leaves at the next piece boundary; otherwise it is queued in order.
+   */
   async send (frame: Frame, signal?: AbortSignal): Promise<void> {
-    const body = encodeFrame(frame)
-    await this.#enqueue(async () => { await this.#write(lp.encode.single(body).subarray(), signal) })
+    const encoded = lp.encode.single(encodeFrame(frame)).subarray()
+    if (this.#sendingData) {
+      this.#controls.push(encoded)
+      return
+    }
+    await this.#enqueue(async () => { await this.#write(encoded, signal) })
   }
 
   /**
-   * Send a DATA frame, taking `bucket` tokens slice by slice.
-   * Resolves with the payload bytes sent.
+   * Send one chunk as DATA pieces, taking `bucket` tokens for each, and stop
+   * early when `cancelled()` turns true. Resolves with the chunk bytes sent.
    */
-  async sendData (index: number, data: Uint8Array, bucket: TokenBucket, signal?: AbortSignal): Promise<number> {
-    const header = encodeDataHeader(index)
+  async sendData (index: number, data: Uint8Array, bucket: TokenBucket, cancelled: () => boolean, signal?: AbortSignal): Promise<number> {
+    let sent = 0
     await this.#enqueue(async () => {
-      await this.#write(concat(varint.encode(header.byteLength + data.byteLength), header), signal)
-      for (let offset = 0; offset < data.byteLength; offset += SLICE_BYTES) {
-        const slice = data.subarray(offset, offset + SLICE_BYTES)
-        await bucket.take(slice.byteLength, signal)
-        await this.#write(slice, signal)
+      this.#sendingData = true
+      try {
+        for (let offset = 0; offset < data.byteLength && !cancelled(); offset += PIECE_BYTES) {
+          const piece = data.subarray(offset, offset + PIECE_BYTES)
+          await bucket.take(piece.byteLength, signal)
+          await this.#flushControls(signal)
+          await this.#write(pieceFrame(index, offset, piece), signal)
+          sent += piece.byteLength
+        }
+      } finally {
+        this.#sendingData = false
       }
+      await this.#flushControls(signal)
     })
-    return data.byteLength
+    return sent
+  }
+
+  async #flushControls (signal?: AbortSignal): Promise<void> {
+    while (this.#controls.length > 0) await this.#write(this.#controls.shift()!, signal)
   }
 
   /** Close our writing end once queued frames are out. */
@@ -79,9 +103,13 @@ export class FrameStream {
   }
 }
 
-function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength)
-  out.set(a, 0)
-  out.set(b, a.byteLength)
+/** A length-prefixed DATA frame in one buffer (one copy of the piece). */
+function pieceFrame (index: number, offset: number, piece: Uint8Array): Uint8Array {
+  const header = encodeDataHeader(index, offset)
+  const length = varint.encode(header.byteLength + piece.byteLength)
+  const out = new Uint8Array(length.byteLength + header.byteLength + piece.byteLength)
+  out.set(length, 0)
+  out.set(header, length.byteLength)
+  out.set(piece, length.byteLength + header.byteLength)
   return out
 }

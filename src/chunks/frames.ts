@@ -9,6 +9,10 @@ import { ProtocolError } from '../core/index.ts'
  * (`known: false` while it does not know the manifest) and keeps the fetcher informed
  * with HAVE / HAVE_MAP as it gets more. The fetcher sends REQUEST / CANCEL /
  * MANIFEST_REQUEST; the server sends DATA / REJECT / MANIFEST_DATA.
+ *
+ * A chunk goes out as consecutive DATA pieces (offset 0 first, in order, no
+ * other chunk's pieces in between), so control frames can slip in between
+ * pieces and a CANCEL can stop a chunk half-way.
  */
 export const FrameType = {
   WANT: 1,
@@ -28,7 +32,7 @@ export type Frame =
   | { type: typeof FrameType.HAVE, index: number }
   | { type: typeof FrameType.REQUEST, index: number }
   | { type: typeof FrameType.CANCEL, index: number }
-  | { type: typeof FrameType.DATA, index: number, data: Uint8Array }
+  | { type: typeof FrameType.DATA, index: number, offset: number, data: Uint8Array }
   | { type: typeof FrameType.REJECT, index: number }
   | { type: typeof FrameType.MANIFEST_REQUEST }
   | { type: typeof FrameType.MANIFEST_DATA, data: Uint8Array }
@@ -36,21 +40,26 @@ export type Frame =
 /** Longest CID string accepted in a WANT frame. */
 const MAX_CID_CHARS = 128
 
-/** Encode a frame without its length prefix. DATA is better sent with {@link encodeDataHeader}. */
+/** Encode a frame without its length prefix. */
 export function encodeFrame (frame: Frame): Uint8Array {
   switch (frame.type) {
     case FrameType.WANT: return withType(frame.type, new TextEncoder().encode(frame.manifestCid))
     case FrameType.HAVE_MAP: return withType(frame.type, concat(Uint8Array.of(frame.known ? 1 : 0), frame.bits))
     case FrameType.MANIFEST_DATA: return withType(frame.type, frame.data)
     case FrameType.MANIFEST_REQUEST: return Uint8Array.of(frame.type)
-    case FrameType.DATA: return concat(encodeDataHeader(frame.index), frame.data)
+    case FrameType.DATA: return concat(encodeDataHeader(frame.index, frame.offset), frame.data)
     default: return encodeIndexFrame(frame.type, frame.index)
   }
 }
 
-/** The first 5 bytes of a DATA frame; the chunk bytes follow. */
-export function encodeDataHeader (index: number): Uint8Array {
-  return encodeIndexFrame(FrameType.DATA, index)
+/** The first 9 bytes of a DATA frame (type, chunk index, offset in the chunk); the piece's bytes follow. */
+export function encodeDataHeader (index: number, offset: number): Uint8Array {
+  const bytes = new Uint8Array(9)
+  bytes[0] = FrameType.DATA
+  const view = new DataView(bytes.buffer)
+  view.setUint32(1, index)
+  view.setUint32(5, offset)
+  return bytes
 }
 
 /**
@@ -66,7 +75,7 @@ export function decodeFrame (bytes: Uint8Array): Frame {
     case FrameType.HAVE_MAP: return decodeHaveMap(body)
     case FrameType.MANIFEST_DATA: return { type, data: body }
     case FrameType.MANIFEST_REQUEST: return expectEmpty(body, { type })
-    case FrameType.DATA: return { type, index: readIndex(body), data: body.subarray(4) }
+    case FrameType.DATA: return decodeData(body)
     case FrameType.HAVE:
     case FrameType.REQUEST:
     case FrameType.CANCEL:
@@ -74,6 +83,12 @@ export function decodeFrame (bytes: Uint8Array): Frame {
       return { type, index: readIndex(body, true) }
     default: throw new ProtocolError(`unknown frame type ${type}`)
   }
+}
+
+function decodeData (body: Uint8Array): Frame {
+  if (body.byteLength <= 8) throw new ProtocolError('malformed DATA frame')
+  const view = new DataView(body.buffer, body.byteOffset, 8)
+  return { type: FrameType.DATA, index: view.getUint32(0), offset: view.getUint32(4), data: body.subarray(8) }
 }
 
 function decodeHaveMap (body: Uint8Array): Frame {

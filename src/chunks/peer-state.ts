@@ -1,4 +1,5 @@
-import { Bitfield } from './bitfield.ts'
+import { ProtocolError } from '../core/index.ts'
+import type { Bitfield } from './bitfield.ts'
 import type { ClientSession } from './client-session.ts'
 import type { PeerView } from './policy.ts'
 
@@ -16,6 +17,8 @@ export class PeerState implements PeerView {
   /** Chunks the peer refused, with when: not asked again for `rejectBackoffMs` or until it announces them anew. */
   readonly rejected = new Map<number, number>()
   readonly requested = new Set<number>()
+  /** Chunks arriving piece by piece: the buffer and how many bytes are in. */
+  readonly partials = new Map<number, { buffer: Uint8Array, received: number }>()
   throughput: number | undefined
   rttMs: number | undefined
   lastArrival = 0
@@ -54,6 +57,25 @@ export class PeerState implements PeerView {
     this.bytesReceived += bytes
   }
 
+  /**
+   * Add one DATA piece; returns the whole chunk once its last piece is in.
+   * A piece past offset 0 with no chunk under way is the tail of a cancelled
+   * send and is dropped.
+   * @throws {ProtocolError} when pieces are out of order or overrun the chunk size
+   */
+  assemble (index: number, offset: number, piece: Uint8Array, size: number): Uint8Array | undefined {
+    if (offset === 0) this.partials.set(index, { buffer: new Uint8Array(size), received: 0 })
+    const partial = this.partials.get(index)
+    if (partial === undefined) return undefined
+    if (offset !== partial.received) throw new ProtocolError(`chunk ${index}: piece at ${offset}, expected ${partial.received}`)
+    if (offset + piece.byteLength > size) throw new ProtocolError(`chunk ${index}: pieces overrun its ${size} bytes`)
+    partial.buffer.set(piece, offset)
+    partial.received += piece.byteLength
+    if (partial.received < size) return undefined
+    this.partials.delete(index)
+    return partial.buffer
+  }
+
   /** Forget the session and everything it told us. */
   disconnect (): void {
     this.session = undefined
@@ -62,5 +84,6 @@ export class PeerState implements PeerView {
     this.knowsManifest = false
     this.requested.clear()
     this.rejected.clear()
+    this.partials.clear()
   }
 }

@@ -24,6 +24,8 @@ export interface InflightRequest {
   readonly peer: string
   /** When it was sent, in ms of the injected clock. */
   readonly since: number
+  /** Whether the chunk's first bytes have arrived (a started request is never moved). */
+  readonly started?: boolean
 }
 
 /** Everything the policy decides from. */
@@ -42,6 +44,12 @@ export interface PolicyInput {
 
 export interface PolicyLimits {
   readonly maxInflightPerPeer: number
+  /**
+   * Work queued at one peer, in ms of its measured throughput: a slow peer
+   * gets fewer outstanding requests, so chunks are not stuck in its queue
+   * while faster holders appear.
+   */
+  readonly targetQueueMs: number
   readonly maxInflightTotal: number
   /** End game starts when this many chunks or fewer are missing and none is left to ask for. */
   readonly endgameChunks: number
@@ -49,14 +57,18 @@ export interface PolicyLimits {
   readonly endgameCopies: number
 }
 
-/** One decision: ask `peer` for chunk `index`. */
+/** One decision: ask `peer` for chunk `index` (cancelling the request at `replaces`, if set). */
 export interface ChunkRequest {
   readonly index: number
   readonly peer: string
+  readonly replaces?: string
 }
 
 /** The policy's signature: the driver calls it whenever something changed. */
 export type SelectionPolicy = (input: PolicyInput, now: number, random: () => number) => ChunkRequest[]
+
+/** Per usable peer: requests it may still take, and requests it will have queued. */
+type Slots = Map<string, { free: number, queued: number }>
 
 /** Throughput assumed for a peer not yet measured: optimistic, so new peers get tried. @default 8 MiB/s */
 const UNMEASURED_THROUGHPUT = 8 * 1024 * 1024
@@ -68,7 +80,11 @@ const UNMEASURED_THROUGHPUT = 8 * 1024 * 1024
  * the last few chunks at other holders.
  */
 export const rarestFirst: SelectionPolicy = (input, now, random) => {
-  const slots = new Map(input.peers.filter(p => !p.banned).map(p => [p.id, input.limits.maxInflightPerPeer - p.inflight]))
+  const chunkBytes = averageChunk(input.chunkSizes)
+  const slots: Slots = new Map(input.peers.filter(p => !p.banned).map(p => [p.id, {
+    free: queueDepth(p, chunkBytes, input.limits) - p.inflight,
+    queued: p.inflight
+  }]))
   let budget = input.limits.maxInflightTotal - countInflight(input.inflight)
   const requests: ChunkRequest[] = []
   const candidates = rankByRarity(input, random)
@@ -82,7 +98,52 @@ export const rarestFirst: SelectionPolicy = (input, now, random) => {
   if (budget > 0 && candidates.length === 0) {
     requests.push(...endgame(input, slots, budget, now))
   }
+  requests.push(...migrations(input, slots, now))
   return requests
+}
+
+/** A waiting request is not moved before it is this old. @default 300 ms */
+const MIGRATE_MIN_WAIT_MS = 300
+
+/**
+ * Move requests that sit unstarted in a slow peer's queue to a holder
+ * expected to deliver in under half the time: chunks asked of the origin
+ * while rare are often held by several fast peers a second later.
+ */
+function migrations (input: PolicyInput, slots: Slots, now: number): ChunkRequest[] {
+  const peers = new Map(input.peers.map(p => [p.id, p]))
+  const moves: ChunkRequest[] = []
+  for (const [index, list] of input.inflight) {
+    const request = list[0]
+    if (list.length !== 1 || request === undefined || request.started === true || now - request.since < MIGRATE_MIN_WAIT_MS) continue
+    const current = peers.get(request.peer)
+    if (current === undefined) continue
+    const size = input.chunkSizes[index] ?? 0
+    const currentEta = eta(current, current.inflight, size)
+    const better = pickPeer(input, index, slots, new Set([request.peer]), currentEta / 2)
+    if (better !== undefined) moves.push({ index, peer: better, replaces: request.peer })
+  }
+  return moves
+}
+
+function eta (peer: PeerView, queued: number, size: number): number {
+  return (peer.rttMs ?? 0) + 1000 * queued * size / (peer.throughput ?? UNMEASURED_THROUGHPUT)
+}
+
+/**
+ * Requests to keep outstanding at a peer: enough to cover `targetQueueMs` of
+ * its throughput, plus one so its link never idles between chunks.
+ */
+function queueDepth (peer: PeerView, chunkBytes: number, limits: PolicyLimits): number {
+  if (peer.throughput === undefined) return limits.maxInflightPerPeer
+  const covered = Math.ceil(peer.throughput * limits.targetQueueMs / 1000 / Math.max(1, chunkBytes))
+  return Math.max(2, Math.min(limits.maxInflightPerPeer, covered + 1))
+}
+
+function averageChunk (sizes: readonly number[]): number {
+  let total = 0
+  for (const size of sizes) total += size
+  return sizes.length === 0 ? 0 : total / sizes.length
 }
 
 function countInflight (inflight: PolicyInput['inflight']): number {
@@ -105,19 +166,19 @@ function rankByRarity (input: PolicyInput, random: () => number): number[] {
   return ranked.map(r => r.index)
 }
 
-/** The holder with a free slot that is expected to deliver `index` first. */
-function pickPeer (input: PolicyInput, index: number, slots: Map<string, number>, exclude: ReadonlySet<string>): string | undefined {
+/** The holder with a free slot expected to deliver `index` first (and before `deadline` ms, if given). */
+function pickPeer (input: PolicyInput, index: number, slots: Slots, exclude: ReadonlySet<string>, deadline = Infinity): string | undefined {
   const size = input.chunkSizes[index] ?? 0
   let best: string | undefined
-  let bestEta = Infinity
+  let bestEta = deadline
   for (const peer of input.peers) {
-    const free = slots.get(peer.id) ?? 0
-    if (free <= 0 || exclude.has(peer.id) || !peer.has(index)) continue
-    const queued = input.limits.maxInflightPerPeer - free + 1
-    const eta = (peer.rttMs ?? 0) + 1000 * queued * size / (peer.throughput ?? UNMEASURED_THROUGHPUT)
-    if (eta < bestEta) { bestEta = eta; best = peer.id }
+    const slot = slots.get(peer.id)
+    if (slot === undefined || slot.free <= 0 || exclude.has(peer.id) || !peer.has(index)) continue
+    const peerEta = eta(peer, slot.queued + 1, size)
+    if (peerEta < bestEta) { bestEta = peerEta; best = peer.id }
   }
-  if (best !== undefined) slots.set(best, (slots.get(best) ?? 0) - 1)
+  const chosen = best === undefined ? undefined : slots.get(best)
+  if (chosen !== undefined) { chosen.free--; chosen.queued++ }
   return best
 }
 
@@ -125,7 +186,7 @@ function pickPeer (input: PolicyInput, index: number, slots: Map<string, number>
 const ENDGAME_MIN_WAIT_MS = 500
 
 function isOverdue (request: InflightRequest, size: number, peer: PeerView | undefined, now: number): boolean {
-  const expected = 1000 * size * Math.max(1, peer?.inflight ?? 1) / (peer?.throughput ?? UNMEASURED_THROUGHPUT)
+  const expected = peer === undefined ? 0 : eta(peer, Math.max(1, peer.inflight), size)
   return now - request.since > Math.max(ENDGAME_MIN_WAIT_MS, 2 * expected)
 }
 
@@ -135,7 +196,7 @@ function isOverdue (request: InflightRequest, size: number, peer: PeerView | und
  * long as their peer's throughput predicts): a duplicate of a request about
  * to land only wastes the sender's upload.
  */
-function endgame (input: PolicyInput, slots: Map<string, number>, budget: number, now: number): ChunkRequest[] {
+function endgame (input: PolicyInput, slots: Slots, budget: number, now: number): ChunkRequest[] {
   const outstanding = input.missing.filter(i => !input.haveLocal(i))
   if (outstanding.length === 0 || outstanding.length > input.limits.endgameChunks) return []
   const peers = new Map(input.peers.map(p => [p.id, p]))

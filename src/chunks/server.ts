@@ -29,6 +29,8 @@ export class ServerSession implements ShareListener {
   readonly #share: Share
   readonly #ctx: ServerContext
   readonly #queue = new Set<number>()
+  /** The chunk being sent; cleared by a CANCEL to stop it at the next piece. */
+  #sending: number | undefined
   readonly #abort = new AbortController()
   #pumping = false
 
@@ -62,7 +64,7 @@ export class ServerSession implements ShareListener {
   #handle (frame: Frame): void {
     switch (frame.type) {
       case FrameType.REQUEST: this.#onRequest(frame.index); break
-      case FrameType.CANCEL: this.#queue.delete(frame.index); break
+      case FrameType.CANCEL: this.#cancel(frame.index); break
       case FrameType.MANIFEST_REQUEST: this.#sendManifest().catch(err => { this.#frames.abort(err) }); break
       default: throw new ProtocolError(`frame type ${frame.type} not allowed from a fetcher`)
     }
@@ -107,9 +109,16 @@ export class ServerSession implements ShareListener {
       this.#reject(index)
       return
     }
-    const sent = await this.#frames.sendData(index, data, this.#ctx.bucket, this.#abort.signal)
+    this.#sending = index
+    const sent = await this.#frames.sendData(index, data, this.#ctx.bucket, () => this.#sending !== index, this.#abort.signal)
+    this.#sending = undefined
     this.#share.uploadedBytes += sent
     this.#ctx.onUploaded(sent)
+  }
+
+  #cancel (index: number): void {
+    this.#queue.delete(index)
+    if (this.#sending === index) this.#sending = undefined
   }
 
   #reject (index: number): void {

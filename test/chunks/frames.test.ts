@@ -10,7 +10,7 @@ test('every frame type survives an encode/decode round trip', t => {
     { type: FrameType.HAVE, index: 7 },
     { type: FrameType.REQUEST, index: 0xfffffffe },
     { type: FrameType.CANCEL, index: 3 },
-    { type: FrameType.DATA, index: 2, data: Uint8Array.of(1, 2, 3) },
+    { type: FrameType.DATA, index: 2, offset: 65536, data: Uint8Array.of(1, 2, 3) },
     { type: FrameType.REJECT, index: 9 },
     { type: FrameType.MANIFEST_REQUEST },
     { type: FrameType.MANIFEST_DATA, data: Uint8Array.of(9, 9) }
@@ -28,6 +28,7 @@ test('malformed frames are refused with ProtocolError', t => {
     Uint8Array.of(FrameType.HAVE_MAP, 2),
     Uint8Array.of(FrameType.HAVE_MAP, 0, 0xff),
     Uint8Array.of(FrameType.MANIFEST_REQUEST, 1),
+    Uint8Array.of(FrameType.DATA, 0, 0, 0, 1, 0, 0, 0, 0),
     Uint8Array.of(FrameType.WANT, ...new Uint8Array(200).fill(97))
   ]
   for (const bytes of bad) t.is(t.throws(() => decodeFrame(bytes))?.name, 'ProtocolError', `frame ${Array.from(bytes.slice(0, 4))}`)

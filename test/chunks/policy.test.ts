@@ -1,7 +1,7 @@
 import test from 'ava'
 import { rarestFirst, type PeerView, type PolicyInput, type InflightRequest } from '../../src/chunks/policy.ts'
 
-const LIMITS = { maxInflightPerPeer: 2, maxInflightTotal: 8, endgameChunks: 2, endgameCopies: 2 }
+const LIMITS = { maxInflightPerPeer: 2, targetQueueMs: 300, maxInflightTotal: 8, endgameChunks: 2, endgameCopies: 2 }
 
 function peer (id: string, chunks: number[], extra: Partial<PeerView> = {}): PeerView {
   const set = new Set(chunks)
@@ -80,4 +80,30 @@ test('end game duplicates only overdue requests for the last chunks, at another 
 test('returns nothing when no peer has what is missing', t => {
   t.deepEqual(rarestFirst(input([peer('a', [])]), 0, fixed), [])
   t.deepEqual(rarestFirst(input([]), 0, fixed), [])
+})
+
+test('moves an unstarted request from a slow queue to a much faster holder', t => {
+  const slow = peer('origin', [0], { inflight: 2, throughput: 100e3 })
+  const fast = peer('fast', [0], { throughput: 10e6 })
+  const waiting = (started: boolean): PolicyInput => input([slow, fast], {
+    missing: [0],
+    chunkSizes: [256 * 1024],
+    inflight: new Map([[0, [{ peer: 'origin', since: 0, started }]]])
+  })
+  t.deepEqual(rarestFirst(waiting(false), 100, fixed), [], 'too fresh to move')
+  t.deepEqual(rarestFirst(waiting(false), 1_000, fixed), [{ index: 0, peer: 'fast', replaces: 'origin' }])
+  t.deepEqual(rarestFirst(waiting(true), 1_000, fixed), [], 'a request whose bytes are arriving stays')
+  const similar = peer('similar', [0], { inflight: 1, throughput: 150e3 })
+  t.deepEqual(rarestFirst(input([slow, similar], { missing: [0], chunkSizes: [256 * 1024], inflight: new Map([[0, [{ peer: 'origin', since: 0 }]]]) }), 1_000, fixed), [], 'not for a marginal gain')
+})
+
+test('a slow peer gets a short queue, a fast one up to the per-peer bound', t => {
+  const sizes = Array.from({ length: 20 }, () => 256 * 1024)
+  const all = sizes.map((_, i) => i)
+  const slow = peer('slow', all, { throughput: 256 * 1024 })
+  const fast = peer('fast', all, { throughput: 100 * 1024 * 1024 })
+  const limits = { ...LIMITS, maxInflightPerPeer: 6, maxInflightTotal: 20 }
+  const requests = rarestFirst(input([slow, fast], { chunkSizes: sizes, missing: all, limits }), 0, fixed)
+  t.is(requests.filter(r => r.peer === 'slow').length, 2)
+  t.is(requests.filter(r => r.peer === 'fast').length, 6)
 })
