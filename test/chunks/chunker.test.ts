@@ -1,20 +1,11 @@
 import test from 'ava'
 import { chunkStream, resolveChunkerOptions, type ChunkerOptions } from '../../src/chunks/chunker.ts'
-import { chunkCid, manifestBlock } from '../../src/core/index.ts'
+import { chunkCid, manifestBlock, pseudoRandomBytes } from '../../src/core/index.ts'
 import { CHUNKER_DEFAULTS } from '../../src/constants.ts'
 
 const MiB = 1024 * 1024
 
-/** Deterministic bytes from xorshift32. */
-function xorshiftBytes (length: number, seed = 42): Uint8Array {
-  const bytes = new Uint8Array(length)
-  let x = seed >>> 0
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
-    bytes[i] = x & 0xff
-  }
-  return bytes
-}
+const xorshiftBytes = pseudoRandomBytes
 
 /** Feed `bytes` in pieces of `pieceBytes` (whole when omitted). */
 async function * pieces (bytes: Uint8Array, pieceBytes = bytes.byteLength || 1): AsyncGenerator<Uint8Array> {

@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import { createChunkStore, type ChunkStore } from '../../src/chunks/store.ts'
 import { exportFile, importBytes, importFile, missingChunks } from '../../src/chunks/package.ts'
 import { chunkStream } from '../../src/chunks/chunker.ts'
-import { chunkCid, manifestBlock } from '../../src/core/index.ts'
+import { chunkCid, manifestBlock, pseudoRandomBytes } from '../../src/core/index.ts'
 
 interface Context { dir: string, store: ChunkStore }
 const test = anyTest as TestFn<Context>
@@ -27,16 +27,7 @@ test.afterEach.always(async t => {
   await rm(t.context.dir, { recursive: true, force: true })
 })
 
-/** Deterministic bytes from xorshift32. */
-function xorshiftBytes (length: number, seed = 42): Uint8Array {
-  const bytes = new Uint8Array(length)
-  let x = seed >>> 0
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
-    bytes[i] = x & 0xff
-  }
-  return bytes
-}
+const xorshiftBytes = pseudoRandomBytes
 
 /** The manifest CID of `bytes`, computed without a store. */
 async function manifestCidOfBytes (bytes: Uint8Array): Promise<string> {

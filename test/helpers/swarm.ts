@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createSwarmNode, waitForPeers, type SwarmNode } from '../../src/node/index.ts'
+import { pseudoRandomBytes } from '../../src/core/index.ts'
 import { createChunkStore, createChunkExchange, type ChunkExchange, type ChunkStore, type FetchOptions } from '../../src/chunks/index.ts'
 
 /** One in-process swarm member for tests: a node, a store and the exchange. */
@@ -59,15 +60,5 @@ export async function connectAll (peers: readonly TestPeer[]): Promise<void> {
   await Promise.all(peers.map(async p => { await waitForPeers(p.node, peers.length - 1, { timeoutMs: 60_000 }) }))
 }
 
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-export function seededBytes (size: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(size)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    out[i] = x & 0xff; out[i + 1] = (x >>> 8) & 0xff; out[i + 2] = (x >>> 16) & 0xff; out[i + 3] = x >>> 24
-  }
-  return out
-}
+/** Deterministic pseudo-random bytes, so failures reproduce. */
+export const seededBytes = (size: number, seed = 1): Uint8Array => pseudoRandomBytes(size, seed)
