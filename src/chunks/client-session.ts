@@ -1,13 +1,14 @@
 import { FrameType, type Frame } from './frames.ts'
 import type { FrameStream } from './frame-stream.ts'
 import { ProtocolError } from '../core/index.ts'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** Callbacks through which a client session reports what its server says. */
 export interface ClientSessionHandler {
   onHaveMap (peer: string, known: boolean, bits: Uint8Array): void
   onHave (peer: string, index: number): void
   /** One DATA piece: `data` holds bytes `offset…` of chunk `index`. */
-  onData (peer: string, index: number, offset: number, data: Uint8Array): void
+  onData (peer: string, index: number, offset: number, data: Uint8Array | Uint8ArrayList): void
   onReject (peer: string, index: number): void
   onManifestData (peer: string, data: Uint8Array): void
   onClose (peer: string, err?: Error): void

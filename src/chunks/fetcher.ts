@@ -4,6 +4,7 @@ import { rarestFirst, type InflightRequest, type PolicyInput, type SelectionPoli
 import type { ClientSession, ClientSessionHandler } from './client-session.ts'
 import type { Share } from './share.ts'
 import type { ChunkStore } from './store.ts'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { FETCH_DEFAULTS } from '../constants.ts'
 import {
   AbortError, ChunkHashMismatchError, FetchFailedError, ProtocolError, TimeoutError,
@@ -175,7 +176,7 @@ export class Fetcher implements ClientSessionHandler {
     this.#schedule()
   }
 
-  onData (peer: string, index: number, offset: number, data: Uint8Array): void {
+  onData (peer: string, index: number, offset: number, data: Uint8Array | Uint8ArrayList): void {
     const state = this.#peer(peer)
     const ref = this.#ctx.share.manifest?.chunks[index]
     if (ref === undefined) { this.#penalise(state, new ProtocolError(`DATA for chunk ${index} out of range`), true); return }

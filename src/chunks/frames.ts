@@ -1,4 +1,5 @@
 import { ProtocolError } from '../core/index.ts'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 /**
  * Frames of `/pollen/chunks/1.0.0`. Each is length-prefixed (unsigned varint)
@@ -32,7 +33,7 @@ export type Frame =
   | { type: typeof FrameType.HAVE, index: number }
   | { type: typeof FrameType.REQUEST, index: number }
   | { type: typeof FrameType.CANCEL, index: number }
-  | { type: typeof FrameType.DATA, index: number, offset: number, data: Uint8Array }
+  | { type: typeof FrameType.DATA, index: number, offset: number, data: Uint8Array | Uint8ArrayList }
   | { type: typeof FrameType.REJECT, index: number }
   | { type: typeof FrameType.MANIFEST_REQUEST }
   | { type: typeof FrameType.MANIFEST_DATA, data: Uint8Array }
@@ -47,7 +48,7 @@ export function encodeFrame (frame: Frame): Uint8Array {
     case FrameType.HAVE_MAP: return withType(frame.type, concat(Uint8Array.of(frame.known ? 1 : 0), frame.bits))
     case FrameType.MANIFEST_DATA: return withType(frame.type, frame.data)
     case FrameType.MANIFEST_REQUEST: return Uint8Array.of(frame.type)
-    case FrameType.DATA: return concat(encodeDataHeader(frame.index, frame.offset), frame.data)
+    case FrameType.DATA: return concat(encodeDataHeader(frame.index, frame.offset), frame.data.subarray())
     default: return encodeIndexFrame(frame.type, frame.index)
   }
 }
@@ -60,6 +61,19 @@ export function encodeDataHeader (index: number, offset: number): Uint8Array {
   view.setUint32(1, index)
   view.setUint32(5, offset)
   return bytes
+}
+
+/**
+ * Decode a frame straight from the received buffer list. A DATA frame keeps
+ * its payload as a view into the list (no copy: the receiver copies it once,
+ * into the chunk being assembled); other frames are decoded by {@link decodeFrame}.
+ */
+export function decodeFrameList (list: Uint8ArrayList): Frame {
+  if (list.byteLength === 0 || list.get(0) !== FrameType.DATA) return decodeFrame(list.subarray())
+  if (list.byteLength <= 9) throw new ProtocolError('malformed DATA frame')
+  const header = list.subarray(1, 9)
+  const view = new DataView(header.buffer, header.byteOffset, 8)
+  return { type: FrameType.DATA, index: view.getUint32(0), offset: view.getUint32(4), data: list.sublist(9) }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ProtocolError } from '../core/index.ts'
 import type { Bitfield } from './bitfield.ts'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import type { ClientSession } from './client-session.ts'
 import type { PeerView } from './policy.ts'
 
@@ -63,13 +64,13 @@ export class PeerState implements PeerView {
    * send and is dropped.
    * @throws {ProtocolError} when pieces are out of order or overrun the chunk size
    */
-  assemble (index: number, offset: number, piece: Uint8Array, size: number): Uint8Array | undefined {
+  assemble (index: number, offset: number, piece: Uint8Array | Uint8ArrayList, size: number): Uint8Array | undefined {
     if (offset === 0) this.partials.set(index, { buffer: new Uint8Array(size), received: 0 })
     const partial = this.partials.get(index)
     if (partial === undefined) return undefined
     if (offset !== partial.received) throw new ProtocolError(`chunk ${index}: piece at ${offset}, expected ${partial.received}`)
     if (offset + piece.byteLength > size) throw new ProtocolError(`chunk ${index}: pieces overrun its ${size} bytes`)
-    partial.buffer.set(piece, offset)
+    copyInto(partial.buffer, piece, offset)
     partial.received += piece.byteLength
     if (partial.received < size) return undefined
     this.partials.delete(index)
@@ -85,5 +86,16 @@ export class PeerState implements PeerView {
     this.requested.clear()
     this.rejected.clear()
     this.partials.clear()
+  }
+}
+
+function copyInto (target: Uint8Array, source: Uint8Array | Uint8ArrayList, offset: number): void {
+  if (source instanceof Uint8Array) {
+    target.set(source, offset)
+    return
+  }
+  for (const buf of source) {
+    target.set(buf, offset)
+    offset += buf.byteLength
   }
 }

@@ -87,7 +87,8 @@ export const rarestFirst: SelectionPolicy = (input, now, random) => {
   }]))
   let budget = input.limits.maxInflightTotal - countInflight(input.inflight)
   const requests: ChunkRequest[] = []
-  const candidates = rankByRarity(input, random)
+  const wanted = Math.min(budget, [...slots.values()].reduce((n, s) => n + Math.max(0, s.free), 0))
+  const candidates = wanted > 0 ? rankByRarity(input, random, candidateLimit(wanted)) : []
   for (const index of candidates) {
     if (budget <= 0) break
     const peer = pickPeer(input, index, slots, new Set())
@@ -95,11 +96,19 @@ export const rarestFirst: SelectionPolicy = (input, now, random) => {
     requests.push({ index, peer })
     budget--
   }
-  if (budget > 0 && candidates.length === 0) {
+  if (wanted > 0 && candidates.length === 0) {
     requests.push(...endgame(input, slots, budget, now))
   }
   requests.push(...migrations(input, slots, now))
   return requests
+}
+
+/**
+ * Candidates to rank for `wanted` requests: more than wanted, because the
+ * rarest chunks may all sit at peers whose queues are full.
+ */
+function candidateLimit (wanted: number): number {
+  return wanted * 8 + 16
 }
 
 /** A waiting request is not moved before it is this old. @default 300 ms */
@@ -152,18 +161,39 @@ function countInflight (inflight: PolicyInput['inflight']): number {
   return n
 }
 
-/** Missing, not yet requested chunks that some usable peer has, rarest first. */
-function rankByRarity (input: PolicyInput, random: () => number): number[] {
+/**
+ * Up to `limit` missing, not yet requested chunks that some usable peer has,
+ * rarest first, ties in random order. Buckets by rarity rather than sorting
+ * everything: the driver asks after every arrival, and only needs a few.
+ */
+function rankByRarity (input: PolicyInput, random: () => number, limit: number): number[] {
   const usable = input.peers.filter(p => !p.banned)
-  const ranked: Array<{ index: number, rarity: number, tie: number }> = []
+  const buckets: number[][] = Array.from({ length: usable.length + 1 }, () => [])
   for (const index of input.missing) {
     if (input.haveLocal(index) || (input.inflight.get(index)?.length ?? 0) > 0) continue
     let rarity = 0
     for (const peer of usable) if (peer.has(index)) rarity++
-    if (rarity > 0) ranked.push({ index, rarity, tie: random() })
+    if (rarity > 0) buckets[rarity]!.push(index)
   }
-  ranked.sort((a, b) => a.rarity - b.rarity || a.tie - b.tie)
-  return ranked.map(r => r.index)
+  const ranked: number[] = []
+  for (const bucket of buckets) {
+    shuffleFirst(bucket, Math.min(bucket.length, limit - ranked.length), random)
+    for (const index of bucket) {
+      if (ranked.length >= limit) return ranked
+      ranked.push(index)
+    }
+  }
+  return ranked
+}
+
+/** Partial Fisher-Yates: make the first `count` items a uniform random pick, in random order. */
+function shuffleFirst (items: number[], count: number, random: () => number): void {
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(random() * (items.length - i))
+    const tmp = items[i]!
+    items[i] = items[j]!
+    items[j] = tmp
+  }
 }
 
 /** The holder with a free slot expected to deliver `index` first (and before `deadline` ms, if given). */

@@ -31,6 +31,8 @@ export class ServerSession implements ShareListener {
   readonly #queue = new Set<number>()
   /** The chunk being sent; cleared by a CANCEL to stop it at the next piece. */
   #sending: number | undefined
+  /** The next queued chunk's bytes, read while the current one goes out. */
+  #prefetch: { index: number, bytes: Promise<Uint8Array> } | undefined
   readonly #abort = new AbortController()
   #pumping = false
 
@@ -101,19 +103,35 @@ export class ServerSession implements ShareListener {
   }
 
   async #upload (index: number): Promise<void> {
-    const ref = this.#share.manifest!.chunks[index]!
     let data: Uint8Array
     try {
-      data = await this.#ctx.store.get(ref.cid, { signal: this.#abort.signal })
+      data = await this.#read(index)
     } catch {
       this.#reject(index)
       return
     }
+    this.#prefetchNext()
     this.#sending = index
     const sent = await this.#frames.sendData(index, data, this.#ctx.bucket, () => this.#sending !== index, this.#abort.signal)
     this.#sending = undefined
     this.#share.uploadedBytes += sent
     this.#ctx.onUploaded(sent)
+  }
+
+  async #read (index: number): Promise<Uint8Array> {
+    const prefetched = this.#prefetch
+    this.#prefetch = undefined
+    if (prefetched?.index === index) return await prefetched.bytes
+    const ref = this.#share.manifest!.chunks[index]!
+    return await this.#ctx.store.get(ref.cid, { signal: this.#abort.signal })
+  }
+
+  #prefetchNext (): void {
+    const next: number | undefined = this.#queue.values().next().value
+    if (next === undefined) return
+    const bytes = this.#ctx.store.get(this.#share.manifest!.chunks[next]!.cid, { signal: this.#abort.signal })
+    bytes.catch(() => {}) // a failed read is handled when the chunk's turn comes
+    this.#prefetch = { index: next, bytes }
   }
 
   #cancel (index: number): void {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { Level } from 'level'
 import { ChunkHashMismatchError, ChunkNotFoundError, InvalidCidError, PollenError } from '../core/errors.ts'
-import { bytesMatchCid, parseCid, RAW_CODEC, JSON_CODEC, type CID } from '../core/cid.ts'
+import { bytesMatchCidAsync, parseCid, RAW_CODEC, JSON_CODEC, type CID } from '../core/cid.ts'
 import { decodeManifest, manifestBlock, type Manifest } from '../core/manifest.ts'
 
 /** Options of {@link createChunkStore}. */
@@ -75,6 +75,8 @@ class DiskChunkStore implements ChunkStore {
   #starting: Promise<void> | undefined
   #stopping: Promise<void> | undefined
   #bytes = 0
+  /** Shard directories known to exist (saves a mkdir per block). */
+  readonly #shards = new Set<string>()
 
   constructor (dir: string) {
     this.dir = dir
@@ -123,14 +125,16 @@ class DiskChunkStore implements ChunkStore {
     const key = parsed.toString()
     this.#checkOpen()
     options.signal?.throwIfAborted()
-    if (!bytesMatchCid(bytes, parsed)) throw new ChunkHashMismatchError(`bytes do not hash to ${key}`)
-    if (this.#present.has(key)) return
-    return this.#track(this.#locked(key, async () => {
+    return this.#track((async () => {
+      if (!await bytesMatchCidAsync(bytes, parsed)) throw new ChunkHashMismatchError(`bytes do not hash to ${key}`)
       if (this.#present.has(key)) return
-      await this.#writeBlock(key, bytes, options.signal)
-      await this.#db?.put(key, bytes.byteLength)
-      this.#add(key, bytes.byteLength)
-    }))
+      await this.#locked(key, async () => {
+        if (this.#present.has(key)) return
+        await this.#writeBlock(key, bytes, options.signal)
+        await this.#db?.put(key, bytes.byteLength)
+        this.#add(key, bytes.byteLength)
+      })
+    })())
   }
 
   async putManifest (manifest: Manifest): Promise<string> {
@@ -186,6 +190,7 @@ class DiskChunkStore implements ChunkStore {
     await this.#starting?.catch(() => {})
     await this.#closeDb()
     this.#present.clear()
+    this.#shards.clear()
     this.#bytes = 0
     this.#starting = undefined
     this.#stopping = undefined
@@ -242,17 +247,23 @@ class DiskChunkStore implements ChunkStore {
       const handle = await open(tmp, 'wx')
       try {
         await handle.writeFile(bytes, { signal })
-        await handle.sync()
+        await handle.datasync()
       } finally {
         await handle.close()
       }
       signal?.throwIfAborted()
-      await mkdir(dirname(target), { recursive: true })
+      await this.#ensureShard(dirname(target))
       await rename(tmp, target)
     } catch (err) {
       await rm(tmp, { force: true })
       throw err
     }
+  }
+
+  async #ensureShard (shard: string): Promise<void> {
+    if (this.#shards.has(shard)) return
+    await mkdir(shard, { recursive: true })
+    this.#shards.add(shard)
   }
 
   /** A block file deleted behind the store's back is forgotten (so it can be fetched again); start drops its index entry. */

@@ -48,6 +48,16 @@ export function parseCid (text: string, codec: number = RAW_CODEC): CID {
   return cid
 }
 
+/**
+ * Like {@link bytesMatchCid}, but hashes on libuv's thread pool (WebCrypto)
+ * so verifying received chunks does not hold up the event loop.
+ */
+export async function bytesMatchCidAsync (bytes: Uint8Array, cid: CID): Promise<boolean> {
+  if (cid.multihash.code !== sha256.code) return false
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes))
+  return CID.createV1(cid.code, createDigest(sha256.code, digest)).equals(cid)
+}
+
 /** True when `bytes` hash to exactly `cid` (same codec and digest). */
 export function bytesMatchCid (bytes: Uint8Array, cid: CID): boolean {
   const expected = cid.code === JSON_CODEC ? manifestCidOf(bytes) : chunkCid(bytes)
