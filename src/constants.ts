@@ -51,6 +51,12 @@ export const CHUNKER_DEFAULTS = {
   maxChunkBytes: 1024 * 1024
 }
 
+/** Defaults of the chunk store. */
+export const STORE_DEFAULTS = {
+  /** A pack file of the chunk store rolls over at this size. @default 256 MiB */
+  maxPackBytes: 256 * 1024 * 1024
+}
+
 /** Defaults of the chunk exchange protocol and its server side. */
 export const EXCHANGE_DEFAULTS = {
   /** Protocol id of the chunk exchange. @default '/pollen/chunks/1.0.0' */

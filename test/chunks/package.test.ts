@@ -148,10 +148,15 @@ test('missingChunks lists the indices of absent chunks; export then throws Chunk
 })
 
 test('a corrupt stored chunk fails the export with ChunkHashMismatchError and is dropped', async t => {
-  const { manifest } = await importBytes(t.context.store, xorshiftBytes(2 * MiB, 12))
-  const victim = manifest.chunks[2]?.cid ?? ''
-  const file = await open(join(t.context.dir, 'store', 'blocks', victim.slice(-2), victim), 'r+')
-  await file.write(new Uint8Array([1, 2, 3, 4]), 0, 4, 100)
+  const input = xorshiftBytes(2 * MiB, 12)
+  const { manifest } = await importBytes(t.context.store, input)
+  const start = manifest.chunks[0]!.size + manifest.chunks[1]!.size
+  const victimBytes = Buffer.from(input.subarray(start, start + manifest.chunks[2]!.size))
+  const pack = join(t.context.dir, 'store', 'packs', '0.pack')
+  const at = (await readFile(pack)).indexOf(victimBytes)
+  t.true(at >= 0, 'the chunk is in the pack')
+  const file = await open(pack, 'r+')
+  await file.write(new Uint8Array([1, 2, 3, 4]), 0, 4, at + 100)
   await file.close()
   const output = join(t.context.dir, 'out.bin')
   const err = await t.throwsAsync(exportFile(t.context.store, manifest, output))

@@ -1,7 +1,7 @@
 import anyTest, { type TestFn } from 'ava'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, rm, truncate, unlink, writeFile, mkdir } from 'node:fs/promises'
+import { appendFile, mkdtemp, readdir, rm, stat, truncate, unlink, writeFile, mkdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -24,8 +24,8 @@ test.afterEach.always(async t => {
   await rm(t.context.dir, { recursive: true, force: true })
 })
 
-async function startStore (context: Context): Promise<ChunkStore> {
-  const store = createChunkStore({ dir: context.dir })
+async function startStore (context: Context, maxPackBytes?: number): Promise<ChunkStore> {
+  const store = createChunkStore({ dir: context.dir, maxPackBytes })
   context.stores.push(store)
   await store.start()
   return store
@@ -41,14 +41,19 @@ function chunk (length = 1000): { cid: string, bytes: Uint8Array } {
   return { cid: chunkCid(bytes).toString(), bytes }
 }
 
-function blockPath (dir: string, cid: string): string {
-  return join(dir, 'blocks', cid.slice(-2), cid)
+function packPath (dir: string, pack: number): string {
+  return join(dir, 'packs', `${pack}.pack`)
 }
 
-/** Every file under `dir`, as paths relative to it. */
-async function filesUnder (dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
-  return entries.filter(entry => entry.isFile()).map(entry => join(entry.parentPath, entry.name))
+/** Pack file name → size, of every pack in the store's directory. */
+async function packSizes (dir: string): Promise<Record<string, number>> {
+  const sizes: Record<string, number> = {}
+  for (const name of await readdir(join(dir, 'packs'))) sizes[name] = (await stat(join(dir, 'packs', name))).size
+  return sizes
+}
+
+async function totalPackBytes (dir: string): Promise<number> {
+  return Object.values(await packSizes(dir)).reduce((a, b) => a + b, 0)
 }
 
 test('put, has, get, size and bytesStored', async t => {
@@ -72,7 +77,7 @@ test('put of an already present cid is a no-op', async t => {
   await store.put(a.cid, a.bytes)
   t.is(store.size(), 1)
   t.is(store.bytesStored(), a.bytes.byteLength)
-  t.deepEqual(await filesUnder(join(t.context.dir, 'tmp')), [])
+  t.is(await totalPackBytes(t.context.dir), a.bytes.byteLength, 'the bytes were written once')
 })
 
 test('put with wrong bytes throws ChunkHashMismatchError and stores nothing', async t => {
@@ -84,8 +89,7 @@ test('put with wrong bytes throws ChunkHashMismatchError and stores nothing', as
   t.is(err?.name, 'ChunkHashMismatchError')
   t.false(store.has(a.cid))
   t.is(store.size(), 0)
-  t.deepEqual(await filesUnder(join(t.context.dir, 'blocks')), [])
-  t.deepEqual(await filesUnder(join(t.context.dir, 'tmp')), [])
+  t.is(await totalPackBytes(t.context.dir), 0)
 })
 
 test('a restarted store still has what was put', async t => {
@@ -99,56 +103,64 @@ test('a restarted store still has what was put', async t => {
   t.deepEqual(await store.get(a.cid), a.bytes)
 })
 
-test('an index entry whose block file was deleted is dropped on start', async t => {
+test('index entries whose pack file was deleted are dropped on start', async t => {
+  let store = await startStore(t.context, 1500)
+  const a = chunk()
+  const b = chunk()
+  await store.put(a.cid, a.bytes)
+  await store.put(b.cid, b.bytes)
+  t.deepEqual(Object.keys(await packSizes(t.context.dir)).sort(), ['0.pack', '1.pack'], 'a pack rolls over at maxPackBytes')
+  await store.stop()
+  await unlink(packPath(t.context.dir, 0))
+  store = await startStore(t.context, 1500)
+  t.false(store.has(a.cid))
+  t.true(store.has(b.cid))
+  t.is(store.size(), 1)
+  store = await restart(t.context, store)
+  t.false(store.has(a.cid))
+  t.deepEqual(await store.get(b.cid), b.bytes)
+})
+
+test('an index entry past the end of a truncated pack is dropped on start, and the pack trimmed', async t => {
   let store = await startStore(t.context)
   const a = chunk()
   const b = chunk()
   await store.put(a.cid, a.bytes)
   await store.put(b.cid, b.bytes)
   await store.stop()
-  await unlink(blockPath(t.context.dir, a.cid))
+  await truncate(packPath(t.context.dir, 0), a.bytes.byteLength + 10)
   store = await startStore(t.context)
-  t.false(store.has(a.cid))
-  t.true(store.has(b.cid))
-  t.is(store.size(), 1)
-  store = await restart(t.context, store)
-  t.false(store.has(a.cid))
+  t.true(store.has(a.cid))
+  t.false(store.has(b.cid))
+  t.is(store.bytesStored(), a.bytes.byteLength)
+  t.is(await totalPackBytes(t.context.dir), a.bytes.byteLength)
+  t.is((await t.throwsAsync(store.get(b.cid)))?.name, 'ChunkNotFoundError')
+  t.deepEqual(await store.get(a.cid), a.bytes)
 })
 
-test('an index entry whose block file was truncated is dropped on start, file removed', async t => {
+test('bytes written but never indexed (a crash before the commit) are trimmed on start', async t => {
   let store = await startStore(t.context)
   const a = chunk()
   await store.put(a.cid, a.bytes)
   await store.stop()
-  await truncate(blockPath(t.context.dir, a.cid), 10)
+  const b = chunk()
+  await appendFile(packPath(t.context.dir, 0), b.bytes)
   store = await startStore(t.context)
-  t.false(store.has(a.cid))
-  t.is(store.bytesStored(), 0)
-  t.deepEqual(await filesUnder(join(t.context.dir, 'blocks')), [])
-  const err = await t.throwsAsync(store.get(a.cid))
-  t.is(err?.name, 'ChunkNotFoundError')
+  t.false(store.has(b.cid))
+  t.is(store.size(), 1)
+  t.is(await totalPackBytes(t.context.dir), a.bytes.byteLength)
 })
 
-test('a stray temp file is removed on start', async t => {
-  let store = await startStore(t.context)
-  await store.stop()
-  const a = chunk()
-  await writeFile(join(t.context.dir, 'tmp', `${a.cid}.half-written`), a.bytes.subarray(0, 10))
-  store = await startStore(t.context)
-  t.false(store.has(a.cid))
-  t.deepEqual(await filesUnder(join(t.context.dir, 'tmp')), [])
-})
-
-test('a block file without index entry (crash before indexing) is not present and is removed', async t => {
-  let store = await startStore(t.context)
-  await store.stop()
-  const a = chunk()
-  await mkdir(join(t.context.dir, 'blocks', a.cid.slice(-2)), { recursive: true })
-  await writeFile(blockPath(t.context.dir, a.cid), a.bytes)
-  store = await startStore(t.context)
-  t.false(store.has(a.cid))
+test('a pack holding no indexed block (a crash before indexing) is removed on start', async t => {
+  await mkdir(join(t.context.dir, 'packs'), { recursive: true })
+  await writeFile(packPath(t.context.dir, 1), chunk().bytes)
+  await writeFile(packPath(t.context.dir, 3), chunk().bytes)
+  const store = await startStore(t.context)
   t.is(store.size(), 0)
-  t.deepEqual(await filesUnder(join(t.context.dir, 'blocks')), [])
+  t.deepEqual(await packSizes(t.context.dir), { '3.pack': 0 }, 'older packs removed, the newest trimmed')
+  const a = chunk()
+  await store.put(a.cid, a.bytes)
+  t.deepEqual(await store.get(a.cid), a.bytes)
 })
 
 const INVALID_CIDS = [
@@ -171,7 +183,8 @@ test('invalid CID strings are rejected with InvalidCidError', async t => {
     t.is((await t.throwsAsync(store.delete(cid)))?.name, 'InvalidCidError', cid)
     t.is((await t.throwsAsync(store.getManifest(cid)))?.name, 'InvalidCidError', cid)
   }
-  t.deepEqual(await filesUnder(t.context.dir).then(files => files.filter(f => !f.includes(join(t.context.dir, 'index')))), [])
+  t.is(await totalPackBytes(t.context.dir), 0, 'nothing written, wherever an invalid CID might point')
+  t.deepEqual((await readdir(t.context.dir)).sort(), ['index', 'packs'])
 })
 
 test('a CID in another base is accepted and normalized', async t => {
@@ -190,30 +203,33 @@ test('get of an absent block throws ChunkNotFoundError', async t => {
   t.is(err?.name, 'ChunkNotFoundError')
 })
 
-test('a block file deleted while running is reported missing and forgotten', async t => {
+test('a pack cut short while running: get reports the block missing and forgets it', async t => {
   const store = await startStore(t.context)
   const a = chunk()
   await store.put(a.cid, a.bytes)
-  await unlink(blockPath(t.context.dir, a.cid))
+  await truncate(packPath(t.context.dir, 0), 0)
   t.is((await t.throwsAsync(store.get(a.cid)))?.name, 'ChunkNotFoundError')
   t.false(store.has(a.cid))
   await store.put(a.cid, a.bytes)
   t.deepEqual(await store.get(a.cid), a.bytes)
 })
 
-test('delete removes the block, in memory and on disk', async t => {
-  let store = await startStore(t.context)
+test('delete forgets the block, and removes a pack once all its blocks are deleted', async t => {
+  let store = await startStore(t.context, 1500)
   const a = chunk()
+  const b = chunk()
   await store.put(a.cid, a.bytes)
+  await store.put(b.cid, b.bytes)
   await store.delete(a.cid)
   await store.delete(a.cid)
   t.false(store.has(a.cid))
-  t.is(store.size(), 0)
-  t.is(store.bytesStored(), 0)
+  t.is(store.size(), 1)
+  t.is(store.bytesStored(), b.bytes.byteLength)
   t.is((await t.throwsAsync(store.get(a.cid)))?.name, 'ChunkNotFoundError')
-  t.deepEqual(await filesUnder(join(t.context.dir, 'blocks')), [])
+  t.deepEqual(Object.keys(await packSizes(t.context.dir)), ['1.pack'])
   store = await restart(t.context, store)
   t.false(store.has(a.cid))
+  t.true(store.has(b.cid))
 })
 
 test('putManifest and getManifest round trip under a json CID', async t => {
@@ -299,29 +315,27 @@ test('an aborted put throws and stores nothing', async t => {
   const err = await t.throwsAsync(store.put(a.cid, a.bytes, { signal: AbortSignal.abort() }))
   t.is(err?.name, 'AbortError')
   t.false(store.has(a.cid))
-  t.deepEqual(await filesUnder(join(t.context.dir, 'tmp')), [])
+  t.is(await totalPackBytes(t.context.dir), 0)
 })
 
 /**
  * A child process puts chunks as fast as it can, from several independent
- * loops, and is killed with SIGKILL mid-way (this leaves temp files, unindexed
- * block files or both): a restarted store must hold only complete, correct
- * blocks, including every put the child saw complete. Three rounds on one dir.
+ * loops, and is killed with SIGKILL mid-way (this leaves written but unindexed
+ * bytes in the packs): a restarted store must hold only complete, correct
+ * blocks, including every put the child saw complete, and its packs must end
+ * where its last indexed block ends. Three rounds on one dir.
  */
 test('kill -9 during puts leaves no half-written block present', async t => {
   const acknowledged: string[] = []
   for (let round = 0; round < 3; round++) {
     acknowledged.push(...await putUntilKilled(t.context.dir, 37))
     const store = await startStore(t.context)
-    for (const cid of acknowledged) t.true(store.has(cid), cid)
-    const files = await filesUnder(join(t.context.dir, 'blocks'))
-    t.is(files.length, store.size())
-    for (const file of files) {
-      const cid = file.slice(file.lastIndexOf('/') + 1)
-      t.true(store.has(cid))
+    for (const cid of acknowledged) {
+      t.true(store.has(cid), cid)
       t.true(bytesMatchCid(await store.get(cid), parseCid(cid)), cid)
     }
-    t.deepEqual(await filesUnder(join(t.context.dir, 'tmp')), [])
+    t.true(store.size() >= acknowledged.length)
+    t.is(await totalPackBytes(t.context.dir), store.bytesStored(), 'no unindexed bytes left in the packs')
     await store.stop()
   }
 })
