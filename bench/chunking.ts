@@ -4,7 +4,8 @@
  * Everything runs in memory; no network.
  */
 import { chunkStream } from '../src/chunks/index.ts'
-import { chunkCid, formatBytes } from '../src/core/index.ts'
+import { chunkCid, formatBytes, xorshift32 } from '../src/core/index.ts'
+import { seededBytes } from './common.ts'
 
 /** Options of {@link runChunkingBench}. */
 export interface ChunkingBenchOptions {
@@ -32,7 +33,7 @@ const EDITS: Record<string, (v1: Uint8Array, random: () => number) => Uint8Array
 /** Run the chunking comparison and print a table (and a JSON line with `json`). */
 export async function runChunkingBench (options: ChunkingBenchOptions): Promise<void> {
   const random = xorshift(2024)
-  const v1 = randomBytes(options.size, random)
+  const v1 = seededBytes(options.size, 2024)
   const rows: ChunkingRow[] = []
   for (const avg of options.averages) rows.push(await measure(v1, avg, random))
   for (const row of rows) {
@@ -81,17 +82,10 @@ function insert (v1: Uint8Array, at: number, bytes: Uint8Array): Uint8Array {
 }
 
 function randomBytes (size: number, random: () => number): Uint8Array {
-  const out = new Uint8Array(size)
-  for (let i = 0; i < size; i++) out[i] = random() * 256
-  return out
+  return seededBytes(size, Math.floor(random() * 0xffffffff))
 }
 
 function xorshift (seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    return x / 0x100000000
-  }
+  const next = xorshift32(seed)
+  return () => next() / 0x100000000
 }

@@ -97,20 +97,33 @@ export async function tempRoot (prefix = 'pollen-bench-'): Promise<string> {
 }
 
 const cleanups: Array<() => Promise<void>> = []
+let cleaning: Promise<void> | undefined
+let signalled = false
 
 /** Register work to run on exit, error or signal; runs last-registered first. */
 export function onCleanup (fn: () => Promise<void>): void {
   cleanups.push(fn)
 }
 
-/** Run (and forget) every registered cleanup, newest first; errors are ignored. */
+/** Run every registered cleanup once, newest first; errors are ignored. Concurrent calls share one run. */
 export async function runCleanup (): Promise<void> {
-  while (cleanups.length > 0) await cleanups.pop()!().catch(() => {})
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) await cleanups.pop()!().catch(() => {})
+  })()
+  await cleaning
+}
+
+/** Whether SIGINT/SIGTERM arrived (errors after it are the interruption's, not worth reporting). */
+export function interrupted (): boolean {
+  return signalled
 }
 
 /** On SIGINT/SIGTERM, run the cleanups and exit 130. */
 export function cleanupOnSignals (): void {
-  const onSignal = (): void => { void runCleanup().finally(() => process.exit(130)) }
+  const onSignal = (): void => {
+    signalled = true
+    void runCleanup().finally(() => process.exit(130))
+  }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
 }

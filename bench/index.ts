@@ -1,0 +1,102 @@
+/**
+ * Pollen benchmarks: `npm run bench -- <mode> [options]`. Each mode lives in
+ * `bench/<mode>.ts`; this file parses argv and dispatches. Bad options exit 2.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { parseBytes, parseRate } from '../src/core/units.ts'
+import { cleanupOnSignals, interrupted, runCleanup } from './common.ts'
+import { runFetchBench } from './fetch.ts'
+import { runRawBench } from './raw.ts'
+import { runChunkingBench } from './chunking.ts'
+
+interface FetchCliOptions {
+  peers: number
+  size: number
+  up: number
+  originUp?: number
+  chunkAvg?: number
+  workers: number
+  json: boolean
+  raw: boolean
+}
+
+/** Wrap a parser so commander reports its error as a bad option argument. */
+function arg<T> (parse: (text: string) => T): (text: string) => T {
+  return text => {
+    try {
+      return parse(text)
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message)
+    }
+  }
+}
+
+function positiveInt (text: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(text)}`)
+  return n
+}
+
+function positiveBytes (text: string): number {
+  const n = parseBytes(text)
+  if (n === 0) throw new Error('must be more than 0 bytes')
+  return n
+}
+
+async function runFetch (o: FetchCliOptions): Promise<void> {
+  if (o.raw) {
+    await runRawBench({ size: o.size, chunkAvg: o.chunkAvg, json: o.json })
+    return
+  }
+  await runFetchBench({
+    peers: o.peers, size: o.size, up: o.up, originUp: o.originUp ?? o.up, chunkAvg: o.chunkAvg, workers: o.workers, json: o.json
+  })
+}
+
+function program (): Command {
+  const cli = new Command('bench').description('Pollen benchmarks').exitOverride()
+  cli.command('fetch')
+    .description('one origin and N fetchers with capped uploads fetch one package; with --raw, pollen vs a raw libp2p stream')
+    .option('--peers <n>', 'fetchers', positiveInt, 8)
+    .addOption(new Option('--size <size>', 'package size, e.g. 32MiB').argParser(arg(positiveBytes)).default(32 * 1024 * 1024, '32MiB'))
+    .addOption(new Option('--up <rate>', 'upload cap of every fetcher, e.g. 4MiB/s, 50mbit, unlimited').argParser(arg(parseRate)).default(Infinity, 'unlimited'))
+    .option('--origin-up <rate>', 'upload cap of the origin (default: --up)', arg(parseRate))
+    .option('--chunk-avg <size>', 'average chunk size (min = avg/4, max = avg*4)', arg(positiveBytes))
+    .option('--workers <n>', 'spread the fetchers over this many child processes (1: all in process)', positiveInt, 1)
+    .option('--json', 'print a JSON object as the last line', false)
+    .option('--raw', 'unthrottled single fetch vs a raw libp2p stream (uses --size, --chunk-avg)', false)
+    .exitOverride()
+    .action(async (o: FetchCliOptions) => { await runFetch(o) })
+  cli.command('chunking')
+    .description('chunking speed and the share of a package refetched after edits, per average chunk size')
+    .addOption(new Option('--size <size>', 'package size').argParser(arg(positiveBytes)).default(64 * 1024 * 1024, '64MiB'))
+    .addOption(new Option('--averages <sizes>', 'comma-separated average chunk sizes')
+      .argParser(arg(text => text.split(',').map(a => positiveBytes(a.trim()))))
+      .default([64, 256, 512, 1024].map(k => k * 1024), '64KiB,256KiB,512KiB,1MiB'))
+    .option('--json', 'print a JSON object as the last line', false)
+    .exitOverride()
+    .action(async (o: { size: number, averages: number[], json: boolean }) => {
+      await runChunkingBench({ size: o.size, averages: o.averages, json: o.json })
+    })
+  return cli
+}
+
+/** Parse argv and run the chosen mode; exit 2 on bad options, 1 on failure. */
+async function main (argv: string[]): Promise<number> {
+  cleanupOnSignals()
+  try {
+    await program().parseAsync(argv)
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2
+    if (interrupted()) return 130
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
+    return 1
+  } finally {
+    await runCleanup()
+  }
+}
+
+process.exitCode = await main(process.argv)
+// libp2p and level may leave timers behind; the run is over.
+process.exit()
