@@ -80,15 +80,19 @@ export const EXCHANGE_DEFAULTS = {
 
 /** Defaults of the fetch scheduler (driver + policy). */
 export const FETCH_DEFAULTS = {
-  /** Most requests outstanding at one peer. @default 4 */
-  maxInflightPerPeer: 4,
+  /**
+   * Most requests outstanding at one peer; the actual depth follows the
+   * peer's measured throughput (`targetQueueMs`), so only fast links use
+   * this many. @default 16
+   */
+  maxInflightPerPeer: 16,
   /**
    * Work kept queued at one peer, in ms of its measured throughput (at least
    * 2 requests): slow peers get short queues. @default 300
    */
   targetQueueMs: 300,
-  /** Requests outstanding over all peers. @default 32 */
-  maxInflightTotal: 32,
+  /** Requests outstanding over all peers. @default 64 */
+  maxInflightTotal: 64,
   /** A request not answered in this long is given up and retried elsewhere. @default 30_000 */
   requestTimeoutMs: 30_000,
   /** Extra time allowed per byte of the chunk at the slowest acceptable rate (64 KiB/s). @default 1 / 65_536 s */

@@ -141,10 +141,11 @@ function eta (peer: PeerView, queued: number, size: number): number {
 
 /**
  * Requests to keep outstanding at a peer: enough to cover `targetQueueMs` of
- * its throughput, plus one so its link never idles between chunks.
+ * its measured throughput, plus one so its link never idles between chunks;
+ * two until it is measured (its first deliveries measure it).
  */
 function queueDepth (peer: PeerView, chunkBytes: number, limits: PolicyLimits): number {
-  if (peer.throughput === undefined) return limits.maxInflightPerPeer
+  if (peer.throughput === undefined) return Math.min(2, limits.maxInflightPerPeer)
   const covered = Math.ceil(peer.throughput * limits.targetQueueMs / 1000 / Math.max(1, chunkBytes))
   return Math.max(2, Math.min(limits.maxInflightPerPeer, covered + 1))
 }
