@@ -7,39 +7,20 @@ import { createReadStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createChunkExchange, createChunkStore, type ChunkerOptions, type ChunkExchange, type ChunkStore } from '../src/chunks/index.ts'
-import { createSwarmNode, type SwarmNode } from '../src/node/index.ts'
+import type { ChunkerOptions, ChunkExchange, ChunkStore } from '../src/chunks/index.ts'
+import type { SwarmNode } from '../src/node/index.ts'
+import { startCliPeer, type CliPeer } from '../src/cli/peer.ts'
 
 export const MiB = 1024 * 1024
 
 /** One swarm member of a bench run: node, store and exchange. */
-export interface BenchPeer {
-  readonly name: string
-  readonly node: SwarmNode
-  readonly store: ChunkStore
-  readonly exchange: ChunkExchange
-  readonly dir: string
-  stop (): Promise<void>
-}
+export type BenchPeer = CliPeer & { readonly name: string, readonly dir: string }
 
 /** Start a loopback peer (no mDNS, no bootstrap) with data in `<root>/<name>` and upload cap `up` (Infinity: none). */
 export async function startBenchPeer (root: string, name: string, up: number): Promise<BenchPeer> {
   const dir = join(root, name)
-  const node = await createSwarmNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [] })
-  const store = createChunkStore({ dir })
-  await store.start()
-  const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: up })
-  await exchange.start()
-  let stopping: Promise<void> | undefined
-  const stop = async (): Promise<void> => {
-    stopping ??= (async () => {
-      await exchange.stop().catch(() => {})
-      await node.stop().catch(() => {})
-      await store.stop().catch(() => {})
-    })()
-    await stopping
-  }
-  return { name, node, store, exchange, dir, stop }
+  const peer = await startCliPeer({ chunksDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [], uploadBytesPerSecond: up })
+  return { name, dir, ...peer }
 }
 
 /** Chunker bounds for an average size: min = avg/4, max = avg*4; undefined keeps the defaults. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { createSwarmNode, type SwarmNode } from '../node/index.ts'
-import { createChunkExchange, createChunkStore, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
+import { createChunkExchange, createChunkStore, type ChunkExchange, type ChunkExchangeOptions, type ChunkStore } from '../chunks/index.ts'
 
 /** A node with its chunk store and exchange, as the CLI commands run it. */
 export interface CliPeer {
@@ -18,9 +18,13 @@ export interface CliPeerOptions {
   readonly bootstrap?: string[]
   readonly mdns?: boolean
   readonly uploadBytesPerSecond?: number
+  /** Defaults for every fetch this peer starts. */
+  readonly fetch?: ChunkExchangeOptions['fetch']
+  /** Serve from a view of the store (tests use it to play a peer that corrupts what it sends). */
+  readonly wrapStore?: (store: ChunkStore) => ChunkStore
 }
 
-/** Start a node, open its store under `<data>/chunks` and start the exchange. */
+/** Start a node, open its store under `<data>/chunks` and start the exchange. `stop()` is safe to call twice. */
 export async function startCliPeer (options: CliPeerOptions): Promise<CliPeer> {
   const chunksDir = options.chunksDir ?? join(options.dataDir!, 'chunks')
   const node = await createSwarmNode({
@@ -31,14 +35,22 @@ export async function startCliPeer (options: CliPeerOptions): Promise<CliPeer> {
   })
   const store = createChunkStore({ dir: chunksDir })
   await store.start()
-  const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: options.uploadBytesPerSecond })
+  const exchange = createChunkExchange(node.libp2p, {
+    store: options.wrapStore?.(store) ?? store,
+    uploadBytesPerSecond: options.uploadBytesPerSecond,
+    fetch: options.fetch
+  })
   await exchange.start()
+  let stopping: Promise<void> | undefined
   return {
     node, store, exchange,
     async stop () {
-      await exchange.stop()
-      await node.stop()
-      await store.stop()
+      stopping ??= (async () => {
+        await exchange.stop()
+        await node.stop()
+        await store.stop()
+      })()
+      await stopping
     }
   }
 }

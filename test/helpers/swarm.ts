@@ -1,19 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createSwarmNode, waitForPeers, type SwarmNode } from '../../src/node/index.ts'
+import { waitForPeers, type SwarmNode } from '../../src/node/index.ts'
 import { pseudoRandomBytes } from '../../src/core/index.ts'
-import { createChunkStore, createChunkExchange, type ChunkExchange, type ChunkStore, type FetchOptions } from '../../src/chunks/index.ts'
+import type { ChunkExchange, ChunkStore, FetchOptions } from '../../src/chunks/index.ts'
+import { startCliPeer, type CliPeer } from '../../src/cli/peer.ts'
 
 /** One in-process swarm member for tests: a node, a store and the exchange. */
-export interface TestPeer {
-  readonly name: string
-  readonly node: SwarmNode
-  readonly store: ChunkStore
-  readonly exchange: ChunkExchange
-  readonly dir: string
-  stop (): Promise<void>
-}
+export type TestPeer = CliPeer & { readonly name: string, readonly dir: string }
 
 export interface TestPeerOptions {
   readonly uploadBytesPerSecond?: number
@@ -32,24 +26,16 @@ export async function tempRoot (): Promise<{ dir: string, cleanup: () => Promise
 /** Start a peer on loopback whose data lives in `<root>/<name>`. */
 export async function startPeer (root: string, name: string, options: TestPeerOptions = {}): Promise<TestPeer> {
   const dir = join(root, name)
-  const node = await createSwarmNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: options.bootstrap ?? [] })
-  const store = createChunkStore({ dir })
-  await store.start()
-  const served = options.wrapStore?.(store) ?? store
-  const exchange = createChunkExchange(node.libp2p, {
-    store: served,
+  const peer = await startCliPeer({
+    chunksDir: dir,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    bootstrap: options.bootstrap ?? [],
     uploadBytesPerSecond: options.uploadBytesPerSecond,
+    wrapStore: options.wrapStore,
     fetch: { requestTimeoutMs: 10_000, stallTimeoutMs: 60_000, ...options.fetch }
   })
-  await exchange.start()
-  return {
-    name, node, store, exchange, dir,
-    async stop () {
-      await exchange.stop()
-      await node.stop()
-      await store.stop()
-    }
-  }
+  return { name, dir, ...peer }
 }
 
 /** Connect every peer to every other and wait until each sees all the others. */
