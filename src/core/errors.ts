@@ -72,3 +72,105 @@ export class InvalidOptionError extends PollenError {
   override name = 'InvalidOptionError'
   override readonly code = 'ERR_INVALID_OPTION'
 }
+
+/** A task description (YAML/JSON) is malformed or breaks a rule; `field` names the offending path. */
+export class InvalidTaskError extends PollenError {
+  override name = 'InvalidTaskError'
+  override readonly code = 'ERR_INVALID_TASK'
+  /** JSON pointer-ish path of the offending field (`stages.install[0]`), when known. */
+  readonly field: string | undefined
+  constructor (message: string, options?: ErrorOptions & { field?: string }) {
+    super(message, options)
+    this.field = options?.field
+  }
+}
+
+/** A package archive holds an entry Pollen refuses (absolute path, `..`, escaping link, device file…). */
+export class UnsafePackageError extends PollenError {
+  override name = 'UnsafePackageError'
+  override readonly code = 'ERR_UNSAFE_PACKAGE'
+}
+
+/** The manager's assemble stage failed (a command exited non-zero or timed out). */
+export class AssembleFailedError extends PollenError {
+  override name = 'AssembleFailedError'
+  override readonly code = 'ERR_ASSEMBLE_FAILED'
+  /** Output of the assemble commands, in order, for the operator. */
+  readonly output: string
+  constructor (message: string, output: string, options?: ErrorOptions) {
+    super(message, options)
+    this.output = output
+  }
+}
+
+/** A signed message does not verify against the manager's public key. */
+export class InvalidSignatureError extends PollenError {
+  override name = 'InvalidSignatureError'
+  override readonly code = 'ERR_INVALID_SIGNATURE'
+}
+
+/** A signed message is past its expiry. */
+export class MessageExpiredError extends PollenError {
+  override name = 'MessageExpiredError'
+  override readonly code = 'ERR_MESSAGE_EXPIRED'
+}
+
+/** A signed message carries a sequence number not newer than one already seen (a replay). */
+export class ReplayedMessageError extends PollenError {
+  override name = 'ReplayedMessageError'
+  override readonly code = 'ERR_REPLAYED_MESSAGE'
+}
+
+/** A gossip or wire message does not match its schema. */
+export class InvalidMessageError extends PollenError {
+  override name = 'InvalidMessageError'
+  override readonly code = 'ERR_INVALID_MESSAGE'
+}
+
+/** A task id is unknown. */
+export class TaskNotFoundError extends PollenError {
+  override name = 'TaskNotFoundError'
+  override readonly code = 'ERR_TASK_NOT_FOUND'
+}
+
+/** A target id is unknown. */
+export class TargetNotFoundError extends PollenError {
+  override name = 'TargetNotFoundError'
+  override readonly code = 'ERR_TARGET_NOT_FOUND'
+}
+
+/** A target with that id already exists. */
+export class TargetExistsError extends PollenError {
+  override name = 'TargetExistsError'
+  override readonly code = 'ERR_TARGET_EXISTS'
+}
+
+/** A request carries no credentials, or credentials that match no token. */
+export class UnauthorizedError extends PollenError {
+  override name = 'UnauthorizedError'
+  override readonly code = 'ERR_UNAUTHORIZED'
+}
+
+/** A token is valid but lacks the scope the request needs. */
+export class ForbiddenError extends PollenError {
+  override name = 'ForbiddenError'
+  override readonly code = 'ERR_FORBIDDEN'
+}
+
+/** swarm.json is missing, malformed or too permissive. */
+export class SwarmFileError extends PollenError {
+  override name = 'SwarmFileError'
+  override readonly code = 'ERR_SWARM_FILE'
+}
+
+/** A file Pollen would create already exists (it never overwrites keys). */
+export class FileExistsError extends PollenError {
+  override name = 'FileExistsError'
+  override readonly code = 'ERR_FILE_EXISTS'
+}
+
+/** A component was used while stopped. */
+export class NotStartedError extends PollenError {
+  override name = 'NotStartedError'
+  override readonly code = 'ERR_NOT_STARTED'
+}
