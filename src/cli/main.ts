@@ -3,6 +3,9 @@ import { PollenError } from '../core/index.ts'
 import { registerDemo } from './demo.ts'
 import { registerSeed } from './seed.ts'
 import { registerFetch } from './fetch.ts'
+import { registerInit } from './init.ts'
+import { registerManager } from './manager.ts'
+import { registerToken } from './token.ts'
 
 /** Build the `pollen` command line. */
 export function buildProgram (): Command {
@@ -14,6 +17,9 @@ export function buildProgram (): Command {
   registerDemo(program)
   registerSeed(program)
   registerFetch(program)
+  registerInit(program)
+  registerManager(program)
+  registerToken(program)
   return program
 }
 

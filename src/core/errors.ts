@@ -85,7 +85,7 @@ export class InvalidTaskError extends PollenError {
   }
 }
 
-/** A package archive holds an entry Pollen refuses (absolute path, `..`, escaping link, device file…). */
+/** A package archive is refused: not a valid tar/tar.gz, or it holds an entry Pollen refuses (absolute path, `..`, escaping link, device file…). */
 export class UnsafePackageError extends PollenError {
   override name = 'UnsafePackageError'
   override readonly code = 'ERR_UNSAFE_PACKAGE'

@@ -36,8 +36,8 @@ export async function loadOrCreatePrivateKey (dataDir: string, fileName: string 
   return (await readKeyFile(path)) ?? key
 }
 
-/** Reads and checks the key file; `undefined` when it does not exist. */
-async function readKeyFile (path: string): Promise<PrivateKey | undefined> {
+/** Reads and checks a private key file; `undefined` when it does not exist. */
+export async function readKeyFile (path: string): Promise<PrivateKey | undefined> {
   let info
   try {
     info = await stat(path)
@@ -46,10 +46,7 @@ async function readKeyFile (path: string): Promise<PrivateKey | undefined> {
     throw new KeyFileError(`cannot read key file ${path}: ${(err as Error).message}`, { cause: err })
   }
   if (!info.isFile()) throw new KeyFileError(`key file ${path} is not a regular file`)
-  if ((info.mode & GROUP_OTHER_BITS) !== 0) {
-    const mode = (info.mode & 0o777).toString(8).padStart(4, '0')
-    throw new KeyFileError(`key file ${path} has mode ${mode}: it must not be accessible by group or others (chmod 600)`)
-  }
+  checkPrivateMode(path, info.mode)
   try {
     return privateKeyFromProtobuf(await readFile(path))
   } catch (err) {
@@ -58,11 +55,22 @@ async function readKeyFile (path: string): Promise<PrivateKey | undefined> {
 }
 
 /**
+ * @throws {KeyFileError} the file is accessible by group or others.
+ */
+export function checkPrivateMode (path: string, mode: number): void {
+  if ((mode & GROUP_OTHER_BITS) !== 0) {
+    const text = (mode & 0o777).toString(8).padStart(4, '0')
+    throw new KeyFileError(`key file ${path} has mode ${text}: it must not be accessible by group or others (chmod 600)`)
+  }
+}
+
+/**
  * Creates `path` with mode 0600 through a temporary file, so a reader never
  * sees a partial key. `link` rather than `rename` publishes it: it fails
- * (EEXIST) instead of replacing a key another process created meanwhile.
+ * (EEXIST) instead of replacing a key another process created meanwhile;
+ * with `exclusive` that EEXIST is thrown, otherwise the existing file stays.
  */
-async function writeFileAtomic (path: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileAtomic (path: string, bytes: Uint8Array, options: { exclusive?: boolean } = {}): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`
   try {
     const handle = await open(tmp, 'wx', 0o600)
@@ -73,7 +81,7 @@ async function writeFileAtomic (path: string, bytes: Uint8Array): Promise<void> 
       await handle.close()
     }
     await link(tmp, path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err
+      if (err.code !== 'EEXIST' || options.exclusive === true) throw err
     })
   } finally {
     await rm(tmp, { force: true })

@@ -1,0 +1,91 @@
+/**
+ * Package archives: checking an uploaded or received tar (or tar.gz) entry by
+ * entry before anything is unpacked, unpacking it, and packing a directory
+ * into a deterministic tar (same files, modes and bytes → same tar → same
+ * package CID).
+ */
+import { lstat, readdir } from 'node:fs/promises'
+import { join, posix } from 'node:path'
+import * as tar from 'tar'
+import { checkArchiveEntry, UnsafePackageError, type ArchiveEntry } from '../core/index.ts'
+
+/** Limits of {@link checkArchive}. */
+export interface CheckArchiveOptions {
+  /** Most entries accepted. @default 100_000 */
+  readonly maxEntries?: number
+  /** Most content bytes (sum of entry sizes) accepted. @default Infinity */
+  readonly maxBytes?: number
+}
+
+/** What an archive holds. */
+export interface ArchiveSummary {
+  readonly entries: number
+  readonly bytes: number
+}
+
+/**
+ * Read every entry header of a tar or tar.gz (detected by content) and check it.
+ * @throws {UnsafePackageError} not a valid archive, an unsafe entry (named), or over a limit.
+ */
+export async function checkArchive (file: string, options: CheckArchiveOptions = {}): Promise<ArchiveSummary> {
+  const maxEntries = options.maxEntries ?? 100_000
+  const maxBytes = options.maxBytes ?? Infinity
+  let entries = 0
+  let bytes = 0
+  let refusal: Error | undefined
+  const onReadEntry = (entry: tar.ReadEntry): void => {
+    entry.resume()
+    if (refusal != null) return
+    try {
+      checkArchiveEntry(entry as ArchiveEntry)
+      entries += 1
+      bytes += entry.size
+      if (entries > maxEntries) throw new UnsafePackageError(`package has more than ${maxEntries} entries`)
+      if (bytes > maxBytes) throw new UnsafePackageError(`package content exceeds ${maxBytes} bytes`)
+    } catch (err) {
+      refusal = err as Error
+    }
+  }
+  try {
+    await tar.t({ file, strict: true, onReadEntry })
+  } catch (err) {
+    throw new UnsafePackageError(`package is not a valid tar or tar.gz archive: ${(err as Error).message}`, { cause: err })
+  }
+  if (refusal != null) throw refusal
+  return { entries, bytes }
+}
+
+/**
+ * Check, then unpack an archive into `dir` (which must exist). Ownership is
+ * not restored; modes are (less the umask).
+ * @throws {UnsafePackageError} see {@link checkArchive}.
+ */
+export async function extractArchive (file: string, dir: string, options: CheckArchiveOptions = {}): Promise<ArchiveSummary> {
+  const summary = await checkArchive(file, options)
+  try {
+    await tar.x({ file, cwd: dir, strict: true, preservePaths: false, preserveOwner: false })
+  } catch (err) {
+    throw new UnsafePackageError(`package could not be unpacked: ${(err as Error).message}`, { cause: err })
+  }
+  return summary
+}
+
+/**
+ * Pack `paths` (relative to `root`; directories recursively) into `outFile`
+ * as a plain tar with every entry in sorted order, mtimes zeroed and no owner
+ * or host details, so equal content always gives equal bytes.
+ */
+export async function packDeterministic (root: string, paths: readonly string[], outFile: string): Promise<void> {
+  const entries = new Set<string>()
+  for (const path of paths) await collect(root, posix.normalize(path).replace(/\/+$/, ''), entries)
+  const sorted = [...entries].sort()
+  await tar.c({ file: outFile, cwd: root, portable: true, mtime: new Date(0), noDirRecurse: true, follow: false, gzip: false }, sorted)
+}
+
+/** Add `path` and, for a directory, everything below it. Links are not followed. */
+async function collect (root: string, path: string, into: Set<string>): Promise<void> {
+  into.add(path)
+  const info = await lstat(join(root, path))
+  if (!info.isDirectory()) return
+  for (const name of await readdir(join(root, path))) await collect(root, path === '.' ? name : `${path}/${name}`, into)
+}

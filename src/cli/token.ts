@@ -1,0 +1,41 @@
+import type { Command } from 'commander'
+import Table from 'cli-table3'
+import { InvalidOptionError } from '../core/index.ts'
+import { createToken, listTokens, revokeToken, type TokenScope } from '../manager/index.ts'
+
+/** `pollen token create|list|revoke`: scoped API tokens, stored hashed in the manager's data directory. */
+export function registerToken (program: Command): void {
+  const token = program.command('token').description('API tokens of a manager (stored hashed in <data>/tokens.json; usable at once, even while the manager runs)')
+  token.command('create')
+    .description('create a token and print it (once: only its hash is stored)')
+    .requiredOption('--data <dir>', 'the manager\'s data directory')
+    .option('--scope <scope>', 'read (GET routes, events, metrics) or deploy (everything)', 'read')
+    .option('--name <name>', 'a label to recognise it by', '')
+    .action(async (flags: { data: string, scope: string, name: string }) => {
+      if (flags.scope !== 'read' && flags.scope !== 'deploy') throw new InvalidOptionError(`--scope must be read or deploy, got ${JSON.stringify(flags.scope)}`)
+      const { token: secret, record } = await createToken(flags.data, flags.scope as TokenScope, flags.name)
+      process.stderr.write(`token ${record.id} (${record.scope}${record.name !== '' ? `, ${record.name}` : ''}); it is shown only now:\n`)
+      process.stdout.write(`${secret}\n`)
+    })
+  token.command('list')
+    .description('list tokens (ids, scopes, names; never the tokens)')
+    .requiredOption('--data <dir>', 'the manager\'s data directory')
+    .option('--json', 'print JSON')
+    .action(async (flags: { data: string, json?: boolean }) => {
+      const tokens = (await listTokens(flags.data)).map(({ hash: _hash, ...rest }) => rest)
+      if (flags.json === true) {
+        process.stdout.write(`${JSON.stringify(tokens)}\n`)
+        return
+      }
+      const table = new Table({ head: ['id', 'scope', 'name', 'created'] })
+      for (const t of tokens) table.push([t.id, t.scope, t.name, t.createdAt])
+      process.stdout.write(`${table.toString()}\n`)
+    })
+  token.command('revoke <id>')
+    .description('revoke a token by id')
+    .requiredOption('--data <dir>', 'the manager\'s data directory')
+    .action(async (id: string, flags: { data: string }) => {
+      if (!await revokeToken(flags.data, id)) throw new InvalidOptionError(`no token with id ${JSON.stringify(id)}`)
+      process.stdout.write(`revoked ${id}\n`)
+    })
+}

@@ -1,0 +1,70 @@
+/**
+ * From an uploaded archive to a package in the chunk store: unpack it into a
+ * scratch directory (refusing unsafe entries), run the assemble stage, pack
+ * the transfer paths into a deterministic tar and chunk it into the store.
+ */
+import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { extractArchive, packDeterministic } from '../archive/index.ts'
+import { importFile, type ChunkStore } from '../chunks/index.ts'
+import { InvalidTaskError, type TaskPackage, type TaskSpec } from '../core/index.ts'
+import { runAssemble } from './assemble.ts'
+
+/** Options of {@link buildPackage}. */
+export interface BuildOptions {
+  readonly spec: TaskSpec
+  /** The uploaded `.tar` or `.tar.gz`, if any. */
+  readonly packagePath?: string
+  /** Where scratch directories are made (and removed). */
+  readonly scratchDir: string
+  readonly store: ChunkStore
+  readonly assembleTimeoutMs: number
+  readonly assembleOutputBytes: number
+  readonly maxPackageEntries: number
+  readonly signal?: AbortSignal
+}
+
+/**
+ * Build the package a task delivers; `null` when it transfers nothing.
+ * @throws {InvalidTaskError} transfer paths without a package, or a path the package lacks.
+ * @throws {UnsafePackageError} the upload is not a valid archive or holds an unsafe entry.
+ * @throws {AssembleFailedError} an assemble command failed.
+ */
+export async function buildPackage (options: BuildOptions): Promise<TaskPackage | null> {
+  const { spec } = options
+  const transfer = spec.stages.transfer ?? []
+  const assemble = spec.stages.assemble ?? []
+  if (options.packagePath == null && assemble.length === 0) {
+    if (transfer.length > 0) throw new InvalidTaskError('stages.transfer: lists paths, but no package was uploaded', { field: 'stages.transfer' })
+    return null
+  }
+  if (transfer.length === 0) {
+    throw new InvalidTaskError('stages.transfer: name the paths of the package to deliver (e.g. ".")', { field: 'stages.transfer' })
+  }
+  const work = await mkdtemp(join(options.scratchDir, 'build-'))
+  try {
+    const root = join(work, 'package')
+    await mkdir(root)
+    if (options.packagePath != null) await extractArchive(options.packagePath, root, { maxEntries: options.maxPackageEntries })
+    if (assemble.length > 0) {
+      await runAssemble(assemble, { cwd: root, timeoutMs: options.assembleTimeoutMs, maxOutputBytes: options.assembleOutputBytes, signal: options.signal })
+    }
+    await checkTransferPaths(root, transfer)
+    const tarFile = join(work, 'package.tar')
+    await packDeterministic(root, transfer, tarFile)
+    const imported = await importFile(options.store, tarFile, { signal: options.signal })
+    return { cid: imported.cid, bytes: imported.manifest.size }
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+async function checkTransferPaths (root: string, paths: readonly string[]): Promise<void> {
+  for (const [index, path] of paths.entries()) {
+    const found = await lstat(join(root, path)).then(() => true, () => false)
+    if (!found) {
+      const field = `stages.transfer[${index}]`
+      throw new InvalidTaskError(`${field}: ${JSON.stringify(path)} is not in the package`, { field })
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as tar from 'tar'
+import { createGossip, type SwarmGossip } from '../../src/gossip/index.ts'
+import { createManager, type Manager, type ManagerOptions } from '../../src/manager/index.ts'
+import { createSwarmNode, initSwarm, readManagerKey, swarmNodeOptions, waitForPeers, type SwarmNode } from '../../src/node/index.ts'
+import { decodePublicKey, type SwarmFile } from '../../src/core/index.ts'
+
+/** A swarm made by `initSwarm` in a temporary directory. */
+export interface TestSwarm {
+  readonly root: string
+  readonly swarm: SwarmFile
+  readonly keyPath: string
+  readonly swarmPath: string
+  cleanup (): Promise<void>
+}
+
+export async function makeSwarm (name = 'test-swarm'): Promise<TestSwarm> {
+  const root = await mkdtemp(join(tmpdir(), 'pollen-manager-'))
+  const { swarm, keyPath, swarmPath } = await initSwarm(join(root, 'keys'), name)
+  return { root, swarm, keyPath, swarmPath, cleanup: async () => { await rm(root, { recursive: true, force: true }) } }
+}
+
+/** Start a manager of `swarm` on loopback with data in `<root>/<dataName>`. */
+export async function startManager (s: TestSwarm, dataName = 'manager', options: Partial<ManagerOptions> = {}): Promise<Manager> {
+  const manager = createManager({
+    swarm: s.swarm,
+    managerKey: await readManagerKey(s.keyPath),
+    dataDir: join(s.root, dataName),
+    node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false },
+    reannounceIntervalMs: 300,
+    ...options
+  })
+  await manager.start()
+  return manager
+}
+
+/** A swarm member (no manager key) with the swarm's gossip, connected to `peer`. */
+export interface Member { readonly node: SwarmNode, readonly gossip: SwarmGossip, stop (): Promise<void> }
+
+export async function startMember (s: TestSwarm, connectTo?: SwarmNode): Promise<Member> {
+  const node = await createSwarmNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, ...swarmNodeOptions(s.swarm) })
+  const gossip = createGossip(node.libp2p.services.pubsub, { swarm: s.swarm.name, managerPublicKey: decodePublicKey(s.swarm.managerPublicKey) })
+  await gossip.start()
+  if (connectTo != null) {
+    await node.libp2p.dial(connectTo.addresses()[0]!)
+    await waitForPeers(node, 1, { timeoutMs: 30_000 })
+  }
+  return { node, gossip, async stop () { await gossip.stop(); await node.stop() } }
+}
+
+/** Write a directory tree and pack it as a .tar.gz; returns the archive path. */
+export async function makeTarGz (root: string, files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(root, 'upload-'))
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(join(dir, 'tree', path, '..'), { recursive: true })
+    await writeFile(join(dir, 'tree', path), content)
+  }
+  const file = join(dir, 'package.tar.gz')
+  await tar.c({ file, gzip: true, cwd: join(dir, 'tree') }, ['.'])
+  return file
+}
+
+/** Resolve with the first value `probe` returns that is not undefined, re-running `act` every `everyMs` until then. */
+export async function retryUntil<T> (act: () => Promise<unknown> | unknown, probe: () => T | undefined, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    await act()
+    const value = probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+}
