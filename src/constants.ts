@@ -114,3 +114,114 @@ export const FETCH_DEFAULTS = {
   /** Emit a progress event at most this often. @default 250 */
   progressIntervalMs: 250
 }
+
+/** Defaults of the gossip layer (`src/gossip`): the swarm's tasks and status topics. */
+export const GOSSIP_DEFAULTS = {
+  /**
+   * Largest manager message (signed task, stop order, log request) accepted
+   * or published. Holds a task with every TASK_LIMITS list full of ASCII
+   * (about 1.3 MB) and stays under gossipsub's 4 MiB RPC limit. @default 2 MiB
+   */
+  maxManagerMessageBytes: 2 * 1024 * 1024,
+  /** Largest status message (advert, ack, logs) accepted or published; agents split logs to fit. @default 256 KiB */
+  maxStatusMessageBytes: 256 * 1024,
+  /**
+   * Clock difference tolerated between the manager and a peer: a manager
+   * message is refused once `expiresAt` is this far in the past, or when its
+   * `createdAt` is more than this in the future. @default 300_000 (5 min)
+   */
+  maxClockSkewMs: 300_000,
+  /** Subscribe to the tasks topic (agents obey it; every member relays it). @default true */
+  subscribeTasks: true,
+  /** Subscribe to the status topic (the manager reads it; agents relay it). @default true */
+  subscribeStatus: true,
+  /** Protocol a late joiner uses to ask a peer for the signed tasks and stop orders it holds. @default '/pollen/sync/1.0.0' */
+  syncProtocol: '/pollen/sync/1.0.0',
+  /** Most messages one sync answer carries (the newest). @default 64 */
+  syncMaxMessages: 64,
+  /** A sync exchange taking longer than this is aborted. @default 10_000 */
+  syncTimeoutMs: 10_000
+}
+
+/** Defaults of the manager (`src/manager`). */
+export const MANAGER_DEFAULTS = {
+  /** A task is announced with an expiry this far after its creation; agents ignore it afterwards. @default 7 days */
+  taskTtlMs: 7 * 24 * 60 * 60 * 1000,
+  /** Stop orders and log requests expire this long after they are signed. @default 1 hour */
+  orderTtlMs: 60 * 60 * 1000,
+  /** Timeout of one assemble command. @default 10 minutes */
+  assembleTimeoutMs: 10 * 60 * 1000,
+  /** Output of the assemble stage kept for the error report. @default 64 KiB */
+  assembleOutputBytes: 64 * 1024,
+  /** Log lines kept per stage of a target's current task. @default 500 */
+  maxLogLinesPerStage: 500,
+  /** How often the bytes the manager uploaded per task are saved. @default 5_000 */
+  uploadSaveIntervalMs: 5_000,
+  /** Most entries in an uploaded package. @default 100_000 */
+  maxPackageEntries: 100_000
+}
+
+/** Defaults of the REST API (`src/api`). */
+export const API_DEFAULTS = {
+  /** Largest JSON or YAML request body (and the `task` part of a multipart upload). @default 1 MiB */
+  bodyLimit: 1024 * 1024,
+  /** Largest `package` part of a multipart task upload. @default 4 GiB */
+  packageLimit: 4 * 1024 * 1024 * 1024,
+  /** Page size of a listing when the client gives none. @default 50 */
+  perPage: 50,
+  /** Largest page size a client may ask for. @default 500 */
+  maxPerPage: 500,
+  /** Tags one target may carry. @default 256 */
+  maxTargetTags: 256,
+  /** Longest path parameter (target and task ids). @default 256 */
+  maxParamLength: 256,
+  /** An `/events` client with more than this many bytes queued unsent is disconnected as too slow. @default 8 MiB */
+  eventsMaxBufferedBytes: 8 * 1024 * 1024,
+  /** Largest message an `/events` client may send (it has nothing to say). @default 4 KiB */
+  eventsMaxPayloadBytes: 4 * 1024,
+  /** WebSocket subprotocol the server selects on `/events`. @default 'pollen.v1' */
+  eventsProtocol: 'pollen.v1',
+  /** Subprotocol prefix a browser client uses to carry its token (`bearer.<token>`). @default 'bearer.' */
+  bearerProtocolPrefix: 'bearer.',
+  /** Where swagger-ui is served; the OpenAPI document is at `<prefix>/json`. @default '/docs' */
+  docsPrefix: '/docs',
+  /** Register prom-client's default process metrics on the API's registry. @default true */
+  processMetrics: true
+}
+
+/** Defaults of the agent (`src/agent`): releases, install commands, supervised run commands. */
+export const AGENT_DEFAULTS = {
+  /** Directory (inside the data directory) holding one directory per release (`releases/<taskId>`). @default 'releases' */
+  releasesDir: 'releases',
+  /** Symlink (inside the data directory) to the running release, switched atomically. @default 'current' */
+  currentLink: 'current',
+  /** Timeout of one install command; on expiry its whole process group is killed. @default 10 minutes */
+  commandTimeoutMs: 10 * 60 * 1000,
+  /** Log lines kept per stage of the current task (ring buffer; the oldest are dropped). @default 500 */
+  maxLogLinesPerStage: 500,
+  /** An output line longer than this many bytes is cut (and reported as soon as it is that long). @default 4096 */
+  maxLineBytes: 4096,
+  /**
+   * After a command's shell exits, how long its output pipes may stay open
+   * (held by a process it left behind) before they are closed and the partial
+   * last line is flushed. @default 1_000
+   */
+  outputDrainMs: 1_000,
+  /**
+   * After a process group is sent SIGKILL, how long to wait for every process
+   * of it to be gone (reaped, so `kill(-pgid, 0)` fails with ESRCH). @default 5_000
+   */
+  reapTimeoutMs: 5_000,
+  /** A run process exiting with failure this soon after the start fails the run stage. @default 3_000 */
+  runSettleMs: 3_000,
+  /** Stopping: time between SIGTERM and SIGKILL to a run process group. @default 10_000 */
+  stopGraceMs: 10_000,
+  /** First restart delay of a run process; doubles per consecutive restart. @default 1_000 */
+  restartBackoffMinMs: 1_000,
+  /** Longest restart delay of a run process. @default 60_000 */
+  restartBackoffMaxMs: 60_000,
+  /** A run process that stayed up this long before exiting is restarted after the shortest delay again. @default 10_000 */
+  restartStableMs: 10_000,
+  /** How often a process group is checked while waiting for it to be gone. @default 20 */
+  groupPollMs: 20
+}

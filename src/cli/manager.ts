@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { createApi } from '../api/index.ts'
 import { InvalidOptionError } from '../core/index.ts'
@@ -29,7 +30,7 @@ export function registerManager (program: Command): void {
 
 async function runManager (flags: ManagerFlags): Promise<void> {
   const { host, port } = parseHostPort(flags.api)
-  const operatorToken = flags.token ?? process.env.POLLEN_TOKEN
+  const operatorToken = nonEmpty(flags.token) ?? nonEmpty(process.env.POLLEN_TOKEN)
   if (operatorToken == null && flags.insecure !== true && (await listTokens(flags.data)).length === 0) {
     throw new InvalidOptionError('refusing to start without an API token: pass --token, set POLLEN_TOKEN, create one with `pollen token create`, or pass --insecure')
   }
@@ -47,11 +48,13 @@ async function runManager (flags: ManagerFlags): Promise<void> {
   })
   await manager.start()
   try {
-    const app = await createApi({ service: manager, logger: log, auth: flags.insecure !== true })
+    const app = await createApi({ service: manager, logger: true, auth: flags.insecure !== true, uploadDir: join(flags.data, 'scratch') })
     await app.listen({ host, port })
+    const bound = app.server.address()
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${typeof bound === 'object' && bound != null ? bound.port : port}`
     process.stdout.write(`manager of swarm ${swarm.name}: peer ${manager.node.peerId.toString()}\n`)
     for (const addr of manager.node.addresses()) process.stdout.write(`  listening on ${addr.toString()}\n`)
-    process.stdout.write(`  API on http://${host.includes(':') ? `[${host}]` : host}:${port}${flags.insecure === true ? ' (NO AUTHENTICATION)' : ''}, docs at /docs\n`)
+    process.stdout.write(`  API on ${url}${flags.insecure === true ? ' (NO AUTHENTICATION)' : ''}, docs at ${url}/docs\n`)
     await untilSignal()
     await app.close()
   } finally {
@@ -65,4 +68,8 @@ export function parseHostPort (text: string): { host: string, port: number } {
   const port = Number(match?.[3])
   if (match == null || port > 65_535) throw new InvalidOptionError(`--api ${JSON.stringify(text)}: expected host:port, e.g. 127.0.0.1:8080`)
   return { host: match[1] ?? (match[2] === '' ? '0.0.0.0' : match[2]!), port }
+}
+
+function nonEmpty (text: string | undefined): string | undefined {
+  return text == null || text === '' ? undefined : text
 }

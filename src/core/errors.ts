@@ -174,3 +174,15 @@ export class NotStartedError extends PollenError {
   override name = 'NotStartedError'
   override readonly code = 'ERR_NOT_STARTED'
 }
+
+/** A release manifest file (the recorded tree of an installed release) is malformed. */
+export class InvalidReleaseManifestError extends PollenError {
+  override name = 'InvalidReleaseManifestError'
+  override readonly code = 'ERR_INVALID_RELEASE_MANIFEST'
+}
+
+/** A release directory (`<data>/releases/<name>`) does not exist. */
+export class ReleaseNotFoundError extends PollenError {
+  override name = 'ReleaseNotFoundError'
+  override readonly code = 'ERR_RELEASE_NOT_FOUND'
+}

@@ -4,7 +4,7 @@
  * messages naming the offending field.
  */
 import { Ajv, type ErrorObject } from 'ajv'
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 import { InvalidTaskError } from './errors.ts'
 import { RESTART_POLICIES, type TaskSpec } from './task.ts'
 
@@ -124,7 +124,11 @@ function taskError (error: ErrorObject | undefined): InvalidTaskError {
 export function parseTaskDocument (text: string): TaskSpec {
   let value: unknown
   try {
-    value = parseYaml(text, { schema: 'core', customTags: [], merge: false, maxAliasCount: 100, uniqueKeys: true, prettyErrors: true })
+    const doc = parseDocument(text, { schema: 'core', customTags: [], merge: false, uniqueKeys: true, prettyErrors: true })
+    // An unknown tag (`!foo`) is only a warning to the yaml library; Pollen refuses it.
+    const problem = doc.errors[0] ?? doc.warnings[0]
+    if (problem != null) throw problem
+    value = doc.toJS({ maxAliasCount: 100 })
   } catch (err) {
     throw new InvalidTaskError(`task description does not parse as YAML or JSON: ${(err as Error).message.split('\n')[0]}`, { cause: err })
   }

@@ -14,7 +14,7 @@ import {
   TaskNotFoundError, withDefaults, type ManagerBody, type Signed, type Stage, type SwarmFile, type TargetRecord,
   type TargetSelector, type TaskBody, type TaskSpec
 } from '../core/index.ts'
-import { createGossip, encodeManagerMessage, type StatusEvent, type SwarmGossip } from '../gossip/index.ts'
+import { createGossip, createSync, encodeManagerMessage, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
 import { buildPackage } from './builder.ts'
 import { createRegistry, type Registry, type TaskRecord } from './registry.ts'
@@ -82,7 +82,7 @@ export function createManager (options: ManagerOptions): Manager {
 
 const silent: ManagerLogger = { info () {}, warn () {}, error () {}, debug () {} }
 
-interface Parts { node: SwarmNode, store: ChunkStore, exchange: ChunkExchange, gossip: SwarmGossip, registry: Registry }
+interface Parts { node: SwarmNode, store: ChunkStore, exchange: ChunkExchange, gossip: SwarmGossip, sync: SyncService, registry: Registry }
 
 class PollenManager implements Manager {
   readonly #opts: ManagerOptions & typeof MANAGER_DEFAULTS
@@ -121,6 +121,7 @@ class PollenManager implements Manager {
       this.#timers = []
       await this.#saveUploads(parts).catch(err => { this.#log.warn({ err }, 'saving upload counters failed') })
       this.#parts = undefined
+      await parts.sync.stop()
       await parts.gossip.stop()
       await parts.exchange.stop()
       await parts.node.stop()
@@ -138,15 +139,21 @@ class PollenManager implements Manager {
     const store = createChunkStore({ dir: join(dataDir, 'chunks') })
     await store.start()
     const { privateNetwork, ...nodeOptions } = this.#opts.node ?? {}
-    const node = await createSwarmNode({ ...nodeOptions, ...(privateNetwork === false ? {} : swarmNodeOptions(swarm)), dataDir })
+    const node = await createSwarmNode({
+      ...nodeOptions,
+      ...(privateNetwork === false ? {} : swarmNodeOptions(swarm)),
+      pubsubScoreParams: gossipScoreParams(swarm.name).scoreParams,
+      dataDir
+    })
     const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond })
     await exchange.start()
     const gossip = createGossip(node.libp2p.services.pubsub, { swarm: swarm.name, managerPublicKey: decodePublicKey(swarm.managerPublicKey), clock: this.#clock })
     gossip.addEventListener('status', evt => { this.#onStatus(evt.detail) })
     await gossip.start()
-    const parts = { node, store, exchange, gossip, registry }
+    const sync = createSync(node.libp2p, { provide: () => this.#current(registry) })
+    await sync.start()
+    const parts = { node, store, exchange, gossip, sync, registry }
     await this.#resumeSeeding(parts)
-    this.#timers.push(setInterval(() => { this.#reannounce(parts) }, this.#opts.reannounceIntervalMs).unref())
     this.#timers.push(setInterval(() => {
       this.#saveUploads(parts).catch(err => { this.#log.warn({ err }, 'saving upload counters failed') })
     }, this.#opts.uploadSaveIntervalMs).unref())
@@ -363,20 +370,22 @@ class PollenManager implements Manager {
 
   // ── announcing and bookkeeping ───────────────────────────────────────
 
-  /** Publish a signed message; a failure is logged, and the periodic re-announcement retries. */
+  /** Publish a signed message; a failure is logged (peers that missed it catch up over `/pollen/sync`). */
   async #announce (parts: Parts, signed: Signed<ManagerBody>): Promise<void> {
     await parts.gossip.publishManagerMessage(signed).catch(err => {
-      this.#log.warn({ err, kind: signed.body.kind, seq: signed.body.seq }, 'announcement failed; it will be repeated')
+      this.#log.warn({ err, kind: signed.body.kind, seq: signed.body.seq }, 'announcement failed; peers will catch up through sync')
     })
   }
 
-  /** Repeat unexpired tasks and stop orders for peers that missed them (agents ignore what they have seen). */
-  #reannounce (parts: Parts): void {
+  /** Unexpired tasks and stop orders, oldest first: what a late joiner asks for over `/pollen/sync`. */
+  #current (registry: Registry): Signed[] {
     const now = this.#clock()
-    for (const record of parts.registry.allTasks()) {
-      if (record.signed.body.expiresAt > now && record.stop == null) void this.#announce(parts, record.signed)
-      if (record.stop != null && record.stop.body.expiresAt > now) void this.#announce(parts, record.stop)
+    const messages: Signed[] = []
+    for (const record of registry.allTasks()) {
+      if (record.signed.body.expiresAt > now) messages.push(record.signed)
+      if (record.stop != null && record.stop.body.expiresAt > now) messages.push(record.stop)
     }
+    return messages.sort((a, b) => a.body.seq - b.body.seq)
   }
 
   #uploadedFor (parts: Parts, record: TaskRecord): number {

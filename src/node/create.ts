@@ -58,6 +58,8 @@ export interface SwarmNodeOptions {
   inboundConnectionThreshold?: number
   /** Extra libp2p services, by name (`identify`, `ping` and `pubsub` are taken). */
   services?: Record<string, (components: any) => unknown>
+  /** Peer-score parameters merged into gossipsub's (e.g. `gossipScoreParams(swarm).scoreParams` from `src/gossip`). */
+  pubsubScoreParams?: Partial<NonNullable<GossipsubOpts['scoreParams']>>
   /** Passed through to libp2p (e.g. `@libp2p/pnet`'s `preSharedKey(...)`). */
   connectionProtector?: Libp2pOptions['connectionProtector']
   /** Aborting it stops the node (or makes creation fail with `AbortError`). */
@@ -223,7 +225,7 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, onMdn
       ...options.services,
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub(GOSSIPSUB_OPTIONS)
+      pubsub: gossipsub({ ...GOSSIPSUB_OPTIONS, scoreParams: { ...GOSSIPSUB_OPTIONS.scoreParams, ...options.pubsubScoreParams } })
     }
   }
 }

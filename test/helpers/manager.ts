@@ -29,7 +29,6 @@ export async function startManager (s: TestSwarm, dataName = 'manager', options:
     managerKey: await readManagerKey(s.keyPath),
     dataDir: join(s.root, dataName),
     node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false },
-    reannounceIntervalMs: 300,
     ...options
   })
   await manager.start()
@@ -72,4 +71,22 @@ export async function retryUntil<T> (act: () => Promise<unknown> | unknown, prob
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
     await new Promise(resolve => setTimeout(resolve, everyMs))
   }
+}
+
+/** Resolve once `node`'s gossipsub knows `peer` subscribes to `topic` (so a publish reaches it). */
+export async function waitForSubscriber (node: SwarmNode, topic: string, peer: SwarmNode, timeoutMs = 30_000): Promise<void> {
+  const pubsub = node.libp2p.services.pubsub
+  const known = (): boolean => pubsub.getSubscribers(topic).some(p => p.equals(peer.peerId))
+  if (known()) return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { done(new Error(`${peer.peerId.toString()} did not subscribe to ${topic} within ${timeoutMs} ms`)) }, timeoutMs)
+    const onChange = (): void => { if (known()) done() }
+    function done (err?: Error): void {
+      clearTimeout(timer)
+      pubsub.removeEventListener('subscription-change', onChange)
+      if (err == null) resolve()
+      else reject(err)
+    }
+    pubsub.addEventListener('subscription-change', onChange)
+  })
 }

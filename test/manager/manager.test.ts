@@ -5,7 +5,8 @@ import * as tar from 'tar'
 import { exportFile } from '../../src/chunks/index.ts'
 import { decodePublicKey, signBody, verifySigned, type Signed, type TaskBody, type TargetRecord } from '../../src/core/index.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { makeSwarm, makeTarGz, retryUntil, startManager, startMember } from '../helpers/manager.ts'
+import { makeSwarm, makeTarGz, retryUntil, startManager, startMember, waitForSubscriber } from '../helpers/manager.ts'
+import { checkManagerMessage, createSync } from '../../src/gossip/index.ts'
 
 const spec = (over: object = {}): any => ({ stages: { install: ['true'], run: ['sleep 1'] }, target: { tags: ['drone'] }, ...over })
 
@@ -116,6 +117,7 @@ test('a member receives the signed task and verifies it with the key in swarm.js
   const received = new Map<string, Signed>()
   member.gossip.addEventListener('manager-message', evt => { received.set(evt.detail.signed.body.kind + ':' + evt.detail.signed.body.seq, evt.detail.signed) })
   const refusedBefore = member.gossip.stats().tasks.rejected
+  await waitForSubscriber(manager.node, member.gossip.topics.tasks, member.node)
 
   const task = await manager.createTask({ spec: spec() })
   const signed = await retryUntil(() => {}, () => received.get(`task:${task.seq}`), 60_000) as Signed<TaskBody>
@@ -180,4 +182,23 @@ test('a node without the swarm key cannot connect to the manager', async t => {
   t.teardown(async () => { await stranger.stop() })
   await t.throwsAsync(stranger.node.libp2p.dial(manager.node.addresses()[0]!, { signal: AbortSignal.timeout(10_000) }))
   t.is(manager.node.libp2p.getPeers().length, 0)
+})
+
+test('a late joiner gets the current signed tasks and stop orders over /pollen/sync and can verify them', async t => {
+  const s = await makeSwarm()
+  t.teardown(s.cleanup)
+  const manager = await startManager(s)
+  t.teardown(async () => { await manager.stop() })
+  const kept = await manager.createTask({ spec: spec() })
+  const stopped = await manager.createTask({ spec: spec() })
+  await manager.stopTask(stopped.id)
+  const member = await startMember(s, manager.node)
+  t.teardown(async () => { await member.stop() })
+  const sync = createSync(member.node.libp2p, { provide: () => [] })
+  const messages = await sync.ask(manager.node.peerId)
+  t.deepEqual(messages.map(m => [m.body.kind, m.body.seq]), [['task', kept.seq], ['task', stopped.seq], ['stop', stopped.seq + 1]])
+  for (const message of messages) {
+    const verdict = await checkManagerMessage(message, { publicKey: decodePublicKey(s.swarm.managerPublicKey), swarm: s.swarm.name, now: Date.now() })
+    t.true(verdict.valid)
+  }
 })

@@ -1,0 +1,20 @@
+/** The gossipsub topics of a swarm. */
+import { InvalidOptionError } from '../core/errors.ts'
+import { SWARM_NAME } from '../core/swarm.ts'
+
+/** Topic names of one swarm. */
+export interface SwarmTopics {
+  /** `pollen/<swarm>/tasks`: manager → everyone (signed tasks, stop orders, log requests). */
+  readonly tasks: string
+  /** `pollen/<swarm>/status`: agents → manager (adverts, acks, logs). */
+  readonly status: string
+}
+
+/**
+ * The topics of the swarm named `swarm`.
+ * @throws {InvalidOptionError} `swarm` is not a valid swarm name.
+ */
+export function swarmTopics (swarm: string): SwarmTopics {
+  if (!SWARM_NAME.test(swarm)) throw new InvalidOptionError(`swarm name ${JSON.stringify(swarm)} must be 1-64 letters, digits, ".", "_" or "-"`)
+  return { tasks: `pollen/${swarm}/tasks`, status: `pollen/${swarm}/status` }
+}
