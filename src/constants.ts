@@ -225,3 +225,32 @@ export const AGENT_DEFAULTS = {
   /** How often a process group is checked while waiting for it to be gone. @default 20 */
   groupPollMs: 20
 }
+
+/** Defaults of the agent's task pipeline and reports (`src/agent/agent.ts`). */
+export const AGENT_RUN_DEFAULTS = {
+  /** Average interval between two adverts (each also repeats the current task's acknowledgements); jittered ±20 %. @default 10_000 */
+  advertIntervalMs: 10_000,
+  /** Between two syncs with a random connected peer (anti-entropy for missed announcements). @default 30_000 */
+  syncIntervalMs: 30_000,
+  /** Transfer progress is acknowledged at most this often. @default 1_000 */
+  progressIntervalMs: 1_000,
+  /** Live log lines (debug tasks) are batched for this long. @default 500 */
+  liveLogFlushMs: 500,
+  /** Log lines per logs message. @default 40 */
+  logLinesPerMessage: 40,
+  /** Free disk a task needs beyond three times its package (chunks, tar, unpacked). @default 64 MiB */
+  diskMarginBytes: 64 * 1024 * 1024,
+  /** Attempts at a transfer that finds no peer with the package before it fails. @default 3 */
+  transferAttempts: 3,
+  /** Pause between two transfer attempts. @default 15_000 */
+  transferRetryMs: 15_000,
+  /** Releases kept on disk besides the running one (for inspection; the rest are deleted). @default 1 */
+  keepReleases: 1,
+  /** Signed messages kept to answer late joiners over `/pollen/sync`. @default 64 */
+  relayMessages: 64,
+  /** Environment variables passed from the agent to install and run commands (plus `POLLEN_*`). */
+  envAllowList: ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SHELL'] as readonly string[]
+}
+
+/** Version of Pollen, as agents advertise it. @default '0.1.0' */
+export const POLLEN_VERSION = '0.1.0'

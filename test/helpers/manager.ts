@@ -5,7 +5,8 @@ import * as tar from 'tar'
 import { createGossip, type SwarmGossip } from '../../src/gossip/index.ts'
 import { createManager, type Manager, type ManagerOptions } from '../../src/manager/index.ts'
 import { createSwarmNode, initSwarm, readManagerKey, swarmNodeOptions, waitForPeers, type SwarmNode } from '../../src/node/index.ts'
-import { decodePublicKey, type SwarmFile } from '../../src/core/index.ts'
+import { decodePublicKey, type SwarmFile, type TargetRecord } from '../../src/core/index.ts'
+import { createAgent, type Agent, type AgentOptions } from '../../src/agent/index.ts'
 
 /** A swarm made by `initSwarm` in a temporary directory. */
 export interface TestSwarm {
@@ -89,4 +90,46 @@ export async function waitForSubscriber (node: SwarmNode, topic: string, peer: S
     }
     pubsub.addEventListener('subscription-change', onChange)
   })
+}
+
+/** Resolve once `check` passes on the manager's targets, re-checked on every target event. */
+export async function waitForTargets (manager: Manager, check: (targets: TargetRecord[]) => boolean, timeoutMs = 120_000): Promise<TargetRecord[]> {
+  const read = async (): Promise<TargetRecord[]> => [...(await manager.listTargets({ page: 1, perPage: 10_000 })).items]
+  let targets = await read()
+  if (check(targets)) return targets
+  return await new Promise((resolve, reject) => {
+    let busy = false
+    const timer = setTimeout(() => { unsubscribe(); reject(new Error(`targets not as expected within ${timeoutMs} ms: ${JSON.stringify(targets.map(t => [t.ID, t.Task?.CurrentStage, t.Task?.StageLogs, t.History]))}`)) }, timeoutMs)
+    const unsubscribe = manager.subscribe(event => {
+      if (event.topic !== 'target' || busy) return
+      busy = true
+      void read().then(current => {
+        busy = false
+        targets = current
+        if (!check(current)) return
+        clearTimeout(timer)
+        unsubscribe()
+        resolve(current)
+      })
+    })
+  })
+}
+
+/** Start an agent of `s` on loopback that bootstraps to `manager`'s node. */
+export async function startAgent (s: TestSwarm, name: string, tags: string[], bootstrap: SwarmNode, options: Partial<AgentOptions> = {}): Promise<Agent> {
+  const agent = createAgent({
+    swarm: s.swarm,
+    dataDir: join(s.root, name),
+    id: name,
+    tags,
+    node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [bootstrap.addresses()[0]!.toString()] },
+    runSettleMs: 500,
+    stopGraceMs: 2_000,
+    advertIntervalMs: 1_000,
+    syncIntervalMs: 2_000,
+    transferRetryMs: 1_000,
+    ...options
+  })
+  await agent.start()
+  return agent
 }
