@@ -14,7 +14,8 @@ import { AGENT_DEFAULTS, AGENT_RUN_DEFAULTS, GOSSIP_DEFAULTS, POLLEN_VERSION } f
 import {
   decodePublicKey, matchesSelector, NotStartedError, withDefaults, type LogRequestBody, type Signed, type StopBody, type SwarmFile, type TaskBody
 } from '../core/index.ts'
-import { checkManagerMessage, createGossip, createSync, gossipScoreParams, type SwarmGossip, type SyncService } from '../gossip/index.ts'
+import { checkManagerMessage, createGossip, createSync, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
 import { TaskProcessor, type AgentLogger, type ProcessorSettings } from './processor.ts'
 import { createReporter, type Reporter } from './reporter.ts'
@@ -153,6 +154,7 @@ class PollenAgent implements Agent {
     const sync = createSync(node.libp2p, { provide: () => state.data.relay.filter(m => m.body.expiresAt > this.#clock()) })
     const parts: Parts = { node, store, exchange, gossip, sync, state, reporter, processor }
     gossip.addEventListener('manager-message', evt => { void this.#onManagerMessage(parts, evt.detail.signed) })
+    gossip.addEventListener('status', evt => { this.#onStatus(parts, evt.detail) })
     await gossip.start()
     await sync.start()
     node.libp2p.addEventListener('peer:identify', evt => {
@@ -211,6 +213,17 @@ class PollenAgent implements Agent {
       if (verdict.valid) await this.#onManagerMessage(parts, signed)
       else this.#log.warn({ peer: peer.toString(), reason: verdict.reason }, 'a peer offered a message that does not verify')
     }
+  }
+
+  /**
+   * Adverts of other members carry their addresses: dialling them (up to the
+   * node's connection target) builds the swarm mesh beyond what mDNS sees,
+   * e.g. for devices that only know the manager's bootstrap address.
+   */
+  #onStatus (parts: Parts, { body, from }: StatusEvent): void {
+    if (body.kind !== 'advert' || from.equals(parts.node.peerId)) return
+    const multiaddrs = body.addresses.flatMap(text => { try { return [multiaddr(text)] } catch { return [] } })
+    parts.node.discovered({ id: from, multiaddrs })
   }
 
   async #onManagerMessage (parts: Parts, signed: Signed): Promise<void> {

@@ -4,6 +4,7 @@ import { registerDemo } from './demo.ts'
 import { registerSeed } from './seed.ts'
 import { registerFetch } from './fetch.ts'
 import { registerInit } from './init.ts'
+import { registerAgent } from './agent.ts'
 import { registerManager } from './manager.ts'
 import { registerToken } from './token.ts'
 
@@ -18,6 +19,7 @@ export function buildProgram (): Command {
   registerSeed(program)
   registerFetch(program)
   registerInit(program)
+  registerAgent(program)
   registerManager(program)
   registerToken(program)
   return program

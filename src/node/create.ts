@@ -76,6 +76,11 @@ export interface SwarmNode {
   start(): Promise<void>
   /** Stops the node and closes its connections; a no-op when it is stopped. */
   stop(): Promise<void>
+  /**
+   * Report a peer found by other means than mDNS (a gossip advert, say): it
+   * is dialled under the same policy as mDNS discoveries (connection target).
+   */
+  discovered(peer: PeerInfo): void
 }
 
 const RESERVED_SERVICES = new Set(['identify', 'ping', 'pubsub'])
@@ -180,6 +185,10 @@ class Swarm implements SwarmNode {
 
   addresses (): Multiaddr[] {
     return this.libp2p.getMultiaddrs()
+  }
+
+  discovered (peer: PeerInfo): void {
+    this.#dialer.onDiscovered(peer)
   }
 
   async start (): Promise<void> {
