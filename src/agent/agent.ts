@@ -186,6 +186,13 @@ class PollenAgent implements Agent {
     }
     advertLoop()
     this.#timers[1] = setTimeout(syncLoop, jitter(this.#opts.syncIntervalMs)).unref()
+    // A new member's subscriptions: advertise soon, so it learns of us (and dials us) without waiting a whole interval.
+    let soon: NodeJS.Timeout | undefined
+    parts.node.libp2p.services.pubsub.addEventListener('subscription-change', () => {
+      if (soon != null || this.#parts !== parts) return
+      soon = setTimeout(() => { soon = undefined; if (this.#parts === parts) void this.#advertise(parts) }, 300)
+      this.#timers[2] = soon
+    })
   }
 
   async #advertise (parts: Parts): Promise<void> {

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { PollenError } from '../core/index.ts'
 import { registerDemo } from './demo.ts'
+import { registerChunkDemo } from './chunk-demo.ts'
 import { registerSeed } from './seed.ts'
 import { registerFetch } from './fetch.ts'
 import { registerInit } from './init.ts'
@@ -16,6 +17,7 @@ export function buildProgram (): Command {
     .exitOverride()
     .showHelpAfterError()
   registerDemo(program)
+  registerChunkDemo(program)
   registerSeed(program)
   registerFetch(program)
   registerInit(program)
