@@ -254,3 +254,31 @@ export const AGENT_RUN_DEFAULTS = {
 
 /** Version of Pollen, as agents advertise it. @default '0.1.0' */
 export const POLLEN_VERSION = '0.1.0'
+
+/** Defaults of the operator commands (`pollen deploy`, `tasks`, `targets`, `logs`), which talk to a manager's REST API. */
+export const CLI_DEFAULTS = {
+  /** Manager API when neither `--api` nor `POLLEN_API` is given. @default 'http://127.0.0.1:8080' */
+  apiUrl: 'http://127.0.0.1:8080',
+  /** A request (other than a task upload) not answered in this long fails. @default 30_000 */
+  requestTimeoutMs: 30_000,
+  /** `deploy --wait`: how often the task's summary is read (the source of truth; events only speed it up). @default 2_000 */
+  pollIntervalMs: 2_000,
+  /** `deploy --wait`: least time between two reads of the summary when events ask for an early one. @default 500 */
+  minPollGapMs: 500,
+  /** `deploy --wait` without `--timeout`: give up after this many seconds. @default 1_800 (30 min) */
+  waitTimeoutSeconds: 1_800,
+  /** `deploy --wait`: pause before reopening a closed `/events` WebSocket. @default 5_000 */
+  eventsReconnectMs: 5_000,
+  /** After asking an agent for logs, how long to wait for them to reach the manager. @default 10_000 */
+  logWaitMs: 10_000,
+  /** How often the target is re-read while waiting for requested logs. @default 1_000 */
+  logPollMs: 1_000,
+  /** Page size used to read every target (the API's maximum). @default 500 */
+  listPerPage: 500,
+  /** `pollen tasks`: tasks per page when `--per-page` is not given. @default 20 */
+  tasksPerPage: 20,
+  /** Requests sent at once when reading many tasks or targets one by one. @default 8 */
+  concurrency: 8,
+  /** Up to this many targets are re-read one by one; more are re-read by listing every target. @default 32 */
+  singleReadsMax: 32
+}

@@ -155,6 +155,10 @@ class PollenAgent implements Agent {
     const parts: Parts = { node, store, exchange, gossip, sync, state, reporter, processor }
     gossip.addEventListener('manager-message', evt => { void this.#onManagerMessage(parts, evt.detail.signed) })
     gossip.addEventListener('status', evt => { this.#onStatus(parts, evt.detail) })
+    gossip.addEventListener('refused', evt => {
+      const { topic, reason, peer, error } = evt.detail
+      this.#log.warn({ topic, reason, peer: peer.toString(), error: error.message }, 'gossip message refused')
+    })
     await gossip.start()
     await sync.start()
     node.libp2p.addEventListener('peer:identify', evt => {

@@ -28,7 +28,7 @@ export function registerAgent (program: Command): void {
 async function runAgent (flags: AgentFlags): Promise<void> {
   const swarm = await readSwarmFile(flags.swarm)
   const tags = (flags.tags ?? process.env.POLLEN_TAGS ?? '').split(',').map(t => t.trim()).filter(t => t !== '')
-  const log = pino({ name: 'pollen-agent' })
+  const log = pino({ name: 'pollen-agent' }, pino.destination(2))
   const agent = createAgent({
     swarm,
     dataDir: flags.data,

@@ -8,6 +8,8 @@ import { registerInit } from './init.ts'
 import { registerAgent } from './agent.ts'
 import { registerManager } from './manager.ts'
 import { registerToken } from './token.ts'
+import { registerDeploy } from './deploy.ts'
+import { registerOperator } from './operator.ts'
 
 /** Build the `pollen` command line. */
 export function buildProgram (): Command {
@@ -24,6 +26,8 @@ export function buildProgram (): Command {
   registerAgent(program)
   registerManager(program)
   registerToken(program)
+  registerDeploy(program)
+  registerOperator(program)
   return program
 }
 

@@ -36,7 +36,7 @@ async function runManager (flags: ManagerFlags): Promise<void> {
   }
   const swarm = await readSwarmFile(flags.swarm)
   const managerKey = await readManagerKey(flags.key)
-  const log = pino({ name: 'pollen-manager' })
+  const log = pino({ name: 'pollen-manager' }, pino.destination(2))
   const manager = createManager({
     swarm,
     managerKey,
@@ -48,7 +48,7 @@ async function runManager (flags: ManagerFlags): Promise<void> {
   })
   await manager.start()
   try {
-    const app = await createApi({ service: manager, logger: true, auth: flags.insecure !== true, uploadDir: join(flags.data, 'scratch') })
+    const app = await createApi({ service: manager, logger: { stream: process.stderr }, auth: flags.insecure !== true, uploadDir: join(flags.data, 'scratch') })
     await app.listen({ host, port })
     const bound = app.server.address()
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${typeof bound === 'object' && bound != null ? bound.port : port}`

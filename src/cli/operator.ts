@@ -77,7 +77,7 @@ async function listTasks (flags: ApiFlags & { page: string, perPage: string, jso
     process.stdout.write(`${JSON.stringify({ ...listed, items } satisfies Page<TaskDetail>)}\n`)
     return
   }
-  const table = new Table({ head: ['id', 'created', 'description', 'package', 'targets', 'status'] })
+  const table = newTable(['id', 'created', 'description', 'package', 'targets', 'status'])
   for (const task of items) {
     table.push([
       task.id,
@@ -123,7 +123,7 @@ async function listTargets (flags: ApiFlags & { tags?: string, json?: boolean })
     return
   }
   const now = Date.now()
-  const table = new Table({ head: ['id', 'tags', 'platform', 'agent', 'last seen', 'task', 'status'] })
+  const table = newTable(['id', 'tags', 'platform', 'agent', 'last seen', 'task', 'status'])
   for (const t of targets) {
     table.push([
       t.ID,
@@ -155,6 +155,11 @@ export function formatAgo (thenMs: number, nowMs: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ago`
   if (s < 48 * 3600) return `${Math.floor(s / 3600)} h ago`
   return `${Math.floor(s / 86_400)} d ago`
+}
+
+/** A table, in colour only on a terminal. */
+function newTable (head: string[]): Table.Table {
+  return new Table(process.stdout.isTTY === true ? { head } : { head, style: { head: [], border: [] } })
 }
 
 function formatIso (iso: string): string {
@@ -210,22 +215,27 @@ function formatSeconds (seconds: number): string {
 
 /**
  * Ask a target's agent for the logs of `stages`, then re-read the target
- * until every asked stage it has a log for holds more lines than before,
- * or `waitMs` pass; resolves with the last record read.
+ * until every asked stage it has a log for holds more lines than before
+ * (or, when each held lines already, until the agent reported anything),
+ * or `waitMs` pass; resolves with the last record read. With `taskId`,
+ * nothing is asked when the target's current task is another one.
  */
-export async function requestLogs (client: ApiClient, targetId: string, stages: readonly Stage[], waitMs = CLI_DEFAULTS.logWaitMs): Promise<TargetRecord> {
+export async function requestLogs (client: ApiClient, targetId: string, stages: readonly Stage[], options: { taskId?: string, waitMs?: number } = {}): Promise<TargetRecord> {
   const before = await client.getTarget(targetId)
-  if (before.Task == null) return before
+  if (before.Task == null || (options.taskId !== undefined && before.Task.ID !== options.taskId)) return before
   const counts = new Map(stages.map(s => [s, before.Task?.StageLogs[stageKey(s)]?.Logs.length ?? 0]))
   for (const stage of stages) await client.requestLogs(targetId, stage)
-  const deadline = Date.now() + waitMs
+  const deadline = Date.now() + (options.waitMs ?? CLI_DEFAULTS.logWaitMs)
   let record = before
   while (Date.now() < deadline) {
     await sleep(Math.min(CLI_DEFAULTS.logPollMs, Math.max(0, deadline - Date.now())))
     record = await client.getTarget(targetId)
     if (record.Task?.ID !== before.Task.ID) return record
     const present = stages.filter(s => record.Task?.StageLogs[stageKey(s)] != null)
-    if (present.length > 0 && present.every(s => (record.Task?.StageLogs[stageKey(s)]?.Logs.length ?? 0) > counts.get(s)!)) return record
+    if (present.length === 0) continue
+    if (present.every(s => (record.Task?.StageLogs[stageKey(s)]?.Logs.length ?? 0) > counts.get(s)!)) return record
+    // Lines already held are not added twice: with lines before, any report since the request ends the wait.
+    if (present.every(s => counts.get(s)! > 0) && record.LastSeen !== before.LastSeen) return record
   }
   return record
 }

@@ -186,3 +186,36 @@ export class ReleaseNotFoundError extends PollenError {
   override name = 'ReleaseNotFoundError'
   override readonly code = 'ERR_RELEASE_NOT_FOUND'
 }
+
+/** The manager's REST API answered a request with an error status; the message is the API's own (with the offending field, when it names one). */
+export class ApiRequestError extends PollenError {
+  override name = 'ApiRequestError'
+  override readonly code = 'ERR_API_REQUEST'
+  /** HTTP status of the answer. */
+  readonly status: number
+  /** The API's machine-readable code (`ERR_INVALID_TASK`…), when it sent one. */
+  readonly apiCode: string | undefined
+  /** Offending field named by the API, when it named one. */
+  readonly field: string | undefined
+  /** Output of the assemble commands (a 422), when sent. */
+  readonly output: string | undefined
+  constructor (message: string, details: { status: number, apiCode?: string, field?: string, output?: string }, options?: ErrorOptions) {
+    super(message, options)
+    this.status = details.status
+    this.apiCode = details.apiCode
+    this.field = details.field
+    this.output = details.output
+  }
+}
+
+/** The manager's REST API could not be reached (connection refused, unknown host, no answer in time). */
+export class ManagerUnreachableError extends PollenError {
+  override name = 'ManagerUnreachableError'
+  override readonly code = 'ERR_MANAGER_UNREACHABLE'
+}
+
+/** `pollen deploy --wait`: a target failed, declined or was stopped, or the targets did not all complete in time. */
+export class DeployFailedError extends PollenError {
+  override name = 'DeployFailedError'
+  override readonly code = 'ERR_DEPLOY_FAILED'
+}

@@ -149,6 +149,10 @@ class PollenManager implements Manager {
     await exchange.start()
     const gossip = createGossip(node.libp2p.services.pubsub, { swarm: swarm.name, managerPublicKey: decodePublicKey(swarm.managerPublicKey), clock: this.#clock })
     gossip.addEventListener('status', evt => { this.#onStatus(evt.detail) })
+    gossip.addEventListener('refused', evt => {
+      const { topic, reason, peer, error } = evt.detail
+      this.#log.warn({ topic, reason, peer: peer.toString(), error: error.message }, 'gossip message refused')
+    })
     await gossip.start()
     const sync = createSync(node.libp2p, { provide: () => this.#current(registry) })
     await sync.start()

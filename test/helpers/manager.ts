@@ -51,7 +51,7 @@ export async function startMember (s: TestSwarm, connectTo?: SwarmNode): Promise
 }
 
 /** Write a directory tree and pack it as a .tar.gz; returns the archive path. */
-export async function makeTarGz (root: string, files: Record<string, string>): Promise<string> {
+export async function makeTarGz (root: string, files: Record<string, string | Uint8Array>): Promise<string> {
   const dir = await mkdtemp(join(root, 'upload-'))
   for (const [path, content] of Object.entries(files)) {
     await mkdir(join(dir, 'tree', path, '..'), { recursive: true })
