@@ -238,6 +238,8 @@ export const AGENT_RUN_DEFAULTS = {
   liveLogFlushMs: 500,
   /** Log lines per logs message. @default 40 */
   logLinesPerMessage: 40,
+  /** Last lines of a failed stage sent with its FAILURE (all lines stay available on request). @default 40 */
+  failureLogLines: 40,
   /** Free disk a task needs beyond three times its package (chunks, tar, unpacked). @default 64 MiB */
   diskMarginBytes: 64 * 1024 * 1024,
   /** Attempts at a transfer that finds no peer with the package before it fails. @default 3 */

@@ -271,7 +271,7 @@ class PollenAgent implements Agent {
   }
 
   async #onLogRequest (parts: Parts, body: LogRequestBody): Promise<void> {
-    const task = parts.processor.currentTask ?? parts.state.data.current
+    const task = parts.reporter.latestTask() ?? parts.processor.currentTask ?? parts.state.data.current
     if (body.targetId !== parts.state.data.id || task == null) return
     await parts.reporter.sendLogs(task, body.stage)
   }

@@ -160,6 +160,8 @@ export class TaskProcessor {
       await state.setTask(body.id, { phase, outcome: `${failure.stage.toUpperCase()}-${failure.status}` })
       reporter.note(body.id, failure.stage, failure.message, failure.status !== 'STOPPED', body.debug)
       reporter.ack(body.id, failure.stage, phase === 'superseded' ? 'STOPPED' : failure.status, { error: failure.message })
+      // The error alone rarely explains a failed command: its last lines go with it (debug tasks sent them all already).
+      if (failure.status === 'FAILURE' && !body.debug) await reporter.sendLogs(body.id, failure.stage, this.#deps.settings.failureLogLines)
       this.#deps.log.warn({ task: body.id, stage: failure.stage, status: failure.status, error: failure.message }, 'task did not complete')
     } finally {
       if (this.#active === active) this.#active = undefined
@@ -278,7 +280,7 @@ export class TaskProcessor {
       onEvent: event => { if (event.type === 'restart') void this.#savePgids(supervisor) }
     })
     const result = await supervisor.start(signal)
-    if (!result.ok) return { ok: false, error: result.command == null ? result.error : `stages.run[${result.index}] (${result.command}): ${result.error}` }
+    if (!result.ok) return { ok: false, error: result.error }
     this.#running = { id: body.id, supervisor }
     await this.#savePgids(supervisor)
     return { ok: true }

@@ -30,8 +30,10 @@ export interface Reporter {
   log (taskId: string, stage: Stage, entry: LogEntry, live: boolean): void
   /** An agent event as a log line (no command). */
   note (taskId: string, stage: Stage, output: string, error: boolean, live: boolean): void
-  /** Publish the kept lines of a stage (a log request). */
-  sendLogs (taskId: string, stage: Stage): Promise<void>
+  /** Publish the kept lines of a stage (a log request), or only the last `tail` of them. */
+  sendLogs (taskId: string, stage: Stage, tail?: number): Promise<void>
+  /** The task reported on last (what a log request is about). */
+  latestTask (): string | undefined
   /** Publish an advert and repeat the current task's acknowledgements. */
   advertise (advert: Omit<AdvertBody, 'kind' | 'v' | 'at' | 'id' | 'task'>): Promise<void>
   /** Forget the logs and acknowledgements of tasks other than `keep`. */
@@ -104,9 +106,14 @@ export function createReporter (options: ReporterOptions): Reporter {
     note (taskId, stage, output, error, live) {
       reporter.log(taskId, stage, { Output: output, Error: error, Time: Math.floor(options.clock() / 1000) }, live)
     },
-    async sendLogs (taskId, stage) {
+    async sendLogs (taskId, stage, tail) {
       const reports = tasks.get(taskId)
-      if (reports != null) await publishLines(taskId, stage, reports.logs[stage].entries())
+      if (reports == null) return
+      const lines = reports.logs[stage].entries()
+      await publishLines(taskId, stage, tail == null ? lines : lines.slice(-tail))
+    },
+    latestTask () {
+      return current
     },
     async advertise (advert) {
       const acks = current == null ? [] : STAGES.map(s => tasks.get(current!)?.acks[s]).filter(a => a != null)

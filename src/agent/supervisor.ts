@@ -199,7 +199,7 @@ export function createSupervisor (options: SupervisorOptions): Supervisor {
     void proc.exit.then(exit => {
       slot.running = false
       if (state === 'starting' && exit.code !== 0) {
-        finishStart({ ok: false, index: slot.index, command: slot.command, error: `run command ${slot.index} (${JSON.stringify(slot.command)}) failed: ${describeExit(exit)}` })
+        finishStart({ ok: false, index: slot.index, command: slot.command, error: `stages.run[${slot.index}] (${JSON.stringify(slot.command)}): ${describeExit(exit)}` })
       }
     })
     slot.handled = proc.done.then(exit => { onExit(slot, proc, exit) })

@@ -331,14 +331,18 @@ class PollenManager implements Manager {
     const sender = from.toString()
     let applied: Applied
     if (body.kind === 'advert') applied = applyAdvert(parts.registry.getTarget(body.id), body, sender, now)
-    else if (body.kind === 'ack') applied = applyAck(parts.registry.getTarget(body.targetId), body, sender, now)
-    else applied = applyLogs(parts.registry.getTarget(body.targetId), body, sender, now, this.#opts.maxLogLinesPerStage)
+    else if (body.kind === 'ack') applied = applyAck(parts.registry.getTarget(body.targetId), body, sender, now, this.#seqOf(parts))
+    else applied = applyLogs(parts.registry.getTarget(body.targetId), body, sender, now, this.#opts.maxLogLinesPerStage, this.#seqOf(parts))
     if ('refused' in applied) {
       this.#log.warn({ kind: body.kind, from: sender, reason: applied.refused }, 'agent report refused')
       return
     }
     parts.registry.putTarget(applied.record).catch(err => { this.#log.error({ err }, 'cannot save a target') })
     this.#emit({ topic: 'target', payload: applied.record })
+  }
+
+  #seqOf (parts: Parts): (taskId: string) => number | undefined {
+    return taskId => parts.registry.getTask(taskId)?.signed.body.seq
   }
 
   // ── events, metrics, auth ────────────────────────────────────────────

@@ -43,11 +43,18 @@ export function applyAdvert (record: TargetRecord | undefined, advert: AdvertBod
   }
 }
 
-/** An acknowledgement sets one stage's status (and the current stage, when it is the newest report). */
-export function applyAck (record: TargetRecord | undefined, ack: AckBody, from: string, now: number): Applied {
+/** The manager's sequence number of a task, when it knows the task. */
+export type SeqOf = (taskId: string) => number | undefined
+
+/**
+ * An acknowledgement sets one stage's status (and the current stage, when it
+ * is the newest report). News of a task older than the target's current one
+ * only lands in History.
+ */
+export function applyAck (record: TargetRecord | undefined, ack: AckBody, from: string, now: number, seqOf: SeqOf = () => undefined): Applied {
   const checked = checkSender(record, ack.targetId, from, now)
   if ('refused' in checked) return checked
-  if (supersedes(checked.record.Task, ack.taskId, ack.at)) return { refused: 'stale' }
+  if (supersedes(checked.record.Task, ack.taskId, ack.at, seqOf)) return historyOnly(checked.record, ack)
   const task = taskFor(checked.record, ack.taskId)
   const key = stageKey(ack.stage)
   const previous = task.StageLogs[key]
@@ -78,10 +85,10 @@ export function applyAck (record: TargetRecord | undefined, ack: AckBody, from: 
 }
 
 /** Log lines are appended to their stage, keeping the newest `maxLines`. */
-export function applyLogs (record: TargetRecord | undefined, logs: LogsBody, from: string, now: number, maxLines: number): Applied {
+export function applyLogs (record: TargetRecord | undefined, logs: LogsBody, from: string, now: number, maxLines: number, seqOf: SeqOf = () => undefined): Applied {
   const checked = checkSender(record, logs.targetId, from, now)
   if ('refused' in checked) return checked
-  if (supersedes(checked.record.Task, logs.taskId, logs.at)) return { refused: 'stale' }
+  if (supersedes(checked.record.Task, logs.taskId, logs.at, seqOf)) return { refused: 'stale' }
   const task = taskFor(checked.record, logs.taskId)
   const key = stageKey(logs.stage)
   const previous: StageLog = task.StageLogs[key] ?? { Status: 'STARTED', Updated: iso(logs.at), Logs: [] }
@@ -111,10 +118,25 @@ function checkSender (record: TargetRecord | undefined, targetId: string, from: 
   return { record: record.PeerID == null ? { ...record, PeerID: from } : record }
 }
 
-/** Is the current task another one, reported on after `at`? Then a report about `taskId` is late news. */
-function supersedes (current: TargetTask | undefined, taskId: string, at: number): boolean {
+/**
+ * Is the current task another, newer one? Then a report about `taskId` is
+ * late news (or about a release the device fell back to after the newer one
+ * failed, which must not hide that failure). Newer means a higher sequence
+ * number when the manager knows both tasks, else reported on after `at`.
+ */
+function supersedes (current: TargetTask | undefined, taskId: string, at: number, seqOf: SeqOf): boolean {
   if (current == null || current.ID === taskId) return false
+  const [mine, theirs] = [seqOf(taskId), seqOf(current.ID)]
+  if (mine != null && theirs != null) return mine < theirs
   return Object.values(current.StageLogs).some(log => Date.parse(log.Updated) > at)
+}
+
+/** A final status of an older task still belongs in History; anything else about it is dropped. */
+function historyOnly (record: TargetRecord, ack: AckBody): Applied {
+  if (!FINAL.has(ack.status) && !(ack.stage === 'run' && ack.status === 'SUCCESS')) return { refused: 'stale' }
+  const entry = `${ack.stage.toUpperCase()}-${ack.status}`
+  if (record.History[ack.taskId] === entry) return { refused: 'stale' }
+  return { record: { ...record, History: { ...record.History, [ack.taskId]: entry } } }
 }
 
 /** The record's task if it is `taskId`, else a fresh task that replaces it. */

@@ -79,7 +79,7 @@ test('start succeeds for a long-running program; stop terminates it with SIGTERM
 test('start fails when a program exits with failure within the settle window, and stops the others', async t => {
   const { rec, sup } = await setup(t, { commands: ['exec sleep 1000', 'exit 3'], restart: 'always', settleMs: WAIT_MS })
   const result = await sup.start()
-  t.deepEqual(result, { ok: false, index: 1, command: 'exit 3', error: 'run command 1 ("exit 3") failed: exit status 3' })
+  t.deepEqual(result, { ok: false, index: 1, command: 'exit 3', error: 'stages.run[1] ("exit 3"): exit status 3' })
   const [sleeper] = sup.status()
   t.false(sleeper?.running)
   t.false(groupAlive(sleeper!.pid!))

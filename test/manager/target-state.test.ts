@@ -64,6 +64,18 @@ test('news of an older task does not replace the current one', t => {
   t.is(r.Task?.ID, 't2')
 })
 
+test('after a failed task the device falls back to an older release: its reports do not hide the failure', t => {
+  const seqOf = (id: string): number | undefined => ({ old: 1, new: 2 } as Record<string, number>)[id]
+  let r = record(applyAdvert(undefined, advert(), 'peerA', 1000))
+  r = record(applyAck(r, ack({ taskId: 'new', stage: 'run', status: 'FAILURE', error: 'exit status 7', at: 5000 }), 'peerA', 5000, seqOf))
+  t.deepEqual(applyLogs(r, { kind: 'logs', v: 1, targetId: 'drone-1', taskId: 'old', stage: 'run', logs: [{ Output: 'x', Error: false, Time: 6 }], at: 6000 }, 'peerA', 6000, 10, seqOf), { refused: 'stale' })
+  t.deepEqual(applyAck(r, ack({ taskId: 'old', stage: 'run', status: 'STARTED', at: 6000 }), 'peerA', 6000, seqOf), { refused: 'stale' })
+  const stopped = record(applyAck(r, ack({ taskId: 'old', stage: 'run', status: 'STOPPED', at: 7000 }), 'peerA', 7000, seqOf))
+  t.is(stopped.Task?.ID, 'new')
+  t.is(stopped.Task?.StageLogs.Run?.Status, 'FAILURE')
+  t.is(stopped.History.old, 'RUN-STOPPED')
+})
+
 test('an ack from a target never heard of creates it, pinned to the sender', t => {
   const r = record(applyAck(undefined, ack(), 'peerZ', 2000))
   t.is(r.ID, 'drone-1')
