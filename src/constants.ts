@@ -103,10 +103,15 @@ export const FETCH_DEFAULTS = {
   endgameCopies: 2,
   /** A chunk a peer declined is not asked of that peer again for this long (unless it announces it). @default 2_000 */
   rejectBackoffMs: 2_000,
-  /** Peer penalty after which a peer is not asked again (each bad chunk or timeout adds to it). @default 3 */
+  /**
+   * Timeouts after which a peer is suspended (a delivery takes one off); a
+   * bad chunk or protocol fault bans it for the rest of the fetch at once. @default 3
+   */
   banScore: 3,
-  /** Bad chunks from one peer after which it is banned at once. @default 1 */
-  banAfterBadChunks: 1,
+  /** First suspension of a peer that keeps timing out; doubles each time. @default 2_000 */
+  suspendMs: 2_000,
+  /** Longest suspension. @default 60_000 */
+  maxSuspendMs: 60_000,
   /** How long the fetch waits for any peer with a missing chunk before failing. @default 120_000 */
   stallTimeoutMs: 120_000,
   /** Weight of the newest sample in the throughput/RTT moving averages. @default 0.3 */

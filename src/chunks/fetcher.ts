@@ -137,11 +137,11 @@ export class Fetcher implements ClientSessionHandler {
     }
   }
 
-  /** Open a session with `peer` unless one exists (or it is banned). */
+  /** Open a session with `peer` unless one exists (or it is banned for good). */
   addPeer (peer: string): void {
     if (this.#abort.signal.aborted || this.#ctx.isBadPeer(peer)) return
     const state = this.#peer(peer)
-    if (state.session !== undefined || state.opening || state.banned) return
+    if (state.session !== undefined || state.opening || state.bannedForGood) return
     state.opening = true
     this.#ctx.openSession(peer, this.#abort.signal).then(session => {
       if (this.#abort.signal.aborted) { session.abort(new AbortError('fetch over')); return }
@@ -415,7 +415,8 @@ export class Fetcher implements ClientSessionHandler {
   }
 
   #checkStall (now: number): void {
-    if (this.done || this.#inflight.size > 0 || this.#manifestAskedFrom !== undefined) {
+    const resting = [...this.#peers.values()].some(p => p.session !== undefined && !p.bannedForGood && p.suspendedUntil > now)
+    if (this.done || resting || this.#inflight.size > 0 || this.#manifestAskedFrom !== undefined) {
       this.#stallSince = undefined
       return
     }
@@ -425,14 +426,25 @@ export class Fetcher implements ClientSessionHandler {
     }
   }
 
-  /** Count a fault against a peer; `severe` (bad data, protocol abuse) bans at once. */
+  /**
+   * Count a fault against a peer. `severe` (bad data, protocol abuse) bans it
+   * for good. Timeouts are slowness, not malice: `banScore` of them suspend
+   * the peer for a while (doubling each time), after which it is asked
+   * again, since it may be the only holder of a chunk.
+   */
   #penalise (state: PeerState, reason: Error, severe: boolean): void {
-    state.penalty += severe ? this.#limits.banScore : 1
-    if (severe) this.#ctx.reportBadPeer(state.id, reason)
+    if (severe) {
+      state.bannedForGood = true
+      this.#ctx.reportBadPeer(state.id, reason)
+      for (const index of [...state.requested]) this.#dropRequest(state, index)
+      state.session?.abort(reason)
+      return
+    }
+    state.penalty += 1
     if (state.penalty < this.#limits.banScore) return
-    state.banned = true
+    state.penalty = 0
+    state.suspendedUntil = this.#now() + Math.min(this.#limits.maxSuspendMs, this.#limits.suspendMs * 2 ** state.suspensions++)
     for (const index of [...state.requested]) this.#dropRequest(state, index)
-    state.session?.abort(reason)
   }
 
   #checkDone (): void {

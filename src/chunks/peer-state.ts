@@ -23,8 +23,14 @@ export class PeerState implements PeerView {
   throughput: number | undefined
   rttMs: number | undefined
   lastArrival = 0
+  /** Timeouts since the last suspension (or delivery, which takes one off). */
   penalty = 0
-  banned = false
+  /** Refused for the rest of this fetch: it sent bad data or broke the protocol. */
+  bannedForGood = false
+  /** Too slow lately: not asked for chunks until then (ms, on the fetch clock). */
+  suspendedUntil = 0
+  /** How often it was suspended; each suspension lasts twice the one before. */
+  suspensions = 0
   bytesReceived = 0
 
   readonly #now: () => number
@@ -37,6 +43,11 @@ export class PeerState implements PeerView {
   }
 
   get inflight (): number { return this.requested.size }
+
+  /** Not to be asked now: banned for good, or suspended for slowness. */
+  get banned (): boolean {
+    return this.bannedForGood || this.#now() < this.suspendedUntil
+  }
 
   has = (index: number): boolean =>
     this.session !== undefined && this.remoteHave?.has(index) === true && !this.#recentlyRejected(index)
@@ -56,6 +67,7 @@ export class PeerState implements PeerView {
     this.throughput = this.throughput === undefined ? sample : alpha * sample + (1 - alpha) * this.throughput
     this.lastArrival = now
     this.bytesReceived += bytes
+    this.penalty = Math.max(0, this.penalty - 1)
   }
 
   /**

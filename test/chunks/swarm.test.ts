@@ -147,3 +147,25 @@ test('a fetcher restarted mid-download resumes from the chunks it already has', 
   t.true(result.fetchedBytes <= size - doneAtAbort, `refetched ${result.fetchedBytes} bytes after ${doneAtAbort} were already stored`)
   await assertIdentical(t, second, cid, data)
 })
+
+test('the only holder timing out again and again is rested, not banned: the fetch still completes', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  let slowGets = 6
+  const origin = await startPeer(root.dir, 'origin', {
+    wrapStore: store => overrideGet(store, async (cid, options) => {
+      // The first few reads hang longer than the fetcher's request timeout.
+      if (slowGets-- > 0) await new Promise(resolve => setTimeout(resolve, 1_500))
+      return await store.get(cid, options)
+    })
+  })
+  const fetcher = await startPeer(root.dir, 'fetcher', { fetch: { requestTimeoutMs: 300, requestTimeoutMsPerByte: 0, suspendMs: 100, stallTimeoutMs: 5_000 } })
+  t.teardown(async () => { await Promise.all([origin, fetcher].map(async p => { await p.stop() })) })
+  await connectAll([origin, fetcher])
+  const data = seededBytes(2 * MiB, 5)
+  const { cid } = await importBytes(origin.store, data)
+  await origin.exchange.seed(cid)
+  await fetcher.exchange.fetch(cid, { timeoutMs: 120_000 })
+  await assertIdentical(t, fetcher, cid, data)
+  t.is(fetcher.exchange.stats().badPeers, 0, 'slowness is not reported as bad data')
+})
