@@ -41,6 +41,7 @@ export interface Agent {
   stop (): Promise<void>
   /** The target id (known after start). */
   readonly id: string
+  /** The configured tags plus `os:<platform>` and `arch:<arch>`. */
   readonly tags: readonly string[]
   readonly node: SwarmNode
   readonly store: ChunkStore
@@ -81,7 +82,9 @@ class PollenAgent implements Agent {
     this.#opts = withDefaults({ ...AGENT_DEFAULTS, ...AGENT_RUN_DEFAULTS }, options)
     this.#clock = options.clock ?? Date.now
     this.#log = options.logger ?? silent
-    this.#tags = [...(options.tags ?? [])]
+    // Implicit platform tags, so a task can target `arch:arm64` or `os:linux` without configuring them.
+    const platformTags = [`os:${platform()}`, `arch:${arch()}`]
+    this.#tags = [...new Set([...(options.tags ?? []), ...platformTags])]
     decodePublicKey(options.swarm.managerPublicKey)
   }
 

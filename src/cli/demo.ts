@@ -158,7 +158,7 @@ async function report (root: string, detail: TaskDetail, targets: readonly Targe
     const logs = target.Task?.ID === detail.id ? target.Task.StageLogs : {}
     const hello = await readFile(join(root, target.ID, 'current', 'hello.txt'), 'utf8').then(s => s.trim(), () => '-')
     if (logs.Run?.Status === 'SUCCESS' && hello.includes(detail.id)) running++
-    table.push([target.ID, target.Tags.join(','), logs.Transfer?.Status ?? '-', logs.Install?.Status ?? '-', logs.Run?.Status ?? '-', hello.replace(`, running task ${detail.id}`, '')])
+    table.push([target.ID, target.Tags.filter(tag => !/^(os|arch):/.test(tag)).join(','), logs.Transfer?.Status ?? '-', logs.Install?.Status ?? '-', logs.Run?.Status ?? '-', hello.replace(`, running task ${detail.id}`, '')])
   }
   process.stdout.write(`${table.toString()}\n`)
   const bytes = detail.package?.bytes ?? 0

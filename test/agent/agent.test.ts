@@ -1,5 +1,6 @@
 import test from 'ava'
 import { readFile, readlink } from 'node:fs/promises'
+import { arch, platform } from 'node:os'
 import { join } from 'node:path'
 import type { TargetRecord } from '../../src/core/index.ts'
 import { makeSwarm, makeTarGz, startAgent, startManager, waitForTargets } from '../helpers/manager.ts'
@@ -37,6 +38,10 @@ test('a task reaches only the agents whose tags match; they install, run, report
   const summary = (await manager.getTask(task.id)).summary
   t.deepEqual(summary.matchedTargets, ['drone-1', 'drone-2'])
   t.deepEqual(summary.stages.Run, { SUCCESS: 2 })
+
+  // Every agent also carries implicit platform tags.
+  const byArch = await manager.createTask({ spec: { stages: { run: ['true'] }, target: { tags: ['rover', `arch:${arch()}`, `os:${platform()}`] } } })
+  await waitForTargets(manager, ts => historyOf(ts, 'rover-1')[byArch.id] === 'RUN-SUCCESS')
 })
 
 /** The pid an app wrote into its release directory, and whether it is alive. */
