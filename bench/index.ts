@@ -8,6 +8,7 @@ import { cleanupOnSignals, interrupted, runCleanup } from './common.ts'
 import { runFetchBench } from './fetch.ts'
 import { runRawBench } from './raw.ts'
 import { runChunkingBench } from './chunking.ts'
+import { runInprocessBench } from './inprocess.ts'
 
 interface FetchCliOptions {
   peers: number
@@ -67,6 +68,20 @@ function program (): Command {
     .option('--raw', 'unthrottled single fetch vs a raw libp2p stream (uses --size, --chunk-avg)', false)
     .exitOverride()
     .action(async (o: FetchCliOptions) => { await runFetch(o) })
+  cli.command('inprocess')
+    .description('manager (REST API) and N agents in this process: the full path REST → signed task → swarm fetch → install → RUN SUCCESS, beside HTTP fan-out, against the lower bound')
+    .option('--agents <n>', 'agents', positiveInt, 8)
+    .addOption(new Option('--size <size>', 'package payload size').argParser(arg(positiveBytes)).default(10 * 1024 * 1024, '10MiB'))
+    .addOption(new Option('--up <rate>', 'upload cap of every agent').argParser(arg(parseRate)).default(Infinity, 'unlimited'))
+    .option('--origin-up <rate>', 'upload cap of the manager (default: --up)', arg(parseRate))
+    .option('--json', 'print a JSON object as the last line', false)
+    .option('--plot <file>', 'write an SVG chart (completion-time CDF and origin upload per system)')
+    .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
+    .option('--no-http', 'skip the HTTP fan-out baseline')
+    .exitOverride()
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean }) => {
+      await runInprocessBench({ agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http })
+    })
   cli.command('chunking')
     .description('chunking speed and the share of a package refetched after edits, per average chunk size')
     .addOption(new Option('--size <size>', 'package size').argParser(arg(positiveBytes)).default(64 * 1024 * 1024, '64MiB'))

@@ -21,7 +21,7 @@ async function pollen (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
 
 /** Start `pollen manager` and resolve with its API URL once it listens. */
 async function startManager (args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess, url: string }> {
-  const child = spawn(process.execPath, [BIN, 'manager', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [BIN, 'manager', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] })
   for await (const line of createInterface({ input: child.stdout! })) {
     const match = /API on (http:\/\/\S+?)[, ]/.exec(line)
     if (match != null) return { child, url: match[1]! }
