@@ -9,6 +9,7 @@ import { runFetchBench } from './fetch.ts'
 import { runRawBench } from './raw.ts'
 import { runChunkingBench } from './chunking.ts'
 import { runInprocessBench } from './inprocess.ts'
+import { runSimulateBench } from './simulate.ts'
 
 interface FetchCliOptions {
   peers: number
@@ -81,6 +82,28 @@ function program (): Command {
     .exitOverride()
     .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean }) => {
       await runInprocessBench({ agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http })
+    })
+  cli.command('simulate')
+    .description('discrete-event simulation of the swarm, driven by the agents\' own selection policy')
+    .option('--agents <n>', 'agents', positiveInt, 1000)
+    .addOption(new Option('--size <size>', 'package size').argParser(arg(positiveBytes)).default(10 * 1024 * 1024, '10MiB'))
+    .addOption(new Option('--chunk <size>', 'chunk size').argParser(arg(positiveBytes)).default(256 * 1024, '256KiB'))
+    .addOption(new Option('--up <rate>', 'upload rate of every agent').argParser(arg(parseRate)).default(4 * 1024 * 1024, '4MiB/s'))
+    .option('--origin-up <rate>', 'upload rate of the origin (default: --up)', arg(parseRate))
+    .option('--degree <n>', 'neighbours per agent', positiveInt, 16)
+    .option('--origin-degree <n>', 'agents linked to the origin', positiveInt, 300)
+    .option('--latency <ms>', 'one-way latency in ms', Number, 1)
+    .option('--seed <n>', 'random seed', positiveInt, 1)
+    .option('--json', 'print a JSON object as the last line', false)
+    .option('--plot <file>', 'write an SVG chart')
+    .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
+    .exitOverride()
+    .action(async (o: { agents: number, size: number, chunk: number, up: number, originUp?: number, degree: number, originDegree: number, latency: number, seed: number, json: boolean, plot?: string, out: string }) => {
+      if (!Number.isFinite(o.up) || !Number.isFinite(o.originUp ?? o.up)) throw new InvalidArgumentError('simulate needs finite --up and --origin-up')
+      await runSimulateBench({
+        agents: o.agents, packageBytes: o.size, chunkBytes: o.chunk, up: o.up, originUp: o.originUp ?? o.up, degree: o.degree,
+        originDegree: o.originDegree, latencyMs: o.latency, seed: o.seed, json: o.json, plot: o.plot, out: o.out
+      })
     })
   cli.command('chunking')
     .description('chunking speed and the share of a package refetched after edits, per average chunk size')
