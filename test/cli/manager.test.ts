@@ -5,19 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { makeTarGz } from '../helpers/manager.ts'
-
-const BIN = join(import.meta.dirname, '../../bin/pollen.js')
-
-/** Run `pollen <args>` to completion. */
-async function pollen (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', d => { stdout += String(d) })
-  child.stderr.on('data', d => { stderr += String(d) })
-  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
-  return { code, stdout, stderr }
-}
+import { BIN, pollen } from '../helpers/cli.ts'
 
 /** Start `pollen manager` and resolve with its API URL once it listens. */
 async function startManager (args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess, url: string }> {

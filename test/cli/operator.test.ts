@@ -10,23 +10,9 @@ import type { StageLog, StageStatus, TargetRecord } from '../../src/core/index.t
 import { assessDeploy, progressLine, targetProgress } from '../../src/cli/deploy.ts'
 import { formatAgo, formatLogLines, parseStage, positiveInt, statusSummary } from '../../src/cli/operator.ts'
 import { normaliseApiUrl } from '../../src/cli/api-client.ts'
+import { BIN, pollen } from '../helpers/cli.ts'
 
-const BIN = join(import.meta.dirname, '../../bin/pollen.js')
 const TOKEN = 'operator-secret'
-
-interface Run { code: number | null, stdout: string, stderr: string, ms: number }
-
-/** Run `pollen <args>` to completion. */
-async function pollen (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const started = Date.now()
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', d => { stdout += String(d) })
-  child.stderr.on('data', d => { stderr += String(d) })
-  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
-  return { code, stdout, stderr, ms: Date.now() - started }
-}
 
 // ---------------------------------------------------------------- pure parts
 
