@@ -42,6 +42,7 @@ export async function runInprocessBench (o: InprocessOptions): Promise<void> {
   note(`starting a manager and ${o.agents} agents in this process…`)
   const swarm = await startSwarm(root, o)
   const discoverySeconds = (performance.now() - startedAt) / 1000
+  const meanPeers = swarm.agents.reduce((n, a) => n + a.node.libp2p.getPeers().length, 0) / o.agents
   const cpuBefore = cpuSecondsNow()
   let pollen: PollenRun
   try {
@@ -72,6 +73,8 @@ export async function runInprocessBench (o: InprocessOptions): Promise<void> {
     announceLatencyP50Seconds: round(percentile(pollen.announceTimes, 50)),
     announceLatencyP99Seconds: round(percentile(pollen.announceTimes, 99)),
     discoverySeconds: round(discoverySeconds),
+    /** Connected peers per agent when the task was submitted (the manager included). */
+    meanPeersAtSubmit: round(meanPeers, 1),
     cpuSecondsPerAgent: round(cpuSeconds / o.agents),
     peakRssBytesPerAgent: Math.round(peakRssNow() / (o.agents + 1))
   }

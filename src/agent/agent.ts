@@ -181,9 +181,13 @@ class PollenAgent implements Agent {
 
   #startTimers (parts: Parts): void {
     const jitter = (ms: number): number => ms * (0.8 + 0.4 * Math.random())
+    // Adverts come fast at first (0.5 s, 1 s, 2 s, …) while the gossip mesh forms and members
+    // learn of each other, then every advertIntervalMs.
+    let gap = Math.min(500, this.#opts.advertIntervalMs)
     const advertLoop = (): void => {
       void this.#advertise(parts)
-      this.#timers[0] = setTimeout(advertLoop, jitter(this.#opts.advertIntervalMs)).unref()
+      this.#timers[0] = setTimeout(advertLoop, jitter(gap)).unref()
+      gap = Math.min(gap * 2, this.#opts.advertIntervalMs)
     }
     const syncLoop = (): void => {
       const peers = parts.node.libp2p.getPeers()
