@@ -1,9 +1,10 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { readFile, readlink } from 'node:fs/promises'
 import { arch, platform } from 'node:os'
 import { join } from 'node:path'
 import type { TargetRecord } from '../../src/core/index.ts'
-import { makeSwarm, makeTarGz, startAgent, startManager, waitForTargets } from '../helpers/manager.ts'
+import { makeSwarm, makeTarGz, startAgent, startManager, waitForTargets, type TestSwarm } from '../helpers/manager.ts'
+import type { Manager } from '../../src/manager/index.ts'
 
 const historyOf = (targets: TargetRecord[], id: string): Record<string, string> => targets.find(t => t.ID === id)?.History ?? {}
 
@@ -52,7 +53,8 @@ const alive = (pid: number): boolean => { try { process.kill(pid, 0); return tru
 const APP = { 'package/app.sh': 'echo $$ > pid\necho "running $POLLEN_TASK_ID"\nexec sleep 1000\n' }
 const deploySpec = (over: Record<string, unknown> = {}): any => ({ stages: { transfer: ['package'], install: ['mv package/* .'], run: ['sh app.sh'] }, target: { ids: ['dev-1'] }, ...over })
 
-test('a failing install reports FAILURE with its output, and the previous release keeps running', async t => {
+/** A manager and agent `dev-1` running release v1 of {@link APP}; all stopped when the test ends. */
+async function runningV1 (t: ExecutionContext): Promise<{ s: TestSwarm, manager: Manager, v1: { id: string } }> {
   const s = await makeSwarm()
   t.teardown(s.cleanup)
   const manager = await startManager(s)
@@ -61,6 +63,11 @@ test('a failing install reports FAILURE with its output, and the previous releas
   t.teardown(async () => { await agent.stop() })
   const v1 = await manager.createTask({ spec: deploySpec(), packagePath: await makeTarGz(s.root, APP) })
   await waitForTargets(manager, ts => historyOf(ts, 'dev-1')[v1.id] === 'RUN-SUCCESS')
+  return { s, manager, v1 }
+}
+
+test('a failing install reports FAILURE with its output, and the previous release keeps running', async t => {
+  const { s, manager, v1 } = await runningV1(t)
   const pid = await appPid(s.root, 'dev-1', v1.id)
   t.true(alive(pid))
 
@@ -80,14 +87,7 @@ test('a failing install reports FAILURE with its output, and the previous releas
 })
 
 test('a run that fails puts the previous release back; a stop order stops the programs', async t => {
-  const s = await makeSwarm()
-  t.teardown(s.cleanup)
-  const manager = await startManager(s)
-  t.teardown(async () => { await manager.stop() })
-  const agent = await startAgent(s, 'dev-1', ['x'], manager.node)
-  t.teardown(async () => { await agent.stop() })
-  const v1 = await manager.createTask({ spec: deploySpec(), packagePath: await makeTarGz(s.root, APP) })
-  await waitForTargets(manager, ts => historyOf(ts, 'dev-1')[v1.id] === 'RUN-SUCCESS')
+  const { s, manager, v1 } = await runningV1(t)
   const firstPid = await appPid(s.root, 'dev-1', v1.id)
 
   const bad = await manager.createTask({ spec: deploySpec({ stages: { install: [], run: ['echo cannot start >&2; exit 7'] } }) })
