@@ -10,6 +10,7 @@ import { runRawBench } from './raw.ts'
 import { runChunkingBench } from './chunking.ts'
 import { runInprocessBench } from './inprocess.ts'
 import { runSimulateBench } from './simulate.ts'
+import { runNetnsBench } from './netns.ts'
 
 interface FetchCliOptions {
   peers: number
@@ -82,6 +83,21 @@ function program (): Command {
     .exitOverride()
     .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean }) => {
       await runInprocessBench({ agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http })
+    })
+  cli.command('netns')
+    .description('root only: the manager and N agents as real hosts in network namespaces on one bridge, links shaped with tc tbf; Pollen beside HTTP fan-out')
+    .option('--agents <n>', 'agent hosts', positiveInt, 10)
+    .addOption(new Option('--size <size>', 'package payload size').argParser(arg(positiveBytes)).default(10 * 1024 * 1024, '10MiB'))
+    .addOption(new Option('--up <rate>', 'link rate of every agent host').argParser(arg(parseRate)).default(2 * 1024 * 1024, '2MiB/s'))
+    .option('--origin-up <rate>', 'link rate of the manager host (default: --up)', arg(parseRate))
+    .option('--timeout <seconds>', 'give up after this long', positiveInt, 600)
+    .option('--json', 'print a JSON object as the last line', false)
+    .option('--plot <file>', 'write an SVG chart')
+    .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
+    .option('--no-http', 'skip the HTTP fan-out baseline')
+    .exitOverride()
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean }) => {
+      await runNetnsBench({ agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, timeoutMs: o.timeout * 1000, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http })
     })
   cli.command('simulate')
     .description('discrete-event simulation of the swarm, driven by the agents\' own selection policy')
