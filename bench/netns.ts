@@ -114,7 +114,6 @@ async function pollenRun (lab: Lab, root: string, data: Uint8Array, o: NetnsOpti
   await until(async () => ((await get<{ total: number }>(api, '/targets')).total >= o.agents), o.timeoutMs, 'agents to register')
   const discoverySeconds = (performance.now() - started) / 1000
   note(`${o.agents} agents registered after ${discoverySeconds.toFixed(1)} s; deploying ${formatBytes(data.byteLength)}…`)
-  if (Number(process.env.POLLEN_BENCH_SETTLE ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, Number(process.env.POLLEN_BENCH_SETTLE) * 1000))
   const txBefore = await lab.txBytes(managerHost)
   const form = await taskForm(root, data)
   const t0 = performance.now()
