@@ -95,7 +95,13 @@ export async function createLab (count: number, rates: readonly number[], naming
       return Number(stdout.trim())
     },
     async destroy () {
-      for (const child of children) child.kill('SIGKILL')
+      // SIGTERM first: an agent stops the programs it supervises (they run in their own process
+      // groups and would outlive a SIGKILLed agent); SIGKILL whatever is left after 15 s.
+      const exits = [...children].map(async child => { await new Promise(resolve => child.once('exit', resolve)) })
+      for (const child of children) child.kill('SIGTERM')
+      const timer = setTimeout(() => { for (const child of children) child.kill('SIGKILL') }, 15_000)
+      await Promise.all(exits)
+      clearTimeout(timer)
       await cleanLab(naming)
     }
   }
