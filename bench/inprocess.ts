@@ -4,9 +4,7 @@
  * network, gossip, chunk exchange, install and run) — beside the HTTP
  * fan-out baseline under the same upload caps, against the lower bound.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import * as tar from 'tar'
 import { createAgent, type Agent } from '../src/agent/index.ts'
 import { createApi } from '../src/api/index.ts'
 import { formatBytes, type TargetRecord } from '../src/core/index.ts'
@@ -16,21 +14,10 @@ import { runHttpBaseline } from './http-baseline.ts'
 import { cpuSecondsNow, peakRssNow, seededBytes, tempRoot } from './common.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
+import { benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
 
 /** Options of {@link runInprocessBench}. */
-export interface InprocessOptions {
-  readonly agents: number
-  readonly size: number
-  /** Upload cap of every agent (Infinity: none). */
-  readonly up: number
-  readonly originUp: number
-  readonly json: boolean
-  readonly plot?: string
-  /** Directory for the run's JSON and Markdown files. */
-  readonly out: string
-  /** Skip the HTTP baseline. */
-  readonly noHttp: boolean
-}
+export type InprocessOptions = HarnessOptions
 
 interface Swarm { manager: Manager, agents: Agent[], url: string, token: string, close: () => Promise<void> }
 
@@ -139,14 +126,7 @@ async function startSwarm (root: string, o: InprocessOptions): Promise<Swarm> {
 
 /** Submit the task over REST and time each agent's Transfer and Run SUCCESS from the submission. */
 async function deploy (swarm: Swarm, root: string, data: Uint8Array, o: InprocessOptions): Promise<PollenRun> {
-  const dir = join(root, 'package')
-  await mkdir(join(dir, 'app'), { recursive: true })
-  await writeFile(join(dir, 'app', 'payload.bin'), data)
-  await writeFile(join(dir, 'app', 'run.sh'), 'exec sleep 1000\n')
-  await tar.c({ file: join(root, 'package.tar'), cwd: dir }, ['app'])
-  const form = new FormData()
-  form.append('task', 'stages:\n  transfer: [app]\n  install: ["mv app/* ."]\n  run: ["sh run.sh"]\ntarget:\n  tags: [bench]\n')
-  form.append('package', new Blob([await readFile(join(root, 'package.tar'))]), 'package.tar')
+  const form = await benchTaskForm(root, data)
   const transfer = new Map<string, number>()
   const run = new Map<string, number>()
   const announce = new Map<string, number>()
@@ -201,20 +181,11 @@ function broadcastBound (agents: number, bytes: number, chunks: number, up: numb
 }
 
 async function waitForTargets (manager: Manager, check: (targets: TargetRecord[]) => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check([...(await manager.listTargets({ page: 1, perPage: 100_000 })).items])) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
+  await until(async () => check([...(await manager.listTargets({ page: 1, perPage: 100_000 })).items]), timeoutMs, 'the targets', 200)
 }
 
 function printSummary (r: RunRecord, o: InprocessOptions, files: string[]): void {
-  const line = (label: string, s: RunRecord['systems'][string] | undefined): [string, string] => {
-    if (s == null) return [label, '-']
-    if ('skipped' in s) return [label, `skipped: ${s.skipped}`]
-    const ratio = (s.originUploadBytes / r.packageBytes).toFixed(2)
-    return [label, `${s.seconds} s (p50 ${s.p50Seconds}, p99 ${s.p99Seconds}), origin uploaded ${formatBytes(s.originUploadBytes)} = ${ratio} F, efficiency ${s.efficiency ?? '-'}, verified ${s.allVerified}`]
-  }
+  const line = (label: string, s: RunRecord['systems'][string] | undefined): [string, string] => systemLine(label, s, r.packageBytes, formatBytes)
   const n = (key: string): number => Number(r[key] ?? 0)
   printResult([
     ['swarm', `${o.agents} agents in-process, ${formatBytes(r.packageBytes)} package, agents ${formatRate(o.up)}, manager ${formatRate(o.originUp)}`],

@@ -6,12 +6,10 @@
  * the same shaped links. Root only.
  */
 import { createHash } from 'node:crypto'
-import { openAsBlob } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import * as tar from 'tar'
 import type { ChildProcess } from 'node:child_process'
 import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { initSwarm } from '../src/node/index.ts'
@@ -19,20 +17,13 @@ import { onCleanup, seededBytes, tempRoot } from './common.ts'
 import { createLab, labUnavailable, type Lab, type LabHost } from './lab.ts'
 import { formatRate, lowerBoundSeconds, note, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
+import { benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
 
 const BIN = fileURLToPath(new URL('../bin/pollen.js', import.meta.url))
 const TOKEN = 'netns-bench-token'
 
 /** Options of {@link runNetnsBench}. */
-export interface NetnsOptions {
-  readonly agents: number
-  readonly size: number
-  readonly up: number
-  readonly originUp: number
-  readonly json: boolean
-  readonly plot?: string
-  readonly out: string
-  readonly noHttp: boolean
+export interface NetnsOptions extends HarnessOptions {
   readonly timeoutMs: number
 }
 
@@ -71,9 +62,7 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       discoverySeconds: round(pollen.discoverySeconds)
     }
     const files = await writeRunFiles(o.out, record, o.plot)
-    const line = (label: string, s: SystemFigures | { skipped: string } | undefined): [string, string] => s == null || 'skipped' in s
-      ? [label, `skipped: ${s?.skipped ?? '-'}`]
-      : [label, `${s.seconds} s (p50 ${s.p50Seconds}, p99 ${s.p99Seconds}), origin ${(s.originUploadBytes / pollen.packageBytes).toFixed(2)} F, efficiency ${s.efficiency ?? '-'}`]
+    const line = (label: string, s: RunRecord['systems'][string] | undefined): [string, string] => systemLine(label, s, pollen.packageBytes, formatBytes)
     printResult([
       ['lab', `${o.agents} agent hosts + manager host on one bridge; links shaped: agents ${formatRate(o.up)}, manager ${formatRate(o.originUp)}`],
       ['package', formatBytes(pollen.packageBytes)],
@@ -111,11 +100,11 @@ async function pollenRun (lab: Lab, root: string, data: Uint8Array, o: NetnsOpti
       '--tags', 'bench', '--listen', `/ip4/${host.ip}/tcp/4001`, '--bootstrap', addr], { logFile: join(root, `agent-${i}.log`) })
     agent.stdout!.resume()
   }
-  await until(async () => ((await get<{ total: number }>(api, '/targets')).total >= o.agents), o.timeoutMs, 'agents to register')
+  await until(async () => await get<{ total: number }>(api, '/targets').then(r => r.total >= o.agents, () => false), o.timeoutMs, 'agents to register', 500)
   const discoverySeconds = (performance.now() - started) / 1000
   note(`${o.agents} agents registered after ${discoverySeconds.toFixed(1)} s; deploying ${formatBytes(data.byteLength)}…`)
   const txBefore = await lab.txBytes(managerHost)
-  const form = await taskForm(root, data)
+  const form = await benchTaskForm(root, data)
   const t0 = performance.now()
   const res = await fetch(`${api}/tasks`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } })
   if (res.status !== 201) throw new Error(`POST /tasks: ${res.status} ${await res.text()}`)
@@ -151,7 +140,7 @@ async function httpRun (lab: Lab, root: string, data: Uint8Array, o: NetnsOption
   const expected = createHash('sha256').update(data).digest('hex')
   const txBefore = await lab.txBytes(managerHost)
   const server = lab.spawnIn(managerHost, 'python3', ['-m', 'http.server', '8081', '--bind', managerHost.ip, '--directory', dir])
-  await until(async () => await fetch(`http://${managerHost.ip}:8081/`).then(r => r.ok, () => false), 30_000, 'the HTTP server')
+  await until(async () => await fetch(`http://${managerHost.ip}:8081/`).then(r => r.ok, () => false), 30_000, 'the HTTP server', 500)
   note(`HTTP fan-out: ${o.agents} hosts download ${formatBytes(data.byteLength)} at once…`)
   const t0 = performance.now()
   const results = await Promise.all(agentHosts.map(async host => {
@@ -166,31 +155,10 @@ async function httpRun (lab: Lab, root: string, data: Uint8Array, o: NetnsOption
   return systemFigures(results.map(r => r.seconds), sent, data.byteLength, results.every(r => r.ok), lowerBoundSeconds(o.agents, data.byteLength, o.originUp, o.up))
 }
 
-async function taskForm (root: string, data: Uint8Array): Promise<FormData> {
-  const dir = join(root, 'package')
-  await mkdir(join(dir, 'app'), { recursive: true })
-  await writeFile(join(dir, 'app', 'payload.bin'), data)
-  await writeFile(join(dir, 'app', 'run.sh'), 'exec sleep 100000\n')
-  await tar.c({ file: join(root, 'package.tar'), cwd: dir }, ['app'])
-  const form = new FormData()
-  form.append('task', 'stages:\n  transfer: [app]\n  install: ["mv app/* ."]\n  run: ["sh run.sh"]\ntarget:\n  tags: [bench]\n')
-  form.append('package', await openAsBlob(join(root, 'package.tar')), 'package.tar')
-  return form
-}
-
 async function get<T> (api: string, path: string): Promise<T> {
   const res = await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })
   if (!res.ok) throw new Error(`GET ${path}: ${res.status}`)
   return await res.json() as T
-}
-
-async function until (check: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 500): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check().catch(() => false)) return
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, everyMs))
-  }
 }
 
 /** The first capture of `pattern` in the child's stdout; the rest of its output keeps being drained. */

@@ -1,0 +1,59 @@
+/**
+ * What the deployment harness modes (`inprocess`, `netns`) share: their
+ * options, the sample task and package they deploy, the summary line of a
+ * system, and polling until a condition holds.
+ */
+import { openAsBlob } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as tar from 'tar'
+import type { RunRecord } from './results.ts'
+
+/** Options every harness mode takes. */
+export interface HarnessOptions {
+  readonly agents: number
+  /** Package payload size in bytes. */
+  readonly size: number
+  /** Upload cap (or link rate) of every agent, bytes/s (Infinity: none). */
+  readonly up: number
+  readonly originUp: number
+  readonly json: boolean
+  readonly plot?: string
+  /** Directory for the run's JSON and Markdown files. */
+  readonly out: string
+  /** Skip the HTTP baseline. */
+  readonly noHttp: boolean
+}
+
+/**
+ * The multipart body of the sample task: `app/` holding `data` as
+ * `payload.bin` and a `run.sh` that stays up, for every target tagged `bench`.
+ */
+export async function benchTaskForm (root: string, data: Uint8Array): Promise<FormData> {
+  const dir = join(root, 'package')
+  await mkdir(join(dir, 'app'), { recursive: true })
+  await writeFile(join(dir, 'app', 'payload.bin'), data)
+  await writeFile(join(dir, 'app', 'run.sh'), 'exec sleep 100000\n')
+  await tar.c({ file: join(root, 'package.tar'), cwd: dir }, ['app'])
+  const form = new FormData()
+  form.append('task', 'stages:\n  transfer: [app]\n  install: ["mv app/* ."]\n  run: ["sh run.sh"]\ntarget:\n  tags: [bench]\n')
+  form.append('package', await openAsBlob(join(root, 'package.tar')), 'package.tar')
+  return form
+}
+
+/** A summary line of one system of a run. */
+export function systemLine (label: string, s: RunRecord['systems'][string] | undefined, packageBytes: number, formatBytes: (n: number) => string): [string, string] {
+  if (s == null) return [label, '-']
+  if ('skipped' in s) return [label, `skipped: ${s.skipped}`]
+  const ratio = (s.originUploadBytes / packageBytes).toFixed(2)
+  return [label, `${s.seconds} s (p50 ${s.p50Seconds}, p99 ${s.p99Seconds}), origin uploaded ${formatBytes(s.originUploadBytes)} = ${ratio} F, efficiency ${s.efficiency ?? '-'}, verified ${s.allVerified}`]
+}
+
+/** Re-run `check` every `everyMs` until it is true; an error it throws ends the wait. */
+export async function until (check: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+}
