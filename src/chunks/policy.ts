@@ -67,11 +67,36 @@ export interface ChunkRequest {
 /** The policy's signature: the driver calls it whenever something changed. */
 export type SelectionPolicy = (input: PolicyInput, now: number, random: () => number) => ChunkRequest[]
 
-/** Per usable peer: requests it may still take, and requests it will have queued. */
-type Slots = Map<string, { free: number, queued: number }>
-
 /** Throughput assumed for a peer not yet measured: optimistic, so new peers get tried. @default 8 MiB/s */
 const UNMEASURED_THROUGHPUT = 8 * 1024 * 1024
+
+/** A waiting request is not moved before it is this old. @default 300 ms */
+const MIGRATE_MIN_WAIT_MS = 300
+
+/** Least time a request must have waited before end game duplicates it. @default 500 ms */
+const ENDGAME_MIN_WAIT_MS = 500
+
+/**
+ * Per-call working state, kept between calls so that a call allocates
+ * almost nothing (the policy runs after every arrival, in every agent and
+ * up to millions of times in a simulation). Safe because a call is
+ * synchronous and never re-entered. Indexed by position in `input.peers`.
+ */
+const work = {
+  /** Requests the peer may still take; -Infinity marks a banned peer (no slot). */
+  free: new Float64Array(64),
+  /** Requests the peer will have queued, counting this call's. */
+  queued: new Float64Array(64),
+  /** Candidate chunk indices and their rarity, then the same sorted by rarity. */
+  index: new Int32Array(256),
+  rarity: new Int32Array(256),
+  sorted: new Int32Array(256),
+  /** Chunks per rarity, then where each rarity starts in `sorted`. */
+  bucket: new Int32Array(64),
+  /** Peer id to position, built only when a call needs it. */
+  position: new Map<string, number>(),
+  positionsOf: undefined as readonly PeerView[] | undefined
+}
 
 /**
  * Rarest-first with a random tie-break, each chunk sent to the holder that
@@ -80,27 +105,54 @@ const UNMEASURED_THROUGHPUT = 8 * 1024 * 1024
  * the last few chunks at other holders.
  */
 export const rarestFirst: SelectionPolicy = (input, now, random) => {
-  const chunkBytes = averageChunk(input.chunkSizes)
-  const slots: Slots = new Map(input.peers.filter(p => !p.banned).map(p => [p.id, {
-    free: queueDepth(p, chunkBytes, input.limits) - p.inflight,
-    queued: p.inflight
-  }]))
+  work.positionsOf = undefined
+  const wantedBySlots = fillSlots(input)
   let budget = input.limits.maxInflightTotal - countInflight(input.inflight)
   const requests: ChunkRequest[] = []
-  const wanted = Math.min(budget, [...slots.values()].reduce((n, s) => n + Math.max(0, s.free), 0))
-  const candidates = wanted > 0 ? rankByRarity(input, random, candidateLimit(wanted)) : []
-  for (const index of candidates) {
-    if (budget <= 0) break
-    const peer = pickPeer(input, index, slots, new Set())
-    if (peer === undefined) continue
-    requests.push({ index, peer })
+  const wanted = Math.min(budget, wantedBySlots)
+  const count = wanted > 0 ? rankByRarity(input, random, candidateLimit(wanted)) : 0
+  for (let c = 0; c < count && budget > 0; c++) {
+    const index = work.sorted[c]!
+    const peer = pickPeer(input, index, undefined, Infinity)
+    if (peer < 0) continue
+    requests.push({ index, peer: input.peers[peer]!.id })
     budget--
   }
-  if (wanted > 0 && candidates.length === 0) {
-    requests.push(...endgame(input, slots, budget, now))
-  }
-  requests.push(...migrations(input, slots, now))
+  if (wanted > 0 && count === 0) endgame(input, budget, now, requests)
+  migrations(input, now, requests)
   return requests
+}
+
+/**
+ * Requests to keep outstanding at a peer: enough to cover `targetQueueMs` of
+ * its measured throughput, plus one so its link never idles between chunks;
+ * two until it is measured (its first deliveries measure it). Exported so a
+ * driver can tell cheaply whether news from a peer could lead to a request.
+ */
+export function peerQueueDepth (peer: Pick<PeerView, 'throughput'>, chunkBytes: number, limits: PolicyLimits): number {
+  if (peer.throughput === undefined) return Math.min(2, limits.maxInflightPerPeer)
+  const covered = Math.ceil(peer.throughput * limits.targetQueueMs / 1000 / Math.max(1, chunkBytes))
+  return Math.max(2, Math.min(limits.maxInflightPerPeer, covered + 1))
+}
+
+/** Set every peer's free and queued slots; returns the free slots in all. */
+function fillSlots (input: PolicyInput): number {
+  const peers = input.peers
+  if (work.free.length < peers.length) {
+    work.free = new Float64Array(peers.length * 2)
+    work.queued = new Float64Array(peers.length * 2)
+  }
+  const chunkBytes = averageChunk(input.chunkSizes)
+  let total = 0
+  for (let p = 0; p < peers.length; p++) {
+    const peer = peers[p]!
+    if (peer.banned) { work.free[p] = -Infinity; work.queued[p] = 0; continue }
+    const free = peerQueueDepth(peer, chunkBytes, input.limits) - peer.inflight
+    work.free[p] = free
+    work.queued[p] = peer.inflight
+    if (free > 0) total += free
+  }
+  return total
 }
 
 /**
@@ -111,48 +163,42 @@ function candidateLimit (wanted: number): number {
   return wanted * 8 + 16
 }
 
-/** A waiting request is not moved before it is this old. @default 300 ms */
-const MIGRATE_MIN_WAIT_MS = 300
-
 /**
  * Move requests that sit unstarted in a slow peer's queue to a holder
  * expected to deliver in under half the time: chunks asked of the origin
  * while rare are often held by several fast peers a second later.
  */
-function migrations (input: PolicyInput, slots: Slots, now: number): ChunkRequest[] {
-  const peers = new Map(input.peers.map(p => [p.id, p]))
-  const moves: ChunkRequest[] = []
+function migrations (input: PolicyInput, now: number, out: ChunkRequest[]): void {
   for (const [index, list] of input.inflight) {
     const request = list[0]
     if (list.length !== 1 || request === undefined || request.started === true || now - request.since < MIGRATE_MIN_WAIT_MS) continue
-    const current = peers.get(request.peer)
-    if (current === undefined) continue
+    const at = positionOf(input.peers, request.peer)
+    if (at < 0) continue
+    const current = input.peers[at]!
     const size = input.chunkSizes[index] ?? 0
     const currentEta = eta(current, current.inflight, size)
-    const better = pickPeer(input, index, slots, new Set([request.peer]), currentEta / 2)
-    if (better !== undefined) moves.push({ index, peer: better, replaces: request.peer })
+    const better = pickPeer(input, index, list, currentEta / 2)
+    if (better >= 0) out.push({ index, peer: input.peers[better]!.id, replaces: request.peer })
   }
-  return moves
+}
+
+/** Position of the peer with this id in `peers` (the last one, should ids repeat), or -1. */
+function positionOf (peers: readonly PeerView[], id: string): number {
+  if (work.positionsOf !== peers) {
+    work.position.clear()
+    for (let p = 0; p < peers.length; p++) work.position.set(peers[p]!.id, p)
+    work.positionsOf = peers
+  }
+  return work.position.get(id) ?? -1
 }
 
 function eta (peer: PeerView, queued: number, size: number): number {
   return (peer.rttMs ?? 0) + 1000 * queued * size / (peer.throughput ?? UNMEASURED_THROUGHPUT)
 }
 
-/**
- * Requests to keep outstanding at a peer: enough to cover `targetQueueMs` of
- * its measured throughput, plus one so its link never idles between chunks;
- * two until it is measured (its first deliveries measure it).
- */
-function queueDepth (peer: PeerView, chunkBytes: number, limits: PolicyLimits): number {
-  if (peer.throughput === undefined) return Math.min(2, limits.maxInflightPerPeer)
-  const covered = Math.ceil(peer.throughput * limits.targetQueueMs / 1000 / Math.max(1, chunkBytes))
-  return Math.max(2, Math.min(limits.maxInflightPerPeer, covered + 1))
-}
-
 function averageChunk (sizes: readonly number[]): number {
   let total = 0
-  for (const size of sizes) total += size
+  for (let i = 0; i < sizes.length; i++) total += sizes[i]!
   return sizes.length === 0 ? 0 : total / sizes.length
 }
 
@@ -163,62 +209,116 @@ function countInflight (inflight: PolicyInput['inflight']): number {
 }
 
 /**
- * Up to `limit` missing, not yet requested chunks that some usable peer has,
- * rarest first, ties in random order. Buckets by rarity rather than sorting
- * everything: the driver asks after every arrival, and only needs a few.
+ * Rank up to `limit` missing, not yet requested chunks that some usable
+ * peer has, rarest first, ties in random order, into `work.sorted`; returns
+ * how many. A stable counting sort by rarity rather than a full sort: the
+ * driver asks after every arrival, and only needs a few.
  */
-function rankByRarity (input: PolicyInput, random: () => number, limit: number): number[] {
-  const usable = input.peers.filter(p => !p.banned)
-  const buckets: number[][] = Array.from({ length: usable.length + 1 }, () => [])
-  for (const index of input.missing) {
-    if (input.haveLocal(index) || (input.inflight.get(index)?.length ?? 0) > 0) continue
-    let rarity = 0
-    for (const peer of usable) if (peer.has(index)) rarity++
-    if (rarity > 0) buckets[rarity]!.push(index)
+function rankByRarity (input: PolicyInput, random: () => number, limit: number): number {
+  const { peers, missing, inflight } = input
+  const usable = countUsable(peers)
+  reserve(missing.length, usable + 2)
+  const { index, rarity, sorted, bucket } = work
+  bucket.fill(0, 0, usable + 2)
+  let m = 0
+  for (let i = 0; i < missing.length; i++) {
+    const chunk = missing[i]!
+    if (input.haveLocal(chunk) || (inflight.get(chunk)?.length ?? 0) > 0) continue
+    let holders = 0
+    for (let p = 0; p < peers.length; p++) if (work.free[p] !== -Infinity && peers[p]!.has(chunk)) holders++
+    if (holders === 0) continue
+    index[m] = chunk
+    rarity[m] = holders
+    bucket[holders + 1] = bucket[holders + 1]! + 1
+    m++
   }
-  const ranked: number[] = []
-  for (const bucket of buckets) {
-    shuffleFirst(bucket, Math.min(bucket.length, limit - ranked.length), random)
-    for (const index of bucket) {
-      if (ranked.length >= limit) return ranked
-      ranked.push(index)
-    }
+  for (let r = 1; r <= usable + 1; r++) bucket[r] = bucket[r]! + bucket[r - 1]!
+  for (let i = 0; i < m; i++) {
+    const r = rarity[i]!
+    sorted[bucket[r]!] = index[i]!
+    bucket[r] = bucket[r]! + 1
+  }
+  // bucket[r] is now where rarity r + 1 starts: shuffle the head of each rarity's run.
+  // Every run but the last one taken is taken whole, so the ranked chunks stay at the front.
+  let ranked = 0
+  let start = 0
+  for (let r = 1; r <= usable && ranked < limit; r++) {
+    const end = bucket[r]!
+    const take = Math.min(end - start, limit - ranked)
+    shuffleFirst(sorted, start, end, take, random)
+    ranked += take
+    start = end
   }
   return ranked
 }
 
-/** Partial Fisher-Yates: make the first `count` items a uniform random pick, in random order. */
-function shuffleFirst (items: number[], count: number, random: () => number): void {
+function countUsable (peers: readonly PeerView[]): number {
+  let n = 0
+  for (let p = 0; p < peers.length; p++) if (!peers[p]!.banned) n++
+  return n
+}
+
+/** Grow the ranking buffers to hold `chunks` candidates and `rarities` counters. */
+function reserve (chunks: number, rarities: number): void {
+  if (work.index.length < chunks) {
+    work.index = new Int32Array(chunks * 2)
+    work.rarity = new Int32Array(chunks * 2)
+    work.sorted = new Int32Array(chunks * 2)
+  }
+  if (work.bucket.length < rarities) work.bucket = new Int32Array(rarities * 2)
+}
+
+/** Partial Fisher-Yates on items[start, end): make the first `count` a uniform random pick, in random order. */
+function shuffleFirst (items: Int32Array, start: number, end: number, count: number, random: () => number): void {
+  const length = end - start
   for (let i = 0; i < count; i++) {
-    const j = i + Math.floor(random() * (items.length - i))
-    const tmp = items[i]!
-    items[i] = items[j]!
-    items[j] = tmp
+    const a = start + i
+    const b = a + Math.floor(random() * (length - i))
+    const tmp = items[a]!
+    items[a] = items[b]!
+    items[b] = tmp
   }
 }
 
-/** The holder with a free slot expected to deliver `index` first (and before `deadline` ms, if given). */
-function pickPeer (input: PolicyInput, index: number, slots: Slots, exclude: ReadonlySet<string>, deadline = Infinity): string | undefined {
+/** Whether `id` has one of the requests in `list`. */
+function asked (list: readonly InflightRequest[] | undefined, id: string): boolean {
+  if (list === undefined) return false
+  for (let i = 0; i < list.length; i++) if (list[i]!.peer === id) return true
+  return false
+}
+
+/**
+ * The holder with a free slot expected to deliver `index` first, before
+ * `deadline` ms, and not already asked for it (per `exclude`); takes the
+ * slot and returns its position, or -1.
+ */
+function pickPeer (input: PolicyInput, index: number, exclude: readonly InflightRequest[] | undefined, deadline: number): number {
   const size = input.chunkSizes[index] ?? 0
-  let best: string | undefined
+  const peers = input.peers
+  let best = -1
   let bestEta = deadline
-  for (const peer of input.peers) {
-    const slot = slots.get(peer.id)
-    if (slot === undefined || slot.free <= 0 || exclude.has(peer.id) || !peer.has(index)) continue
-    const peerEta = eta(peer, slot.queued + 1, size)
-    if (peerEta < bestEta) { bestEta = peerEta; best = peer.id }
+  for (let p = 0; p < peers.length; p++) {
+    if (work.free[p]! <= 0) continue
+    const peer = peers[p]!
+    if (!peer.has(index) || asked(exclude, peer.id)) continue
+    const peerEta = eta(peer, work.queued[p]! + 1, size)
+    if (peerEta < bestEta) { bestEta = peerEta; best = p }
   }
-  const chosen = best === undefined ? undefined : slots.get(best)
-  if (chosen !== undefined) { chosen.free--; chosen.queued++ }
+  if (best >= 0) { work.free[best] = work.free[best]! - 1; work.queued[best] = work.queued[best]! + 1 }
   return best
 }
-
-/** Least time a request must have waited before end game duplicates it. @default 500 ms */
-const ENDGAME_MIN_WAIT_MS = 500
 
 function isOverdue (request: InflightRequest, size: number, peer: PeerView | undefined, now: number): boolean {
   const expected = peer === undefined ? 0 : eta(peer, Math.max(1, peer.inflight), size)
   return now - request.since > Math.max(ENDGAME_MIN_WAIT_MS, 2 * expected)
+}
+
+function allOverdue (input: PolicyInput, list: readonly InflightRequest[], size: number, now: number): boolean {
+  for (const request of list) {
+    const at = positionOf(input.peers, request.peer)
+    if (!isOverdue(request, size, at < 0 ? undefined : input.peers[at], now)) return false
+  }
+  return true
 }
 
 /**
@@ -227,19 +327,18 @@ function isOverdue (request: InflightRequest, size: number, peer: PeerView | und
  * long as their peer's throughput predicts): a duplicate of a request about
  * to land only wastes the sender's upload.
  */
-function endgame (input: PolicyInput, slots: Slots, budget: number, now: number): ChunkRequest[] {
-  const outstanding = input.missing.filter(i => !input.haveLocal(i))
-  if (outstanding.length === 0 || outstanding.length > input.limits.endgameChunks) return []
-  const peers = new Map(input.peers.map(p => [p.id, p]))
-  const requests: ChunkRequest[] = []
-  for (const index of outstanding) {
-    const asked = input.inflight.get(index) ?? []
-    if (asked.length >= input.limits.endgameCopies || budget <= 0) continue
-    if (!asked.every(r => isOverdue(r, input.chunkSizes[index] ?? 0, peers.get(r.peer), now))) continue
-    const peer = pickPeer(input, index, slots, new Set(asked.map(r => r.peer)))
-    if (peer === undefined) continue
-    requests.push({ index, peer })
+function endgame (input: PolicyInput, budget: number, now: number, out: ChunkRequest[]): void {
+  let outstanding = 0
+  for (const index of input.missing) if (!input.haveLocal(index)) outstanding++
+  if (outstanding === 0 || outstanding > input.limits.endgameChunks) return
+  for (const index of input.missing) {
+    if (input.haveLocal(index)) continue
+    const list = input.inflight.get(index)
+    if ((list?.length ?? 0) >= input.limits.endgameCopies || budget <= 0) continue
+    if (list !== undefined && !allOverdue(input, list, input.chunkSizes[index] ?? 0, now)) continue
+    const peer = pickPeer(input, index, list, Infinity)
+    if (peer < 0) continue
+    out.push({ index, peer: input.peers[peer]!.id })
     budget--
   }
-  return requests
 }

@@ -1,5 +1,7 @@
 import test from 'ava'
-import { rarestFirst, type PeerView, type PolicyInput, type InflightRequest } from '../../src/chunks/policy.ts'
+import { peerQueueDepth, rarestFirst, type PeerView, type PolicyInput, type InflightRequest } from '../../src/chunks/policy.ts'
+import { xorshift32 } from '../../src/core/index.ts'
+import { referenceRarestFirst } from './policy-reference.ts'
 
 const LIMITS = { maxInflightPerPeer: 2, targetQueueMs: 300, maxInflightTotal: 8, endgameChunks: 2, endgameCopies: 2 }
 
@@ -106,4 +108,68 @@ test('a slow peer gets a short queue, a fast one up to the per-peer bound', t =>
   const requests = rarestFirst(input([slow, fast], { chunkSizes: sizes, missing: all, limits }), 0, fixed)
   t.is(requests.filter(r => r.peer === 'slow').length, 2)
   t.is(requests.filter(r => r.peer === 'fast').length, 6)
+})
+
+/** A random but well-formed policy input: peers (some banned, some unmeasured), holdings, requests in flight. */
+function randomInput (next: () => number): { input: PolicyInput, now: number } {
+  const pick = (n: number): number => next() % n
+  const chunks = 1 + pick(60)
+  const chunkSizes = Array.from({ length: chunks }, () => 1000 + pick(300_000))
+  const local = new Set(Array.from({ length: pick(chunks + 1) }, () => pick(chunks)))
+  const ids = Array.from({ length: pick(12) }, (_, i) => `p${i}`)
+  const inflight = new Map<number, InflightRequest[]>()
+  for (let i = 0; i < chunks; i++) {
+    if (local.has(i) || pick(3) !== 0 || ids.length === 0) continue
+    const copies = 1 + pick(2)
+    inflight.set(i, Array.from({ length: copies }, (_, c) => ({ peer: ids[(i + c) % ids.length]!, since: pick(5_000), started: pick(2) === 0 })))
+  }
+  const peers = ids.map(id => {
+    const held = new Set(Array.from({ length: pick(chunks + 1) }, () => pick(chunks)))
+    const atPeer = [...inflight.values()].flat().filter(r => r.peer === id).length
+    return peer(id, [...held], {
+      inflight: atPeer,
+      banned: pick(6) === 0,
+      ...(pick(4) === 0 ? {} : { throughput: 10_000 + pick(20_000_000) }),
+      ...(pick(3) === 0 ? {} : { rttMs: pick(200) })
+    })
+  })
+  const missing = Array.from({ length: chunks }, (_, i) => i).filter(i => pick(8) !== 0 || !local.has(i))
+  const limits = { maxInflightPerPeer: 1 + pick(16), targetQueueMs: 50 + pick(600), maxInflightTotal: 1 + pick(64), endgameChunks: pick(10), endgameCopies: 1 + pick(3) }
+  return { input: { chunkSizes, haveLocal: i => local.has(i), missing, inflight, peers, limits }, now: pick(6_000) }
+}
+
+test('decides exactly as the straightforward reference implementation, random sequence included', t => {
+  const next = xorshift32(7)
+  let decisions = 0
+  for (let run = 0; run < 3_000; run++) {
+    const { input: sample, now } = randomInput(next)
+    const seed = next()
+    const a = xorshift32(seed)
+    const b = xorshift32(seed)
+    const expected = referenceRarestFirst(sample, now, () => a() / 2 ** 32)
+    const actual = rarestFirst(sample, now, () => b() / 2 ** 32)
+    t.deepEqual(actual, expected, `run ${run}`)
+    decisions += expected.length
+  }
+  t.true(decisions > 3_000, `the random inputs led to ${decisions} decisions`)
+})
+
+test('peerQueueDepth: two until measured, then enough for the target queue time, within the per-peer bound', t => {
+  const limits = { ...LIMITS, maxInflightPerPeer: 16, targetQueueMs: 300 }
+  t.is(peerQueueDepth({ throughput: undefined }, 256 * 1024, limits), 2)
+  t.is(peerQueueDepth({ throughput: 1024 }, 256 * 1024, limits), 2)
+  t.is(peerQueueDepth({ throughput: 4 * 1024 * 1024 }, 256 * 1024, limits), 6)
+  t.is(peerQueueDepth({ throughput: 1e9 }, 256 * 1024, limits), 16)
+})
+
+test('a peer list reused with new contents between calls is read afresh', t => {
+  const slow = peer('a', [0], { inflight: 2, throughput: 100e3 })
+  const fast = peer('b', [0], { throughput: 10e6 })
+  const peers = [slow, fast]
+  const waiting = (): PolicyInput => input(peers, { missing: [0], chunkSizes: [256 * 1024], inflight: new Map([[0, [{ peer: 'a', since: 0 }]]]) })
+  const moved = [{ index: 0, peer: 'b', replaces: 'a' }]
+  t.deepEqual(rarestFirst(waiting(), 1_000, fixed), moved)
+  peers[0] = fast
+  peers[1] = slow
+  t.deepEqual(rarestFirst(waiting(), 1_000, fixed), moved, 'the peers\' new positions are used')
 })
