@@ -160,6 +160,14 @@ export const MANAGER_DEFAULTS = {
   taskTtlMs: 7 * 24 * 60 * 60 * 1000,
   /** Stop orders and log requests expire this long after they are signed. @default 1 hour */
   orderTtlMs: 60 * 60 * 1000,
+  /** Revocations expire this long after they are signed: in practice, never. @default 10 years */
+  revocationTtlMs: 10 * 365 * 24 * 60 * 60 * 1000,
+  /**
+   * Who may enter the registry: `open`, any member of the private network;
+   * `token`, a member that also proves a one-time enrollment token (`pollen token enroll`).
+   * @default 'open'
+   */
+  enrollment: 'open' as 'open' | 'token',
   /** Timeout of one assemble command. @default 10 minutes */
   assembleTimeoutMs: 10 * 60 * 1000,
   /** Output of the assemble stage kept for the error report. @default 64 KiB */

@@ -12,7 +12,8 @@ import type { PeerId } from '@libp2p/interface'
 import { createChunkExchange, createChunkStore, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
 import { AGENT_DEFAULTS, AGENT_RUN_DEFAULTS, GOSSIP_DEFAULTS, POLLEN_VERSION } from '../constants.ts'
 import {
-  decodePublicKey, matchesSelector, NotStartedError, withDefaults, type LogRequestBody, type Signed, type StopBody, type SwarmFile, type TaskBody
+  decodePublicKey, enrollmentProof, matchesSelector, NotStartedError, withDefaults, type LogRequestBody, type RevokeBody, type Signed, type StopBody,
+  type SwarmFile, type TaskBody
 } from '../core/index.ts'
 import { checkManagerMessage, createGossip, createSync, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -31,6 +32,15 @@ export interface AgentOptions extends Partial<ProcessorSettings> {
   readonly tags?: readonly string[]
   readonly node?: Omit<SwarmNodeOptions, 'dataDir' | 'connectionProtector' | 'pubsubScoreParams'>
   readonly uploadBytesPerSecond?: number
+  /**
+   * Subscribe to the status topic, so this agent relays other members'
+   * reports and dials the members their adverts name. Off, its own reports
+   * still reach the subscribers it is connected to (the manager), and the
+   * swarm's report traffic grows with N instead of N². @default GOSSIP_DEFAULTS.subscribeStatus
+   */
+  readonly relayStatus?: boolean
+  /** One-time enrollment token (`pollen token enroll`), for a manager run with `--enrollment token`. */
+  readonly enrollmentToken?: string
   readonly clock?: () => number
   readonly logger?: AgentLogger
 }
@@ -139,10 +149,20 @@ class PollenAgent implements Agent {
     const store = createChunkStore({ dir: join(dataDir, 'chunks') })
     await store.start()
     const node = await createSwarmNode({ ...this.#opts.node, ...swarmNodeOptions(swarm), pubsubScoreParams: gossipScoreParams(swarm.name).scoreParams, dataDir })
+    for (const revocation of state.data.revocations ?? []) await node.deny(revocation.body.peerId)
+    if (this.#opts.enrollmentToken != null) {
+      const proof = enrollmentProof(this.#opts.enrollmentToken, node.peerId.toString(), state.data.id)
+      await state.update(data => ({ ...data, enrollment: proof }))
+    }
     const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond })
     await exchange.start()
     const gossip = createGossip(node.libp2p.services.pubsub, {
-      swarm: swarm.name, managerPublicKey: decodePublicKey(swarm.managerPublicKey), clock: this.#clock, lastSeq: state.data.gossipSeq
+      swarm: swarm.name,
+      managerPublicKey: decodePublicKey(swarm.managerPublicKey),
+      clock: this.#clock,
+      lastSeq: state.data.gossipSeq,
+      subscribeStatus: this.#opts.relayStatus ?? GOSSIP_DEFAULTS.subscribeStatus,
+      isRevoked: peer => node.isDenied(peer)
     })
     const reporter = createReporter({
       gossip,
@@ -154,7 +174,9 @@ class PollenAgent implements Agent {
       onError: (err, what) => { this.#log.warn({ err: err.message }, what) }
     })
     const processor = new TaskProcessor({ dataDir, state, store, exchange, reporter, settings: this.#opts, clock: this.#clock, log: this.#log })
-    const sync = createSync(node.libp2p, { provide: () => state.data.relay.filter(m => m.body.expiresAt > this.#clock()) })
+    const sync = createSync(node.libp2p, {
+      provide: () => [...state.data.relay.filter(m => m.body.expiresAt > this.#clock()), ...state.data.revocations ?? []]
+    })
     const parts: Parts = { node, store, exchange, gossip, sync, state, reporter, processor }
     gossip.addEventListener('manager-message', evt => { void this.#onManagerMessage(parts, evt.detail.signed) })
     gossip.addEventListener('status', evt => { this.#onStatus(parts, evt.detail) })
@@ -213,7 +235,8 @@ class PollenAgent implements Agent {
       addresses: parts.node.addresses().slice(0, 16).map(a => a.toString()),
       platform: { os: platform(), arch: arch() },
       freeDiskBytes: free,
-      version: POLLEN_VERSION
+      version: POLLEN_VERSION,
+      ...(parts.state.data.enrollment != null ? { enrollment: parts.state.data.enrollment } : {})
     })
   }
 
@@ -249,14 +272,34 @@ class PollenAgent implements Agent {
     const body = signed.body
     if (body.kind === 'task') await this.#onTask(parts, signed as Signed<TaskBody>)
     else if (body.kind === 'stop') await this.#onStop(parts, signed as Signed<StopBody>)
+    else if (body.kind === 'revoke') await this.#onRevoke(parts, signed as Signed<RevokeBody>)
     else await this.#onLogRequest(parts, body)
+  }
+
+  /** A revoked member is shut out for good; a revoked device itself stops taking tasks. */
+  async #onRevoke (parts: Parts, signed: Signed<RevokeBody>): Promise<void> {
+    const { peerId, targetId } = signed.body
+    const known = parts.state.data.revocations ?? []
+    if (known.some(r => r.body.peerId === peerId)) return
+    await parts.state.update(data => ({ ...data, revocations: [...data.revocations ?? [], signed] }))
+    if (peerId === parts.node.peerId.toString()) {
+      this.#log.error({ target: targetId }, 'this device was revoked by the manager: it takes no more tasks')
+      return
+    }
+    await parts.node.deny(peerId)
+    this.#log.info({ target: targetId, peer: peerId }, 'member revoked: connections to and from it are refused')
+  }
+
+  #isRevoked (parts: Parts): boolean {
+    const self = parts.node.peerId.toString()
+    return (parts.state.data.revocations ?? []).some(r => r.body.peerId === self)
   }
 
   async #onTask (parts: Parts, signed: Signed<TaskBody>): Promise<void> {
     const body = signed.body
     await this.#relay(parts, signed)
     const { state } = parts
-    if (!matchesSelector(body.target, { id: state.data.id, tags: this.#tags })) return
+    if (!matchesSelector(body.target, { id: state.data.id, tags: this.#tags }) || this.#isRevoked(parts)) return
     if (state.data.tasks[body.id] != null) return
     if (body.seq <= state.data.lastTaskSeq) {
       this.#log.warn({ task: body.id, seq: body.seq, last: state.data.lastTaskSeq }, 'ignoring a task older than one already accepted')

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { KeyFileError, type Signed, type StopBody, type TaskBody } from '../core/index.ts'
+import { KeyFileError, type RevokeBody, type Signed, type StopBody, type TaskBody } from '../core/index.ts'
 import type { LastSeq } from '../gossip/index.ts'
 
 /** How far a task got on this device. */
@@ -36,6 +36,10 @@ export interface AgentStateData {
   readonly pgids?: readonly number[]
   /** Signed manager messages (any target) kept to answer `/pollen/sync`; newest last. */
   readonly relay: ReadonlyArray<Signed<TaskBody> | Signed<StopBody>>
+  /** Signed revocations of members (one per peer): those peers are shut out, and late joiners learn them over sync. */
+  readonly revocations?: ReadonlyArray<Signed<RevokeBody>>
+  /** Proof of the enrollment token this device was given (see `enrollmentProof`), advertised until the manager pins it. */
+  readonly enrollment?: string
 }
 
 /** State file name inside the agent's data directory. */

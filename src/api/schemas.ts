@@ -282,7 +282,7 @@ export const routeSchemas = {
     response: { 200: ref('TargetRecord'), ...errors }
   },
   deleteTarget: {
-    summary: 'Delete a target',
+    summary: 'Delete a target; one an agent reported as is revoked (a signed revocation of its peer, which every member then shuts out)',
     tags: ['targets'],
     params: targetParams,
     response: { 204: { type: 'null', description: 'Deleted' }, ...errors }

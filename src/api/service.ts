@@ -88,6 +88,8 @@ export interface ManagerMetrics {
   readonly targetsByStatus: Readonly<Record<string, number>>
   /** Bytes of chunks the manager uploaded to peers since it started. */
   readonly bytesServed: number
+  /** Agent reports refused since start, by reason (`peer-mismatch`, `not-enrolled`, `revoked`, …). */
+  readonly refusedReports?: Readonly<Record<string, number>>
 }
 
 /**

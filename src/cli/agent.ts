@@ -10,6 +10,7 @@ interface AgentFlags extends NodeFlags {
   tags?: string
   runAsUid?: string
   runAsGid?: string
+  enroll?: string
 }
 
 /** `pollen agent`: the device side. */
@@ -22,6 +23,7 @@ export function registerAgent (program: Command): void {
     .option('--tags <a,b>', 'target tags, comma-separated (also from POLLEN_TAGS)')
     .option('--run-as-uid <uid>', 'run install and run commands as this user id (the agent must run as root)')
     .option('--run-as-gid <gid>', 'and this group id')
+    .option('--enroll <token>', 'one-time enrollment token (`pollen token enroll`) for a manager run with --enrollment token; also from POLLEN_ENROLL_TOKEN')
     .action(async (flags: AgentFlags) => { await runAgent(flags) })
 }
 
@@ -36,6 +38,7 @@ async function runAgent (flags: AgentFlags): Promise<void> {
     tags,
     node: { listen: flags.listen, bootstrap: flags.bootstrap, mdns: flags.mdns },
     uploadBytesPerSecond: uploadLimit(flags),
+    ...enrollmentOption(flags.enroll ?? process.env.POLLEN_ENROLL_TOKEN),
     ...(flags.runAsUid != null ? { uid: Number(flags.runAsUid) } : {}),
     ...(flags.runAsGid != null ? { gid: Number(flags.runAsGid) } : {}),
     logger: log
@@ -48,4 +51,8 @@ async function runAgent (flags: AgentFlags): Promise<void> {
   } finally {
     await agent.stop()
   }
+}
+
+function enrollmentOption (token: string | undefined): { enrollmentToken?: string } {
+  return token == null || token === '' ? {} : { enrollmentToken: token }
 }

@@ -13,6 +13,7 @@ interface ManagerFlags extends NodeFlags {
   api: string
   token?: string
   insecure?: boolean
+  enrollment: string
 }
 
 /** `pollen manager`: the manager peer and its REST API. */
@@ -25,6 +26,7 @@ export function registerManager (program: Command): void {
     .option('--api <host:port>', 'where the REST API listens', '127.0.0.1:8080')
     .option('--token <token>', 'operator token (scope deploy); also read from POLLEN_TOKEN')
     .option('--insecure', 'serve the API without authentication (only on a trusted, closed network)')
+    .option('--enrollment <mode>', 'open: any member of the private network enters the registry; token: only one proving a one-time token from `pollen token enroll`', 'open')
     .action(async (flags: ManagerFlags) => { await runManager(flags) })
 }
 
@@ -34,6 +36,7 @@ async function runManager (flags: ManagerFlags): Promise<void> {
   if (operatorToken == null && flags.insecure !== true && (await listTokens(flags.data)).length === 0) {
     throw new InvalidOptionError('refusing to start without an API token: pass --token, set POLLEN_TOKEN, create one with `pollen token create`, or pass --insecure')
   }
+  if (flags.enrollment !== 'open' && flags.enrollment !== 'token') throw new InvalidOptionError(`--enrollment must be open or token, got ${JSON.stringify(flags.enrollment)}`)
   const swarm = await readSwarmFile(flags.swarm)
   const managerKey = await readManagerKey(flags.key)
   const log = pino({ name: 'pollen-manager' }, pino.destination(2))
@@ -44,6 +47,7 @@ async function runManager (flags: ManagerFlags): Promise<void> {
     node: { listen: flags.listen, bootstrap: flags.bootstrap, mdns: flags.mdns },
     uploadBytesPerSecond: uploadLimit(flags),
     operatorToken,
+    enrollment: flags.enrollment,
     logger: log
   })
   await manager.start()

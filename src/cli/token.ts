@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import Table from 'cli-table3'
-import { InvalidOptionError } from '../core/index.ts'
-import { createToken, listTokens, revokeToken, type TokenScope } from '../manager/index.ts'
+import { InvalidOptionError, parseDuration } from '../core/index.ts'
+import { createEnrollmentToken, createToken, listEnrollmentTokens, listTokens, revokeToken, type TokenScope } from '../manager/index.ts'
 
 /** `pollen token create|list|revoke`: scoped API tokens, stored hashed in the manager's data directory. */
 export function registerToken (program: Command): void {
@@ -29,6 +29,24 @@ export function registerToken (program: Command): void {
       }
       const table = new Table({ head: ['id', 'scope', 'name', 'created'] })
       for (const t of tokens) table.push([t.id, t.scope, t.name, t.createdAt])
+      process.stdout.write(`${table.toString()}\n`)
+    })
+  token.command('enroll')
+    .description('create a one-time enrollment token for a device, for a manager run with --enrollment token (printed once; only its hash is stored)')
+    .requiredOption('--data <dir>', 'the manager\'s data directory')
+    .option('--ttl <duration>', 'how long it stays valid, e.g. 15m, 24h, 7d', '24h')
+    .option('--name <name>', 'a label to recognise it by (the device, say)', '')
+    .action(async (flags: { data: string, ttl: string, name: string }) => {
+      const { token: secret, record } = await createEnrollmentToken(flags.data, { ttlMs: parseDuration(flags.ttl), name: flags.name })
+      process.stderr.write(`enrollment token ${record.id}${record.name !== '' ? ` (${record.name})` : ''}, valid until ${new Date(record.expiresAt).toISOString()}, usable once; it is shown only now:\n`)
+      process.stdout.write(`${secret}\n`)
+    })
+  token.command('enrollments')
+    .description('list enrollment tokens (ids, names, expiry; never the tokens)')
+    .requiredOption('--data <dir>', 'the manager\'s data directory')
+    .action(async (flags: { data: string }) => {
+      const table = new Table({ head: ['id', 'name', 'created', 'expires'] })
+      for (const t of await listEnrollmentTokens(flags.data)) table.push([t.id, t.name, t.createdAt, new Date(t.expiresAt).toISOString()])
       process.stdout.write(`${table.toString()}\n`)
     })
   token.command('revoke <id>')

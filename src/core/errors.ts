@@ -121,6 +121,18 @@ export class ReplayedMessageError extends PollenError {
   override readonly code = 'ERR_REPLAYED_MESSAGE'
 }
 
+/** A message or connection comes from a member the manager revoked. */
+export class RevokedPeerError extends PollenError {
+  override name = 'RevokedPeerError'
+  override readonly code = 'ERR_REVOKED_PEER'
+}
+
+/** An enrollment token is unknown, expired or already used, or a target presents none where one is required. */
+export class EnrollmentRefusedError extends PollenError {
+  override name = 'EnrollmentRefusedError'
+  override readonly code = 'ERR_ENROLLMENT_REFUSED'
+}
+
 /** A gossip or wire message does not match its schema. */
 export class InvalidMessageError extends PollenError {
   override name = 'InvalidMessageError'

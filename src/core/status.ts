@@ -75,6 +75,8 @@ export interface AdvertBody {
   readonly version: string
   /** The task the agent is on, if any. */
   readonly task?: { readonly id: string, readonly stage: Stage, readonly status: StageStatus }
+  /** Proof of an enrollment token (see `enrollmentProof`), for a manager that requires one. */
+  readonly enrollment?: string
   /** ms since the epoch. */
   readonly at: number
 }

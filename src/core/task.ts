@@ -97,8 +97,26 @@ export interface LogRequestBody {
   readonly stage: Stage
 }
 
+/**
+ * A signed revocation: the target `targetId`, authenticated as peer `peerId`,
+ * is no longer a member. Every node refuses connections and reports from
+ * that peer from then on; revocations do not expire in practice (their
+ * `expiresAt` is years ahead) so late joiners learn them over sync.
+ */
+export interface RevokeBody {
+  readonly kind: 'revoke'
+  readonly v: 1
+  readonly swarm: string
+  readonly seq: number
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly targetId: string
+  /** The libp2p peer id (base58btc string) the target was pinned to. */
+  readonly peerId: string
+}
+
 /** Everything the manager signs. */
-export type ManagerBody = TaskBody | StopBody | LogRequestBody
+export type ManagerBody = TaskBody | StopBody | LogRequestBody | RevokeBody
 
 /** A manager message with its Ed25519 signature (base64url) over the canonical encoding of `body`. */
 export interface Signed<T extends ManagerBody = ManagerBody> {

@@ -49,3 +49,17 @@ export function formatBytes (n: number): string {
   while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++ }
   return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`
 }
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * Parse a duration: `90s`, `15m`, `24h`, `7d`, `500ms` (a bare number is seconds).
+ * @throws {InvalidOptionError}
+ */
+export function parseDuration (text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+  const factor = DURATION_UNITS[match?.[2]?.toLowerCase() === '' ? 's' : match?.[2]?.toLowerCase() ?? '']
+  const ms = match === null || factor === undefined ? NaN : Math.round(Number(match[1]) * factor)
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new InvalidOptionError(`invalid duration ${JSON.stringify(text)}: use a number with a unit (ms, s, m, h, d), e.g. 24h`)
+  return ms
+}

@@ -24,6 +24,8 @@ export interface GossipOptions extends Partial<typeof GOSSIP_DEFAULTS> {
   readonly clock?: () => number
   /** Highest `seq` already accepted per kind (an agent's persisted {@link SwarmGossip.lastSeq}). */
   readonly lastSeq?: LastSeq
+  /** Peers whose status messages are refused (revoked members): checked on the author, whoever relays. */
+  readonly isRevoked?: (peer: PeerId) => boolean
 }
 
 /** A manager message that passed validation; `from` is the gossip author (StrictSign), not the relay. */

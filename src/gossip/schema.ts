@@ -4,6 +4,7 @@
  * task's stages and selector reuse the task description's schema pieces, so
  * it obeys the same limits as the description it was made from.
  */
+import { ENROLLMENT_PROOF } from '../core/enrollment.ts'
 import { STAGE_STATUSES } from '../core/status.ts'
 import { SWARM_NAME } from '../core/swarm.ts'
 import { TASK_LIMITS, taskSpecSchema } from '../core/task-schema.ts'
@@ -36,6 +37,8 @@ export const GOSSIP_LIMITS = {
 export const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 
 const taskId = { type: 'string', pattern: TASK_ID.source }
+/** A libp2p peer id as a base58btc string. */
+export const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{32,128}$/
 /** Target ids and tags: the selector's own item schema (1-128 characters, no whitespace or comma). */
 const name = taskSpecSchema.properties.target.properties.ids.items
 const selector = taskSpecSchema.properties.target
@@ -81,7 +84,8 @@ export const managerBodySchemas = {
     restart: { type: 'string', enum: [...RESTART_POLICIES] }
   }, ['description']),
   stop: strictObject({ ...managerFields('stop'), taskId, target: selector }),
-  'log-request': strictObject({ ...managerFields('log-request'), targetId: name, stage })
+  'log-request': strictObject({ ...managerFields('log-request'), targetId: name, stage }),
+  revoke: strictObject({ ...managerFields('revoke'), targetId: name, peerId: { type: 'string', pattern: PEER_ID.source } })
 } as const
 
 /** Schema of the signed envelope; its body is checked against {@link managerBodySchemas}. */
@@ -111,8 +115,9 @@ export const statusBodySchemas = {
     freeDiskBytes: count,
     version: short,
     task: strictObject({ id: taskId, stage, status: stageStatus }),
+    enrollment: { type: 'string', pattern: ENROLLMENT_PROOF.source },
     at: time
-  }, ['task']),
+  }, ['task', 'enrollment']),
   ack: strictObject({
     kind: { type: 'string', const: 'ack' },
     v: { type: 'integer', const: 1 },

@@ -65,7 +65,7 @@ function check (validate: ValidateFunction, value: unknown, root: string): void 
 
 function checkManagerBody (body: ManagerBody): void {
   if (body.expiresAt <= body.createdAt) throw new InvalidMessageError('body.expiresAt: must be after body.createdAt')
-  if (body.kind === 'log-request') return
+  if (body.kind === 'log-request' || body.kind === 'revoke') return
   checkSelector(body.target)
   if (body.kind !== 'task') return
   body.stages.transfer.forEach(checkTransferPath)

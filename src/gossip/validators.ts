@@ -6,17 +6,17 @@
  */
 import { TopicValidatorResult, type Message, type TopicValidatorFn } from '@libp2p/gossipsub'
 import type { PeerId, PublicKey } from '@libp2p/interface'
-import { InvalidMessageError, ReplayedMessageError, type PollenError } from '../core/errors.ts'
+import { InvalidMessageError, ReplayedMessageError, RevokedPeerError, type PollenError } from '../core/errors.ts'
 import type { StatusBody } from '../core/status.ts'
 import type { ManagerBody, Signed } from '../core/task.ts'
 import { checkManagerMessage, isReplay, type LastSeq, type ManagerKind, type ManagerRefusal } from './check.ts'
 import { decodeManagerMessage, decodeStatus } from './codec.ts'
 
 /** Why a gossip message was refused: its size, its shape, or (tasks topic) a {@link ManagerRefusal}. */
-export type RefusalReason = 'too-large' | 'malformed' | ManagerRefusal
+export type RefusalReason = 'too-large' | 'malformed' | 'revoked' | ManagerRefusal
 
 /** Every {@link RefusalReason}, in a fixed order. */
-export const REFUSAL_REASONS: readonly RefusalReason[] = ['too-large', 'malformed', 'wrong-swarm', 'bad-signature', 'replay', 'expired', 'future']
+export const REFUSAL_REASONS: readonly RefusalReason[] = ['too-large', 'malformed', 'revoked', 'wrong-swarm', 'bad-signature', 'replay', 'expired', 'future']
 
 /** Which of the swarm's topics. */
 export type TopicKind = 'tasks' | 'status'
@@ -51,6 +51,8 @@ export interface ValidatorOptions {
   readonly maxManagerMessageBytes: number
   readonly maxStatusMessageBytes: number
   readonly lastSeq?: LastSeq
+  /** Authors whose status messages are refused (revoked members). */
+  readonly isRevoked?: (peer: PeerId) => boolean
   readonly onRefused: (refusal: Refusal) => void
 }
 
@@ -96,6 +98,7 @@ export class SwarmValidators {
   /** Validator of the status topic. */
   readonly status: TopicValidatorFn = (peer, msg) => {
     if (msg.type !== 'signed') return this.#refuse('status', 'malformed', peer, new InvalidMessageError('unsigned gossip message'))
+    if (this.#opts.isRevoked?.(msg.from) === true) return this.#refuse('status', 'revoked', peer, new RevokedPeerError(`${msg.from.toString()} is revoked`))
     try {
       return this.#accept(msg, { topic: 'status', body: decodeStatus(msg.data, { maxBytes: this.#opts.maxStatusMessageBytes }) })
     } catch (err) {

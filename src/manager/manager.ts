@@ -12,7 +12,7 @@ import { MANAGER_DEFAULTS } from '../constants.ts'
 import {
   decodePublicKey, InvalidTaskError, NotStartedError, signBody, TargetExistsError, TargetNotFoundError,
   TaskNotFoundError, withDefaults, type ManagerBody, type Signed, type Stage, type SwarmFile, type TargetRecord,
-  type TargetSelector, type TaskBody, type TaskSpec
+  type TargetSelector, type TaskBody, type TaskSpec, type RevokeBody, type StatusBody
 } from '../core/index.ts'
 import { createGossip, createSync, encodeManagerMessage, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
@@ -20,6 +20,7 @@ import { buildPackage } from './builder.ts'
 import { createRegistry, type Registry, type TaskRecord } from './registry.ts'
 import { applyAck, applyAdvert, applyLogs, newTarget, type Applied } from './target-state.ts'
 import { createTokenChecker, type TokenChecker, type TokenScope } from './tokens.ts'
+import { enrollmentTokens, type EnrollmentTokens } from './enrollment.ts'
 import { targetStatus, taskSummary, taskView, type SummaryShape, type TaskViewShape } from './views.ts'
 
 /** Where the manager logs (pino-compatible; the CLI passes fastify's logger). */
@@ -49,6 +50,16 @@ export interface ManagerOptions extends Partial<typeof MANAGER_DEFAULTS> {
 /** Something that changed. */
 export type ManagerEventShape = { topic: 'task', payload: TaskViewShape } | { topic: 'target', payload: TargetRecord }
 
+/** Figures for `/metrics`. */
+export interface ManagerMetrics {
+  tasks: number
+  targets: number
+  targetsByStatus: Record<string, number>
+  bytesServed: number
+  /** Agent reports refused since start, by reason (`peer-mismatch`, `not-enrolled`, `revoked`, …). */
+  refusedReports: Record<string, number>
+}
+
 /** A page of a listing. */
 export interface PageShape<T> { items: T[], total: number, page: number, perPage: number }
 
@@ -71,7 +82,7 @@ export interface Manager {
   deleteTarget (id: string): Promise<void>
   requestLogs (id: string, stage: Stage): Promise<void>
   subscribe (listener: (event: ManagerEventShape) => void): () => void
-  metrics (): Promise<{ tasks: number, targets: number, targetsByStatus: Record<string, number>, bytesServed: number }>
+  metrics (): Promise<ManagerMetrics>
   authenticate (token: string): Promise<TokenScope | undefined>
 }
 
@@ -89,6 +100,8 @@ class PollenManager implements Manager {
   readonly #clock: () => number
   readonly #log: ManagerLogger
   readonly #tokens: TokenChecker
+  readonly #enrollments: EnrollmentTokens
+  readonly #refusedReports: Record<string, number> = {}
   readonly #listeners = new Set<(event: ManagerEventShape) => void>()
   /** Bytes uploaded per task as persisted when this run started. */
   readonly #uploadBase = new Map<string, number>()
@@ -101,6 +114,7 @@ class PollenManager implements Manager {
     this.#clock = options.clock ?? Date.now
     this.#log = options.logger ?? silent
     this.#tokens = createTokenChecker(options.dataDir, options.operatorToken)
+    this.#enrollments = enrollmentTokens(options.dataDir)
     decodePublicKey(options.swarm.managerPublicKey)
   }
 
@@ -145,16 +159,21 @@ class PollenManager implements Manager {
       pubsubScoreParams: gossipScoreParams(swarm.name).scoreParams,
       dataDir
     })
+    for (const revocation of registry.revocations()) await node.deny(revocation.body.peerId)
     const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond })
     await exchange.start()
-    const gossip = createGossip(node.libp2p.services.pubsub, { swarm: swarm.name, managerPublicKey: decodePublicKey(swarm.managerPublicKey), clock: this.#clock })
-    gossip.addEventListener('status', evt => { this.#onStatus(evt.detail) })
+    const gossip = createGossip(node.libp2p.services.pubsub, {
+      swarm: swarm.name, managerPublicKey: decodePublicKey(swarm.managerPublicKey), clock: this.#clock, isRevoked: peer => registry.isRevoked(peer.toString())
+    })
+    gossip.addEventListener('status', evt => {
+      this.#onStatus(evt.detail).catch(err => { this.#log.error({ err }, 'cannot apply an agent report') })
+    })
     gossip.addEventListener('refused', evt => {
       const { topic, reason, peer, error } = evt.detail
       this.#log.warn({ topic, reason, peer: peer.toString(), error: error.message }, 'gossip message refused')
     })
     await gossip.start()
-    const sync = createSync(node.libp2p, { provide: () => this.#current(registry) })
+    const sync = createSync(node.libp2p, { provide: () => [...this.#current(registry), ...registry.revocations()] })
     await sync.start()
     const parts = { node, store, exchange, gossip, sync, registry }
     await this.#resumeSeeding(parts)
@@ -300,10 +319,29 @@ class PollenManager implements Manager {
     return record
   }
 
+  /**
+   * Remove a target. One an agent ever reported as (pinned to a peer) is
+   * revoked: the manager signs and announces a revocation of that peer, and
+   * every member shuts it out from then on.
+   */
   async deleteTarget (id: string): Promise<void> {
     const parts = this.#running()
-    this.#target(parts, id)
+    const record = this.#target(parts, id)
+    if (record.PeerID != null && !parts.registry.isRevoked(record.PeerID)) await this.#revoke(parts, id, record.PeerID)
     await parts.registry.deleteTarget(id)
+  }
+
+  async #revoke (parts: Parts, targetId: string, peerId: string): Promise<void> {
+    const now = this.#clock()
+    const body: RevokeBody = {
+      kind: 'revoke', v: 1, swarm: this.#opts.swarm.name, seq: await parts.registry.nextSeq(), createdAt: now, expiresAt: now + this.#opts.revocationTtlMs, targetId, peerId
+    }
+    const revocation = await signBody(this.#opts.managerKey, body)
+    await parts.registry.putRevocation(revocation)
+    // Announce before shutting the peer out, so the announcement can still reach the mesh through it if it must.
+    await this.#announce(parts, revocation)
+    await parts.node.deny(peerId)
+    this.#log.info({ target: targetId, peer: peerId, seq: body.seq }, 'target revoked')
   }
 
   async requestLogs (id: string, stage: Stage): Promise<void> {
@@ -324,21 +362,55 @@ class PollenManager implements Manager {
 
   // ── reports from agents ──────────────────────────────────────────────
 
-  #onStatus ({ body, from }: StatusEvent): void {
+  async #onStatus ({ body, from }: StatusEvent): Promise<void> {
     const parts = this.#parts
     if (parts == null) return
-    const now = this.#clock()
     const sender = from.toString()
+    if (parts.registry.isRevoked(sender)) {
+      this.#refuseReport(body, sender, 'revoked')
+      return
+    }
+    const admission = await this.#admit(parts, body, sender)
+    if (admission !== 'admitted') {
+      this.#refuseReport(body, sender, admission)
+      return
+    }
+    const now = this.#clock()
     let applied: Applied
     if (body.kind === 'advert') applied = applyAdvert(parts.registry.getTarget(body.id), body, sender, now)
     else if (body.kind === 'ack') applied = applyAck(parts.registry.getTarget(body.targetId), body, sender, now, this.#seqOf(parts))
     else applied = applyLogs(parts.registry.getTarget(body.targetId), body, sender, now, this.#opts.maxLogLinesPerStage, this.#seqOf(parts))
     if ('refused' in applied) {
-      this.#log.warn({ kind: body.kind, from: sender, reason: applied.refused }, 'agent report refused')
+      this.#refuseReport(body, sender, applied.refused)
       return
     }
     parts.registry.putTarget(applied.record).catch(err => { this.#log.error({ err }, 'cannot save a target') })
     this.#emit({ topic: 'target', payload: applied.record })
+  }
+
+  /**
+   * With `enrollment: 'token'`, a report about a target not yet pinned to a
+   * peer is admitted only from an advert proving an unused, unexpired
+   * enrollment token; the token is used up by that peer and target.
+   */
+  async #admit (parts: Parts, body: StatusBody, sender: string): Promise<'admitted' | 'not-enrolled' | 'enrollment-used'> {
+    if (this.#opts.enrollment === 'open') return 'admitted'
+    const targetId = body.kind === 'advert' ? body.id : body.targetId
+    if (parts.registry.getTarget(targetId)?.PeerID != null) return 'admitted'
+    if (body.kind !== 'advert' || body.enrollment == null) return 'not-enrolled'
+    const token = await this.#enrollments.match(body.enrollment, sender, targetId, this.#clock())
+    if (token == null) return 'not-enrolled'
+    const use = parts.registry.enrollmentUse(token.id)
+    if (use != null) return use.peerId === sender && use.targetId === targetId ? 'admitted' : 'enrollment-used'
+    await parts.registry.useEnrollment(token.id, { targetId, peerId: sender, at: this.#clock() })
+    this.#log.info({ target: targetId, peer: sender, token: token.id }, 'target enrolled')
+    return 'admitted'
+  }
+
+  #refuseReport (body: StatusBody, sender: string, reason: string): void {
+    this.#refusedReports[reason] = (this.#refusedReports[reason] ?? 0) + 1
+    const target = body.kind === 'advert' ? body.id : body.targetId
+    this.#log.warn({ kind: body.kind, target, from: sender, reason }, 'agent report refused')
   }
 
   #seqOf (parts: Parts): (taskId: string) => number | undefined {
@@ -362,14 +434,20 @@ class PollenManager implements Manager {
     }
   }
 
-  async metrics (): Promise<{ tasks: number, targets: number, targetsByStatus: Record<string, number>, bytesServed: number }> {
+  async metrics (): Promise<ManagerMetrics> {
     const parts = this.#running()
     const targetsByStatus: Record<string, number> = {}
     for (const target of parts.registry.targets()) {
       const status = targetStatus(target)
       targetsByStatus[status] = (targetsByStatus[status] ?? 0) + 1
     }
-    return { tasks: parts.registry.taskCount(), targets: parts.registry.targetCount(), targetsByStatus, bytesServed: parts.exchange.stats().uploadedBytes }
+    return {
+      tasks: parts.registry.taskCount(),
+      targets: parts.registry.targetCount(),
+      targetsByStatus,
+      bytesServed: parts.exchange.stats().uploadedBytes,
+      refusedReports: { ...this.#refusedReports }
+    }
   }
 
   async authenticate (token: string): Promise<TokenScope | undefined> {
@@ -385,7 +463,10 @@ class PollenManager implements Manager {
     })
   }
 
-  /** Unexpired tasks and stop orders, oldest first: what a late joiner asks for over `/pollen/sync`. */
+  /**
+   * Unexpired tasks and stop orders, oldest first: what a late joiner asks
+   * for over `/pollen/sync` (revocations follow them; sync trims the oldest first).
+   */
   #current (registry: Registry): Signed[] {
     const now = this.#clock()
     const messages: Signed[] = []

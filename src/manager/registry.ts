@@ -6,7 +6,7 @@
  * are acknowledged.
  */
 import { Level } from 'level'
-import type { Signed, StopBody, TargetRecord, TaskBody } from '../core/index.ts'
+import type { RevokeBody, Signed, StopBody, TargetRecord, TaskBody } from '../core/index.ts'
 
 /** A task as the registry keeps it. */
 export interface TaskRecord {
@@ -16,6 +16,14 @@ export interface TaskRecord {
   readonly stop?: Signed<StopBody>
   /** Bytes of the package the manager uploaded, as of the last save. */
   readonly managerUploadBytes: number
+}
+
+/** An enrollment token that was used: by whom, for which target. */
+export interface EnrollmentUse {
+  readonly targetId: string
+  readonly peerId: string
+  /** ms since the epoch. */
+  readonly at: number
 }
 
 /**
@@ -46,6 +54,17 @@ export interface Registry {
   deleteTarget (id: string): Promise<void>
   targets (): Iterable<TargetRecord>
   targetCount (): number
+  /** Record a revocation (synced); the peer stays revoked across restarts. */
+  putRevocation (signed: Signed<RevokeBody>): Promise<void>
+  /** Every revocation, oldest first. */
+  revocations (): Array<Signed<RevokeBody>>
+  isRevoked (peerId: string): boolean
+  /**
+   * Mark an enrollment token used, in memory at once (so a second claim in
+   * the same tick is refused) and on disk (synced) when the promise resolves.
+   */
+  useEnrollment (tokenId: string, use: EnrollmentUse): Promise<void>
+  enrollmentUse (tokenId: string): EnrollmentUse | undefined
 }
 
 /** Open the registry kept in `dir`. */
@@ -60,6 +79,12 @@ class LevelRegistry implements Registry {
   readonly #tasksDb: Sub<TaskRecord>
   readonly #targetsDb: Sub<TargetRecord>
   readonly #metaDb: Sub<number>
+  readonly #revocationsDb: Sub<Signed<RevokeBody>>
+  readonly #enrollmentsDb: Sub<EnrollmentUse>
+  /** By revoked peer id. */
+  readonly #revoked = new Map<string, Signed<RevokeBody>>()
+  /** By enrollment token id. */
+  readonly #enrollments = new Map<string, EnrollmentUse>()
   readonly #tasks = new Map<string, TaskRecord>()
   /** Task ids in ascending sequence order. */
   #order: string[] = []
@@ -72,6 +97,8 @@ class LevelRegistry implements Registry {
     this.#tasksDb = this.#db.sublevel('tasks', { valueEncoding: 'json' }) as unknown as Sub<TaskRecord>
     this.#targetsDb = this.#db.sublevel('targets', { valueEncoding: 'json' }) as unknown as Sub<TargetRecord>
     this.#metaDb = this.#db.sublevel('meta', { valueEncoding: 'json' }) as unknown as Sub<number>
+    this.#revocationsDb = this.#db.sublevel('revocations', { valueEncoding: 'json' }) as unknown as Sub<Signed<RevokeBody>>
+    this.#enrollmentsDb = this.#db.sublevel('enrollments', { valueEncoding: 'json' }) as unknown as Sub<EnrollmentUse>
   }
 
   async open (): Promise<void> {
@@ -85,6 +112,8 @@ class LevelRegistry implements Registry {
     for await (const [id, record] of this.#tasksDb.iterator()) this.#tasks.set(id, record)
     this.#order = [...this.#tasks.values()].sort((a, b) => a.signed.body.seq - b.signed.body.seq).map(r => r.signed.body.id)
     for await (const [id, record] of this.#targetsDb.iterator()) this.#targets.set(id, record)
+    for await (const [peer, signed] of this.#revocationsDb.iterator()) this.#revoked.set(peer, signed)
+    for await (const [id, use] of this.#enrollmentsDb.iterator()) this.#enrollments.set(id, use)
   }
 
   async close (): Promise<void> {
@@ -145,5 +174,27 @@ class LevelRegistry implements Registry {
 
   targetCount (): number {
     return this.#targets.size
+  }
+
+  async putRevocation (signed: Signed<RevokeBody>): Promise<void> {
+    await this.#revocationsDb.put(signed.body.peerId, signed, { sync: true })
+    this.#revoked.set(signed.body.peerId, signed)
+  }
+
+  revocations (): Array<Signed<RevokeBody>> {
+    return [...this.#revoked.values()].sort((a, b) => a.body.seq - b.body.seq)
+  }
+
+  isRevoked (peerId: string): boolean {
+    return this.#revoked.has(peerId)
+  }
+
+  async useEnrollment (tokenId: string, use: EnrollmentUse): Promise<void> {
+    this.#enrollments.set(tokenId, use)
+    await this.#enrollmentsDb.put(tokenId, use, { sync: true })
+  }
+
+  enrollmentUse (tokenId: string): EnrollmentUse | undefined {
+    return this.#enrollments.get(tokenId)
   }
 }

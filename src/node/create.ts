@@ -81,6 +81,13 @@ export interface SwarmNode {
    * is dialled under the same policy as mDNS discoveries (connection target).
    */
   discovered(peer: PeerInfo): void
+  /**
+   * Shut a peer out for good (a revoked member): its connections are closed
+   * and every later connection to or from it is refused by the gater.
+   */
+  deny(peer: PeerId | string): Promise<void>
+  /** Has {@link deny} shut this peer out? */
+  isDenied(peer: PeerId | string): boolean
 }
 
 const RESERVED_SERVICES = new Set(['identify', 'ping', 'pubsub'])
@@ -110,14 +117,18 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
   const bootstrap = validateOptions(options)
   const privateKey = await resolvePrivateKey(options)
   let dialer: PeerDialer | undefined
-  const libp2p = await createLibp2p<SwarmServices>(libp2pOptions(options, privateKey, peer => dialer?.onDiscovered(peer)))
+  const denied = new Set<string>()
+  const libp2p = await createLibp2p<SwarmServices>({
+    ...libp2pOptions(options, privateKey, peer => dialer?.onDiscovered(peer)),
+    connectionGater: deniedPeersGater(denied)
+  })
   dialer = new PeerDialer(libp2p, {
     connectionTarget: options.connectionTarget ?? NODE_DEFAULTS.connectionTarget,
     bootstrap,
     retryMinMs: NODE_DEFAULTS.bootstrapRetryMinMs,
     retryMaxMs: NODE_DEFAULTS.bootstrapRetryMaxMs
   })
-  const node = new Swarm(libp2p, dialer)
+  const node = new Swarm(libp2p, dialer, denied)
   options.signal?.addEventListener('abort', () => {
     node.stop().catch(err => { libp2p.logger.forComponent('pollen:node').error('stop on abort failed - %e', err) })
   }, { once: true })
@@ -174,13 +185,27 @@ class Swarm implements SwarmNode {
   readonly libp2p: SwarmLibp2p
   readonly peerId: PeerId
   readonly #dialer: PeerDialer
+  readonly #denied: Set<string>
   /** Serialises start/stop so overlapping calls do not interleave. */
   #queue: Promise<void> = Promise.resolve()
 
-  constructor (libp2p: SwarmLibp2p, dialer: PeerDialer) {
+  constructor (libp2p: SwarmLibp2p, dialer: PeerDialer, denied: Set<string>) {
     this.libp2p = libp2p
     this.peerId = libp2p.peerId
     this.#dialer = dialer
+    this.#denied = denied
+  }
+
+  async deny (peer: PeerId | string): Promise<void> {
+    const id = peer.toString()
+    if (id === this.peerId.toString()) return
+    this.#denied.add(id)
+    const connections = this.libp2p.getConnections().filter(c => c.remotePeer.toString() === id)
+    await Promise.all(connections.map(async c => { await c.close().catch(() => { c.abort(new Error('peer denied')) }) }))
+  }
+
+  isDenied (peer: PeerId | string): boolean {
+    return this.#denied.has(peer.toString())
   }
 
   addresses (): Multiaddr[] {
@@ -236,6 +261,18 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, onMdn
       ping: ping(),
       pubsub: gossipsub({ ...GOSSIPSUB_OPTIONS, scoreParams: { ...GOSSIPSUB_OPTIONS.scoreParams, ...options.pubsubScoreParams } })
     }
+  }
+}
+
+/** A connection gater refusing every connection to or from a denied peer, before any stream opens. */
+function deniedPeersGater (denied: ReadonlySet<string>): NonNullable<Libp2pOptions['connectionGater']> {
+  const deny = (peer: PeerId): boolean => denied.has(peer.toString())
+  return {
+    denyDialPeer: deny,
+    denyInboundEncryptedConnection: deny,
+    denyOutboundEncryptedConnection: deny,
+    denyInboundUpgradedConnection: deny,
+    denyOutboundUpgradedConnection: deny
   }
 }
 

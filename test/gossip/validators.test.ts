@@ -143,7 +143,7 @@ test('bad manager messages are rejected (scored against the sender), counted by 
   }
   t.deepEqual(h.managerMessages, [])
   t.deepEqual(h.gossip.lastSeq(), {}, 'rejected messages do not move lastSeq')
-  t.deepEqual(h.gossip.stats().tasks, { accepted: 0, rejected: 8, ignored: 0, refused: { 'too-large': 0, malformed: 3, 'wrong-swarm': 1, 'bad-signature': 2, replay: 0, expired: 1, future: 1 } })
+  t.deepEqual(h.gossip.stats().tasks, { accepted: 0, rejected: 8, ignored: 0, refused: { 'too-large': 0, malformed: 3, revoked: 0, 'wrong-swarm': 1, 'bad-signature': 2, replay: 0, expired: 1, future: 1 } })
   t.is(small.gossip.stats().tasks.refused['too-large'], 1)
   t.true(h.refusals.every(r => r.topic === 'tasks' && r.peer.equals(peer)))
 })
@@ -158,8 +158,19 @@ test('status messages are accepted when they decode strictly, else rejected', as
   t.is(await h.pubsub.deliver(peer, topics.status, encodeStatus(advert()), 'unsigned'), Reject)
   t.deepEqual(h.statuses.map(s => s.body), [decodeStatus(encodeStatus(advert())), decodeStatus(encodeStatus(logs()))])
   t.true(h.statuses.every(s => s.from.equals(peer)))
-  t.deepEqual(h.gossip.stats().status.refused, { 'too-large': 1, malformed: 3, 'wrong-swarm': 0, 'bad-signature': 0, replay: 0, expired: 0, future: 0 })
+  t.deepEqual(h.gossip.stats().status.refused, { 'too-large': 1, malformed: 3, revoked: 0, 'wrong-swarm': 0, 'bad-signature': 0, replay: 0, expired: 0, future: 0 })
   t.like(h.gossip.stats().status, { accepted: 2, rejected: 4, ignored: 0 })
+})
+
+test('status messages authored by a revoked member are rejected, whoever relays them', async t => {
+  const revoked = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  const h = await started({ isRevoked: p => p.equals(revoked) })
+  t.is(await h.pubsub.deliver(revoked, topics.status, encodeStatus(advert())), Reject)
+  t.is(await h.pubsub.deliver(peer, topics.status, encodeStatus(advert())), Accept)
+  t.is(h.statuses.length, 1)
+  t.like(h.refusals[0], { topic: 'status', reason: 'revoked' })
+  t.is(h.refusals[0]?.error.name, 'RevokedPeerError')
+  t.is(h.gossip.stats().status.refused.revoked, 1)
 })
 
 test('nothing is emitted for a topic this node did not subscribe to, nor after stop', async t => {

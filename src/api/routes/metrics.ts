@@ -26,6 +26,12 @@ export function createMetrics (processMetrics: boolean): PollenMetrics {
     registers
   })
   const bytesServed = new Counter({ name: 'pollen_bytes_served_total', help: 'Bytes of chunks the manager uploaded to peers since it started', registers })
+  const refused = new Gauge({
+    name: 'pollen_refused_reports',
+    help: 'Agent reports the manager refused since it started, by reason (peer-mismatch, not-enrolled, enrollment-used, revoked, stale)',
+    labelNames: ['reason'],
+    registers
+  })
   if (processMetrics) collectDefaultMetrics({ register: registry })
   let served = 0
   return {
@@ -35,6 +41,7 @@ export function createMetrics (processMetrics: boolean): PollenMetrics {
       targets.set(figures.targets)
       byStatus.reset()
       for (const [status, count] of Object.entries(figures.targetsByStatus)) byStatus.set({ status }, count)
+      for (const [reason, count] of Object.entries(figures.refusedReports ?? {})) refused.set({ reason }, count)
       // A counter only goes up: add what was served since the last scrape.
       if (figures.bytesServed > served) bytesServed.inc(figures.bytesServed - served)
       served = Math.max(served, figures.bytesServed)
