@@ -40,6 +40,12 @@ function positiveInt (text: string): number {
   return n
 }
 
+function nonNegativeInt (text: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected an integer >= 0, got ${JSON.stringify(text)}`)
+  return n
+}
+
 function positiveBytes (text: string): number {
   const n = parseBytes(text)
   if (n === 0) throw new Error('must be more than 0 bytes')
@@ -80,9 +86,15 @@ function program (): Command {
     .option('--plot <file>', 'write an SVG chart (completion-time CDF and origin upload per system)')
     .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
     .option('--no-http', 'skip the HTTP fan-out baseline')
+    .option('--workers <n>', 'spread the agents over this many child processes (1: all in this process, with the manager)', positiveInt, 1)
+    .option('--degree <k>', 'once all are up, each agent dials k random agents, as mDNS would find them (0: only the peers adverts bring)', nonNegativeInt, 0)
+    .option('--no-status-relay', 'agents do not subscribe to the status topic: reports go straight to the manager (relayed reports cost every agent work for every report: N² in all)')
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean }) => {
-      await runInprocessBench({ agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http })
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, workers: number, degree: number, statusRelay: boolean }) => {
+      await runInprocessBench({
+        agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http,
+        workers: o.workers, degree: o.degree, relayStatus: o.statusRelay
+      })
     })
   cli.command('netns')
     .description('root only: the manager and N agents as real hosts in network namespaces on one bridge, links shaped with tc tbf; Pollen beside HTTP fan-out')

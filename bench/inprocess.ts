@@ -5,39 +5,56 @@
  * fan-out baseline under the same upload caps, against the lower bound.
  */
 import { join } from 'node:path'
-import { createAgent, type Agent } from '../src/agent/index.ts'
 import { createApi } from '../src/api/index.ts'
 import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { createManager, type Manager } from '../src/manager/index.ts'
 import { initSwarm, readManagerKey } from '../src/node/index.ts'
 import { runHttpBaseline } from './http-baseline.ts'
-import { cpuSecondsNow, peakRssNow, seededBytes, tempRoot } from './common.ts'
+import { cpuSecondsNow, peakRssNow, seededBytes, sha256, tempRoot } from './common.ts'
+import { LocalAgentGroup, RemoteAgentGroup, sharePositions, type AgentGroupConfig, type AgentGroupHandle, type AgentGroupStats } from './agent-group.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
 import { benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
 
 /** Options of {@link runInprocessBench}. */
-export type InprocessOptions = HarnessOptions
+export interface InprocessOptions extends HarnessOptions {
+  /** Spread the agents over this many child processes (1: all in this process, with the manager). */
+  readonly workers: number
+  /** Once every agent is up, each dials this many random agents (as mDNS would find them); 0: only what adverts bring. */
+  readonly degree: number
+  /** Agents subscribe to the status topic and relay every report (the `pollen agent` default). */
+  readonly relayStatus: boolean
+}
 
-interface Swarm { manager: Manager, agents: Agent[], url: string, token: string, close: () => Promise<void> }
+interface Swarm { manager: Manager, groups: AgentGroupHandle[], url: string, token: string, close: () => Promise<void> }
+
+/** CPU of every process of the run, and the latest stats of every group. */
+interface Usage { cpuSeconds: number, stats: AgentGroupStats[] }
 
 /** Run the mode and print its summary (and JSON line). */
 export async function runInprocessBench (o: InprocessOptions): Promise<void> {
   const root = await tempRoot('pollen-inprocess-')
   const data = seededBytes(o.size, 42)
   const startedAt = performance.now()
-  note(`starting a manager and ${o.agents} agents in this process…`)
+  note(`starting a manager and ${o.agents} agents ${o.workers > 1 ? `in ${o.workers} worker processes` : 'in this process'}…`)
   const swarm = await startSwarm(root, o)
   const discoverySeconds = (performance.now() - startedAt) / 1000
-  const meanPeers = swarm.agents.reduce((n, a) => n + a.node.libp2p.getPeers().length, 0) / o.agents
-  const cpuBefore = cpuSecondsNow()
+  let before: Usage, after: Usage
   let pollen: PollenRun
+  let verified = 0
   try {
+    before = await usage(swarm)
     pollen = await deploy(swarm, root, data, o)
+    after = await usage(swarm)
+    note('checking every agent\'s installed payload…')
+    verified = (await Promise.all(swarm.groups.map(async g => await g.verify(sha256(data))))).reduce((a, b) => a + b, 0)
   } finally {
     await swarm.close()
   }
-  const cpuSeconds = cpuSecondsNow() - cpuBefore
+  pollen.allVerified &&= verified === o.agents
+  const sum = (stats: AgentGroupStats[], f: (s: AgentGroupStats) => number): number => stats.reduce((n, s) => n + f(s), 0)
+  const agentUploadBytes = sum(after.stats, s => s.uploadedBytes)
+  const workerPeaks = after.stats.flatMap(s => s.usage == null ? [] : [s.usage.peakRssBytes])
   const http = o.noHttp ? undefined : await httpRun(data, o)
   const bound = lowerBoundSeconds(o.agents, pollen.packageBytes, o.originUp, o.up)
   const record: RunRecord = {
@@ -55,15 +72,26 @@ export async function runInprocessBench (o: InprocessOptions): Promise<void> {
     },
     upBytesPerSecond: Number.isFinite(o.up) ? o.up : null,
     originUpBytesPerSecond: Number.isFinite(o.originUp) ? o.originUp : null,
-    agentUploadBytes: pollen.agentUploadBytes,
-    duplicateRatio: round(Math.max(0, (pollen.originUploadBytes + pollen.agentUploadBytes) / (o.agents * pollen.packageBytes) - 1)),
+    agentUploadBytes,
+    duplicateRatio: round(Math.max(0, (pollen.originUploadBytes + agentUploadBytes) / (o.agents * pollen.packageBytes) - 1)),
     announceLatencyP50Seconds: round(percentile(pollen.announceTimes, 50)),
     announceLatencyP99Seconds: round(percentile(pollen.announceTimes, 99)),
     discoverySeconds: round(discoverySeconds),
     /** Connected peers per agent when the task was submitted (the manager included). */
-    meanPeersAtSubmit: round(meanPeers, 1),
-    cpuSecondsPerAgent: round(cpuSeconds / o.agents),
-    peakRssBytesPerAgent: Math.round(peakRssNow() / (o.agents + 1))
+    meanPeersAtSubmit: round(sum(before.stats, s => s.peers) / o.agents, 1),
+    workers: o.workers,
+    degree: o.degree,
+    relayStatus: o.relayStatus,
+    /** Agents whose running release holds the payload byte for byte (hashed after the run). */
+    payloadsVerified: verified,
+    /** CPU of every process (manager included) from the submission to the last RUN SUCCESS, per agent. */
+    cpuSecondsPerAgent: round((after.cpuSeconds - before.cpuSeconds) / o.agents),
+    /** CPU of every process from the start until the submission (start-up, dials, registration), per agent. */
+    startCpuSecondsPerAgent: round(before.cpuSeconds / o.agents),
+    /** One process: its peak RSS over N + 1 nodes; with workers: the workers' peak RSS summed over N (the manager's process apart). */
+    peakRssBytesPerAgent: workerPeaks.length === 0 ? Math.round(peakRssNow() / (o.agents + 1)) : Math.round(workerPeaks.reduce((a, b) => a + b, 0) / o.agents),
+    managerProcessPeakRssBytes: peakRssNow(),
+    workerPeakRssBytes: workerPeaks
   }
   const files = await writeRunFiles(o.out, record, o.plot)
   printSummary(record, o, files)
@@ -76,7 +104,6 @@ interface PollenRun {
   transferTimes: number[]
   announceTimes: number[]
   originUploadBytes: number
-  agentUploadBytes: number
   allVerified: boolean
 }
 
@@ -87,7 +114,8 @@ async function startSwarm (root: string, o: InprocessOptions): Promise<Swarm> {
     swarm: keys.swarm,
     managerKey: await readManagerKey(keys.keyPath),
     dataDir: join(root, 'manager'),
-    node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false },
+    // Every agent keeps its bootstrap connection to the manager: room for all of them.
+    node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, maxConnections: o.agents + 64 },
     uploadBytesPerSecond: o.originUp,
     operatorToken: token
   })
@@ -95,33 +123,46 @@ async function startSwarm (root: string, o: InprocessOptions): Promise<Swarm> {
   const api = await createApi({ service: manager, processMetrics: false, uploadDir: root })
   await api.listen({ host: '127.0.0.1', port: 0 })
   const { port } = api.server.address() as { port: number }
-  const bootstrap = [manager.node.addresses()[0]!.toString()]
-  const agents: Agent[] = []
-  for (let i = 0; i < o.agents; i++) {
-    const agent = createAgent({
-      swarm: keys.swarm,
-      dataDir: join(root, `agent-${i}`),
-      id: `agent-${String(i).padStart(4, '0')}`,
-      tags: ['bench'],
-      node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap },
-      uploadBytesPerSecond: o.up,
-      runSettleMs: 200
-    })
-    await agent.start()
-    agents.push(agent)
-  }
+  const groups: AgentGroupHandle[] = []
   const close = async (): Promise<void> => {
-    await Promise.all(agents.map(async a => { await a.stop() }))
+    await Promise.all(groups.map(async g => { await g.stop() }))
     await api.close()
     await manager.stop()
   }
   try {
-    await waitForTargets(manager, targets => targets.length >= o.agents, 120_000)
+    groups.push(...await startGroups(root, keys.swarm, [manager.node.addresses()[0]!.toString()], o))
+    await waitForTargets(manager, targets => targets.length >= o.agents, Math.max(120_000, o.agents * 500), 'every agent registered')
+    if (o.degree > 0) {
+      note(`each agent dials ${o.degree} random agents…`)
+      const all = groups.flatMap(g => g.addresses)
+      const failed = (await Promise.all(groups.map(async g => await g.connect(all, o.degree)))).reduce((a, b) => a + b, 0)
+      if (failed > 0) note(`${failed} of ${o.agents * o.degree} dials failed`)
+    }
   } catch (err) {
     await close()
     throw err
   }
-  return { manager, agents, url: `http://127.0.0.1:${port}`, token, close }
+  return { manager, groups, url: `http://127.0.0.1:${port}`, token, close }
+}
+
+/** The agents: one group in this process, or one per worker process (started one after another). */
+async function startGroups (root: string, swarm: AgentGroupConfig['swarm'], bootstrap: string[], o: InprocessOptions): Promise<AgentGroupHandle[]> {
+  const workers = Math.min(Math.max(1, o.workers), o.agents)
+  const config = (w: number): AgentGroupConfig => ({
+    root, swarm, bootstrap, positions: sharePositions(o.agents, workers, w), up: Number.isFinite(o.up) ? o.up : null, relayStatus: o.relayStatus, startConcurrency: 8
+  })
+  if (workers === 1) return [await LocalAgentGroup.start(config(0))]
+  const groups: AgentGroupHandle[] = []
+  for (let w = 0; w < workers; w++) {
+    groups.push(await RemoteAgentGroup.start(config(w)))
+    note(`  worker ${w + 1}/${workers}: ${groups.at(-1)!.addresses.length} agents up`)
+  }
+  return groups
+}
+
+async function usage (swarm: Swarm): Promise<Usage> {
+  const stats = await Promise.all(swarm.groups.map(async g => await g.stats()))
+  return { cpuSeconds: cpuSecondsNow() + stats.reduce((n, s) => n + (s.usage?.cpuSeconds ?? 0), 0), stats }
 }
 
 /** Submit the task over REST and time each agent's Transfer and Run SUCCESS from the submission. */
@@ -148,7 +189,8 @@ async function deploy (swarm: Swarm, root: string, data: Uint8Array, o: Inproces
   note(`task ${task.id}: ${formatBytes(task.package.bytes)} to ${o.agents} agents`)
   const progress = setInterval(() => { note(`  transfer ${transfer.size}/${o.agents}, run ${run.size}/${o.agents}`) }, 1000)
   try {
-    await waitForTargets(swarm.manager, targets => targets.filter(t => t.History[task.id] === 'RUN-SUCCESS').length >= o.agents, 600_000)
+    const done = (targets: TargetRecord[]): boolean => targets.filter(t => t.History[task.id] === 'RUN-SUCCESS').length >= o.agents
+    await waitForTargets(swarm.manager, done, Math.max(600_000, o.agents * 1000), 'every agent\'s RUN SUCCESS')
   } finally {
     clearInterval(progress)
     unsubscribe()
@@ -162,7 +204,6 @@ async function deploy (swarm: Swarm, root: string, data: Uint8Array, o: Inproces
     transferTimes: [...transfer.values()],
     announceTimes: [...announce.values()],
     originUploadBytes: detail.summary.managerUploadBytes,
-    agentUploadBytes: swarm.agents.reduce((sum, a) => sum + a.exchange.stats().uploadedBytes, 0),
     // Every agent verified every chunk and the package CID before install; RUN-SUCCESS implies it.
     allVerified: run.size === o.agents
   }
@@ -180,22 +221,27 @@ function broadcastBound (agents: number, bytes: number, chunks: number, up: numb
   return (chunks + Math.ceil(Math.log2(agents + 1)) - 1) * (bytes / chunks) / up
 }
 
-async function waitForTargets (manager: Manager, check: (targets: TargetRecord[]) => boolean, timeoutMs: number): Promise<void> {
-  await until(async () => check([...(await manager.listTargets({ page: 1, perPage: 100_000 })).items]), timeoutMs, 'the targets', 200)
+/** Poll the registry until `check` holds; less often for large swarms (reading every target is not free). */
+async function waitForTargets (manager: Manager, check: (targets: TargetRecord[]) => boolean, timeoutMs: number, what: string): Promise<void> {
+  const everyMs = Math.min(2_000, 200 + manager.node.libp2p.getConnections().length * 2)
+  await until(async () => check([...(await manager.listTargets({ page: 1, perPage: 100_000 })).items]), timeoutMs, what, everyMs)
 }
 
 function printSummary (r: RunRecord, o: InprocessOptions, files: string[]): void {
   const line = (label: string, s: RunRecord['systems'][string] | undefined): [string, string] => systemLine(label, s, r.packageBytes, formatBytes)
   const n = (key: string): number => Number(r[key] ?? 0)
   printResult([
-    ['swarm', `${o.agents} agents in-process, ${formatBytes(r.packageBytes)} package, agents ${formatRate(o.up)}, manager ${formatRate(o.originUp)}`],
+    ['swarm', `${o.agents} agents ${o.workers > 1 ? `in ${o.workers} worker processes` : 'in-process'}, ${formatBytes(r.packageBytes)} package, agents ${formatRate(o.up)}, manager ${formatRate(o.originUp)}`],
+    ['mesh', `${n('meanPeersAtSubmit')} peers per agent at submission (dial degree ${o.degree}, status relay ${o.relayStatus ? 'on' : 'off'})`],
     ['lower bound', `${r.lowerBoundSeconds} s (broadcast bound ${r.broadcastBoundSeconds ?? '-'} s)`],
     line('pollen (REST → RUN)', r.systems.pollen),
     line('pollen (transfer)', r.systems.pollenTransfer),
     line('http fan-out', r.systems.http),
     line('helia', r.systems.helia),
     ['announce → receipt', `p50 ${n('announceLatencyP50Seconds')} s, p99 ${n('announceLatencyP99Seconds')} s`],
-    ['per agent', `${n('cpuSecondsPerAgent')} CPU s, ${formatBytes(n('peakRssBytesPerAgent'))} peak RSS`],
+    ['per agent', `${n('cpuSecondsPerAgent')} CPU s for the deployment (${n('startCpuSecondsPerAgent')} to start), ${formatBytes(n('peakRssBytesPerAgent'))} peak RSS`],
+    ['processes', `manager ${formatBytes(n('managerProcessPeakRssBytes'))} peak RSS${(r.workerPeakRssBytes as number[]).length > 0 ? `, workers ${(r.workerPeakRssBytes as number[]).map(b => formatBytes(b)).join(', ')}` : ''}`],
+    ['payloads', `${n('payloadsVerified')}/${o.agents} installed payloads hash to the package's`],
     ['files', files.join(', ')]
   ], r, o.json)
 }
