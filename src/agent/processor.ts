@@ -8,13 +8,13 @@
  * (or puts back) the previous release running.
  */
 import { mkdir, readdir, readlink, rename, rm, statfs } from 'node:fs/promises'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { extractArchive } from '../archive/index.ts'
 import { exportFile, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
 import { AGENT_DEFAULTS, AGENT_RUN_DEFAULTS } from '../constants.ts'
 import { formatBytes, type Stage, type StopBody, type TaskBody } from '../core/index.ts'
 import { runCommands } from './commands.ts'
-import { hashTree, readCurrent, readReleaseManifest, switchCurrent, verifyTree, writeReleaseManifest } from './release.ts'
+import { hashTree, readCurrent, readReleaseManifest, switchCurrent, verifyTree, writeReleaseManifest, type VerifyResult } from './release.ts'
 import type { Reporter } from './reporter.ts'
 import type { AgentState, TaskEntry, TaskPhase } from './state.ts'
 import { createSupervisor, type Supervisor } from './supervisor.ts'
@@ -113,7 +113,9 @@ export class TaskProcessor {
    */
   async resume (): Promise<void> {
     const { state, dataDir, settings } = this.#deps
-    await killLeftovers(state.data.pgids ?? [], join(dataDir, settings.releasesDir))
+    // /proc shows absolute paths; the data directory may have been given as a relative one.
+    await killLeftovers(state.data.pgids ?? [], resolve(dataDir, settings.releasesDir))
+    await killStrays([resolve(dataDir, 'staging'), resolve(dataDir, settings.releasesDir)])
     const currentId = state.data.current ?? await readCurrent(this.#deps.dataDir)
     const current = currentId == null ? undefined : state.data.tasks[currentId]
     if (current != null && current.phase === 'running') await this.#restartRelease(current, true)
@@ -150,16 +152,19 @@ export class TaskProcessor {
       await this.#checkDisk(body)
       if (entry.phase === 'accepted') await this.#transfer(body, controller.signal)
       active.stage = 'install'
-      if (entry.phase !== 'installed') await this.#install(body, controller.signal)
+      if (entry.phase !== 'installed' || !await this.#releaseIntact(body)) await this.#install(body, controller.signal)
       active.stage = 'run'
       await this.#run(body, controller.signal)
     } catch (err) {
       const failure = asFailure(err, active.stage, controller.signal)
       const superseded = controller.signal.reason instanceof SupersededError
       const phase: TaskPhase = superseded ? 'superseded' : failure.status === 'DECLINED' ? 'declined' : failure.status === 'STOPPED' ? 'stopped' : 'failed'
-      await state.setTask(body.id, { phase, outcome: `${failure.stage.toUpperCase()}-${failure.status}` })
+      // Reported before it is recorded: on a full disk the state file cannot be written, and the manager must still hear.
       reporter.note(body.id, failure.stage, failure.message, failure.status !== 'STOPPED', body.debug)
       reporter.ack(body.id, failure.stage, phase === 'superseded' ? 'STOPPED' : failure.status, { error: failure.message })
+      await state.setTask(body.id, { phase, outcome: `${failure.stage.toUpperCase()}-${failure.status}` }).catch((err: Error) => {
+        this.#deps.log.error({ task: body.id, err: err.message }, 'could not record the task outcome')
+      })
       // The error alone rarely explains a failed command: its last lines go with it (debug tasks sent them all already).
       if (failure.status === 'FAILURE' && !body.debug) await reporter.sendLogs(body.id, failure.stage, this.#deps.settings.failureLogLines)
       this.#deps.log.warn({ task: body.id, stage: failure.stage, status: failure.status, error: failure.message }, 'task did not complete')
@@ -189,7 +194,10 @@ export class TaskProcessor {
       }
       const result = await this.#fetchWithRetries(body.package.cid, signal, onProgress)
       const peers = Object.keys(result.bytesByPeer).length
-      reporter.note(body.id, 'transfer', `fetched ${formatBytes(result.fetchedBytes)} of ${formatBytes(total)} from ${peers} peer(s) in ${result.seconds.toFixed(1)} s; every chunk verified`, false, body.debug)
+      const { badPeers } = exchange.stats()
+      const refused = badPeers > 0 ? `; ${badPeers} peer(s) refused for sending bad data` : ''
+      reporter.note(body.id, 'transfer', `fetched ${formatBytes(result.fetchedBytes)} of ${formatBytes(total)} from ${peers} peer(s) in ${result.seconds.toFixed(1)} s; every chunk verified${refused}`, false, body.debug)
+      if (badPeers > 0) this.#deps.log.warn({ task: body.id, badPeers }, 'peers refused for sending bad data')
     } else {
       reporter.note(body.id, 'transfer', 'nothing to transfer', false, body.debug)
     }
@@ -203,6 +211,8 @@ export class TaskProcessor {
       try {
         return await exchange.fetch(cid, { signal, onProgress })
       } catch (err) {
+        // A full disk does not empty itself between attempts: fail at once.
+        if (isDiskFull(err)) throw new StageFailure('transfer', 'FAILURE', `no space left on device while storing the package: ${(err as Error).message}`)
         if (signal.aborted || attempt >= settings.transferAttempts) throw new StageFailure('transfer', 'FAILURE', (err as Error).message)
         this.#deps.log.warn({ cid, attempt, err: (err as Error).message }, 'transfer failed; trying again')
         await sleep(settings.transferRetryMs, signal)
@@ -279,8 +289,15 @@ export class TaskProcessor {
       onLine: entry => { reporter.log(body.id, 'run', entry, body.debug) },
       onEvent: event => { if (event.type === 'restart') void this.#savePgids(supervisor) }
     })
-    const result = await supervisor.start(signal)
-    if (!result.ok) return { ok: false, error: result.error }
+    const starting = supervisor.start(signal)
+    // The processes exist as soon as start() is called: recorded before they settle, so that an
+    // agent killed meanwhile ends them after its restart instead of running the release twice.
+    await this.#savePgids(supervisor)
+    const result = await starting
+    if (!result.ok) {
+      await this.#deps.state.update(data => ({ ...data, pgids: [] }))
+      return { ok: false, error: result.error }
+    }
     this.#running = { id: body.id, supervisor }
     await this.#savePgids(supervisor)
     return { ok: true }
@@ -293,11 +310,8 @@ export class TaskProcessor {
   async #restartRelease (entry: TaskEntry | undefined, report: boolean): Promise<void> {
     if (entry == null) return
     const body = entry.signed.body
-    const { reporter, settings, dataDir } = this.#deps
-    const release = join(dataDir, settings.releasesDir, body.id)
-    const verified = await readReleaseManifest(`${release}.manifest.json`)
-      .then(async manifest => await verifyTree(release, manifest))
-      .catch(err => ({ ok: false as const, problems: [(err as Error).message] }))
+    const { reporter } = this.#deps
+    const verified = await this.#verifyRelease(body)
     if (!verified.ok) {
       const error = `release ${body.id} failed verification, not started: ${verified.problems.slice(0, 5).join('; ')}`
       this.#deps.log.error({ task: body.id, problems: verified.problems }, 'release failed verification')
@@ -309,6 +323,21 @@ export class TaskProcessor {
     const started = await this.#start(body)
     reporter.note(body.id, 'run', started.ok ? `release ${body.id} verified and restarted` : `release ${body.id} did not restart: ${started.error}`, !started.ok, body.debug)
     if (report || !started.ok) reporter.ack(body.id, 'run', started.ok ? 'SUCCESS' : 'FAILURE', started.ok ? {} : { error: started.error })
+  }
+
+  /** Check an installed release against the manifest recorded at install. */
+  async #verifyRelease (body: TaskBody): Promise<VerifyResult> {
+    const release = join(this.#deps.dataDir, this.#deps.settings.releasesDir, body.id)
+    return await readReleaseManifest(`${release}.manifest.json`)
+      .then(async manifest => await verifyTree(release, manifest))
+      .catch(err => ({ ok: false as const, problems: [(err as Error).message] }))
+  }
+
+  /** Whether an installed release resumed after a restart may be run as it is (else it is installed again). */
+  async #releaseIntact (body: TaskBody): Promise<boolean> {
+    const verified = await this.#verifyRelease(body)
+    if (!verified.ok) this.#deps.log.warn({ task: body.id, problems: verified.problems.slice(0, 5) }, 'installed release does not verify; installing it again')
+    return verified.ok
   }
 
   async #savePgids (supervisor: Supervisor): Promise<void> {
@@ -340,7 +369,16 @@ function asFailure (err: unknown, stage: Stage, signal: AbortSignal): StageFailu
   if (err instanceof StageFailure) return err
   if (signal.aborted && signal.reason instanceof StageFailure) return signal.reason
   if (signal.aborted) return new StageFailure(stage, 'STOPPED', (signal.reason as Error)?.message ?? 'aborted')
+  if (isDiskFull(err)) return new StageFailure(stage, 'FAILURE', `no space left on device during ${stage}: ${(err as Error).message}`)
   return new StageFailure(stage, 'FAILURE', (err as Error).message)
+}
+
+/** Whether an error (or one it was caused by) is ENOSPC; the chunk index reports it only in its message. */
+function isDiskFull (err: unknown): boolean {
+  for (let e = err as (Error & { code?: unknown }) | undefined, depth = 0; e != null && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 'ENOSPC' || /ENOSPC|no space left/i.test(String(e.message))) return true
+  }
+  return false
 }
 
 async function freeDiskBytes (dir: string): Promise<number> {
@@ -358,6 +396,21 @@ async function killLeftovers (pgids: readonly number[], releasesDir: string): Pr
     const cwd = await readlink(`/proc/${pgid}/cwd`).catch(() => undefined)
     if (cwd == null || !cwd.startsWith(releasesDir)) continue
     try { process.kill(-pgid, 'SIGKILL') } catch {}
+  }
+}
+
+/**
+ * Kill what a crashed agent left running in its own directories: any
+ * process working in the staging area (an interrupted install) or in a
+ * release (including one started just before the crash, before its process
+ * groups were recorded). Linux only (/proc); elsewhere a no-op.
+ */
+async function killStrays (dirs: readonly string[]): Promise<void> {
+  const pids = await readdir('/proc').catch(() => [] as string[])
+  for (const pid of pids.filter(name => /^\d+$/.test(name) && Number(name) !== process.pid)) {
+    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => undefined)
+    if (cwd == null || !dirs.some(dir => cwd === dir || cwd.startsWith(`${dir}/`))) continue
+    try { process.kill(Number(pid), 'SIGKILL') } catch {}
   }
 }
 

@@ -17,7 +17,8 @@ export interface Fleet {
   readonly token: string
   manager?: { process: PollenProcess, url: string, addr: string }
   readonly agents: Map<string, PollenProcess>
-  startManager (extra?: string[]): Promise<void>
+  /** Start the manager (again: same data); `listen` defaults to a free loopback port. */
+  startManager (extra?: string[], listen?: string): Promise<void>
   startAgent (id: string, tags: string[], bootstrap?: string, extra?: string[]): Promise<PollenProcess>
   api<T> (method: string, path: string, body?: NonNullable<Parameters<typeof fetch>[1]>['body'], headers?: Record<string, string>): Promise<{ status: number, json: T }>
   deploy (task: string, archive?: string): Promise<TaskView>
@@ -33,8 +34,9 @@ export async function createFleet (): Promise<Fleet> {
   const common = ['--swarm', keys.swarmPath, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns']
   const fleet: Fleet = {
     root, swarmPath: keys.swarmPath, token, agents: new Map(),
-    async startManager (extra = []) {
-      const process = startPollen('manager', ['manager', ...common, '--key', keys.keyPath, '--data', join(root, 'manager'), '--api', '127.0.0.1:0', ...extra], { POLLEN_TOKEN: token }, join(root, 'manager.log'))
+    async startManager (extra = [], listen = '/ip4/127.0.0.1/tcp/0') {
+      const args = ['--swarm', keys.swarmPath, '--listen', listen, '--no-mdns']
+      const process = startPollen('manager', ['manager', ...args, '--key', keys.keyPath, '--data', join(root, 'manager'), '--api', '127.0.0.1:0', ...extra], { POLLEN_TOKEN: token }, join(root, 'manager.log'))
       const url = (await process.waitFor(/API on (http:\/\/[^\s,]+)/, 60_000))[1]!
       const addr = (await process.waitFor(/listening on (\S+)/, 10_000))[1]!
       fleet.manager = { process, url, addr }

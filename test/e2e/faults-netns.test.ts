@@ -1,0 +1,86 @@
+/**
+ * Fault suite in network namespaces (root only): a site cut off mid-deployment
+ * by taking its hosts' links down, then healed; the swarm must converge
+ * without operator action. Ends with the three checks of {@link checkDeployment}.
+ */
+import test from 'ava'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { promisify } from 'node:util'
+import type { ChildProcess } from 'node:child_process'
+import { createLab, labUnavailable, type LabHost } from '../../bench/lab.ts'
+import { pseudoRandomBytes, type TargetRecord } from '../../src/core/index.ts'
+import { initSwarm } from '../../src/node/index.ts'
+import { BIN } from '../helpers/cli.ts'
+import { checkDeployment, currentRelease, installed, packBytes, until } from '../helpers/faults.ts'
+import { makeTarGz } from '../helpers/manager.ts'
+
+const run = promisify(execFile)
+const why = await labUnavailable()
+const labTest = why == null ? test : test.skip
+const NAMING = { prefix: 'pf', subnet: '10.81' }
+const TOKEN = 'faults-token'
+const MiB = 1024 * 1024
+
+/** First stdout line of `child` matching `pattern`. */
+async function line (child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  return await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', text => { const m = pattern.exec(text); if (m != null) resolve(m) })
+    child.once('exit', code => { reject(new Error(`exited (${code}) before printing ${pattern}`)) })
+  })
+}
+
+labTest(`a site cut off mid-deployment (links down), then healed, converges without operator action${why == null ? '' : ` (skipped: ${why})`}`, async t => {
+  const root = await mkdtemp(join(tmpdir(), 'pollen-faults-lab-'))
+  // The manager's uplink is capped so that the transfer lasts long enough to cut it in the middle.
+  const lab = await createLab(4, [3 * MiB, 16 * MiB, 16 * MiB, 16 * MiB], NAMING)
+  t.teardown(async () => { await lab.destroy(); await rm(root, { recursive: true, force: true }) })
+  const keys = await initSwarm(join(root, 'keys'), 'faults')
+  const [managerHost, ...agentHosts] = lab.hosts as [LabHost, ...LabHost[]]
+  const manager = lab.spawnIn(managerHost, process.execPath, [BIN, 'manager', '--swarm', keys.swarmPath, '--key', keys.keyPath, '--data', join(root, 'manager'),
+    '--api', `${managerHost.ip}:8080`, '--listen', `/ip4/${managerHost.ip}/tcp/4001`], { env: { POLLEN_TOKEN: TOKEN }, logFile: join(root, 'manager.log') })
+  const managerAddr = (await line(manager, /listening on (\/ip4\/\S+)/))[1]!
+  manager.stdout!.resume()
+  const ids = agentHosts.map((_, i) => `dev-${i + 1}`)
+  for (const [i, host] of agentHosts.entries()) {
+    const agent = lab.spawnIn(host, process.execPath, [BIN, 'agent', '--swarm', keys.swarmPath, '--data', join(root, ids[i]!), '--id', ids[i]!, '--tags', 'lab',
+      '--listen', `/ip4/${host.ip}/tcp/4001`, '--bootstrap', managerAddr], { logFile: join(root, `${ids[i]}.log`) })
+    agent.stdout!.resume()
+  }
+  const api = `http://${managerHost.ip}:8080`
+  const targets = async (): Promise<TargetRecord[]> => {
+    const res = await fetch(`${api}/targets`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    return (await res.json() as { items: TargetRecord[] }).items
+  }
+  await until(async () => (await targets().catch(() => [])).length === ids.length ? true : undefined, 'the agents to register', 120_000, 250)
+
+  const files = { 'app/run.sh': 'echo "$POLLEN_TASK_ID" > result.txt\nexec sleep 100000\n', 'app/blob.bin': pseudoRandomBytes(8 * MiB, 11) }
+  const form = new FormData()
+  form.append('task', 'stages:\n  transfer: [app]\n  install: ["mv app/* ."]\n  run: ["sh run.sh"]\ntarget:\n  tags: [lab]\n')
+  form.append('package', new Blob([await readFile(await makeTarGz(root, files))]), 'p.tar.gz')
+  const res = await fetch(`${api}/tasks`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } })
+  t.is(res.status, 201)
+  const task = await res.json() as { id: string, package: { bytes: number } }
+
+  // The site: hosts 2 and 3 (dev-2, dev-3). Cut once dev-2 has stored its first MiB; their bridge ports go down.
+  const site = [2, 3]
+  const links = site.map(i => `${NAMING.prefix}v${i}b`)
+  await until(async () => await packBytes(join(root, 'dev-2')) > MiB ? true : undefined, 'dev-2 to start fetching', 120_000)
+  for (const link of links) await run('ip', ['netns', 'exec', `${NAMING.prefix}-br`, 'ip', 'link', 'set', link, 'down'])
+  const cutAt = await Promise.all(site.map(async i => await packBytes(join(root, `dev-${i}`))))
+  t.log(`site cut with dev-2, dev-3 holding ${cutAt.join(', ')} of ${task.package.bytes} package bytes (faults injected: ${links.length} links down)`)
+  // Outside the site the deployment goes on: dev-1 completes while the site is cut off.
+  await until(async () => await currentRelease(join(root, 'dev-1')) === task.id ? true : undefined, 'dev-1 to run the task during the cut', 120_000, 250)
+  const duringCut = await Promise.all(site.map(async i => await packBytes(join(root, `dev-${i}`))))
+  t.log(`while cut off, the site's agents stored ${duringCut.map((b, k) => b - cutAt[k]!).join(', ')} more bytes`)
+  for (const link of links) await run('ip', ['netns', 'exec', `${NAMING.prefix}-br`, 'ip', 'link', 'set', link, 'up'])
+
+  const registry = await until(async () => {
+    const ts = await targets().catch(() => [])
+    return ids.every(id => ts.find(r => r.ID === id)?.History[task.id] === 'RUN-SUCCESS') ? ts : undefined
+  }, 'every agent to run the task after the heal', 180_000, 250)
+  t.deepEqual(await checkDeployment(root, ids, { taskId: task.id, files: installed(files) }, registry), [], 'nothing lost')
+})
