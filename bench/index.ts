@@ -97,7 +97,7 @@ function program (): Command {
       })
     })
   cli.command('netns')
-    .description('root only: the manager and N agents as real hosts in network namespaces on one bridge, links shaped with tc tbf; Pollen beside HTTP fan-out')
+    .description('root only: the manager and N agents as real hosts in network namespaces (one bridge, or sites behind a router), links shaped with tc tbf; Pollen beside HTTP fan-out')
     .option('--agents <n>', 'agent hosts', positiveInt, 10)
     .addOption(new Option('--size <size>', 'package payload size').argParser(arg(positiveBytes)).default(10 * 1024 * 1024, '10MiB'))
     .addOption(new Option('--up <rate>', 'link rate of every agent host').argParser(arg(parseRate)).default(2 * 1024 * 1024, '2MiB/s'))
@@ -107,9 +107,16 @@ function program (): Command {
     .option('--plot <file>', 'write an SVG chart')
     .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
     .option('--no-http', 'skip the HTTP fan-out baseline')
+    .addOption(new Option('--topology <name>', 'lan: one bridge; sites: device sites behind a router with a shaped WAN link').choices(['lan', 'sites']).default('lan'))
+    .option('--sites <n>', 'device sites (sites topology); the agents are spread over them', positiveInt, 1)
+    .addOption(new Option('--wan <rate>', 'WAN link of each device site, each way (sites topology)').argParser(arg(parseRate)).default(2 * 1024 * 1024, '2MiB/s'))
+    .option('--lan-rate <rate>', 'link rate of every agent host in a device site (default: --up)', arg(parseRate))
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean }) => {
-      await runNetnsBench({ agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, timeoutMs: o.timeout * 1000, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http })
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number }) => {
+      await runNetnsBench({
+        agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, timeoutMs: o.timeout * 1000, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http,
+        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate
+      })
     })
   cli.command('simulate')
     .description('discrete-event simulation of the swarm, driven by the agents\' own selection policy')

@@ -5,6 +5,10 @@
  * namespace to the bridge so the bench can reach the manager's API. Root
  * only. Everything it creates is named after its prefix (`pl-*`, `plh0`…)
  * and removed by {@link Lab.destroy}, also after a crash of an earlier run.
+ *
+ * Two topologies: {@link createLab} puts every host on one bridge (`lan`);
+ * {@link createSitesLab} builds sites, one bridge each, joined by a router
+ * namespace whose link to each device site (the WAN) is shaped on its own.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { openSync } from 'node:fs'
@@ -27,6 +31,8 @@ export interface LabHost {
   readonly name: string
   readonly ns: string
   readonly ip: string
+  /** Site of the host in a sites lab (0: the manager's site); 0 in a `lan` lab. */
+  readonly site?: number
 }
 
 /** The lab. */
@@ -76,11 +82,92 @@ export async function cleanLab (naming: LabNaming = DEFAULT_NAMING): Promise<voi
 export async function createLab (count: number, rates: readonly number[], naming: LabNaming = DEFAULT_NAMING): Promise<Lab> {
   await cleanLab(naming)
   const { prefix, subnet } = naming
-  const bridgeNs = `${prefix}-br`
-  const hostLink = `${prefix}h0`
-  const hosts: LabHost[] = Array.from({ length: count }, (_, i) => ({ name: `h${i}`, ns: `${prefix}-${i}`, ip: `${subnet}.${Math.floor(i / 250)}.${1 + (i % 250)}` }))
+  const hosts: LabHost[] = Array.from({ length: count }, (_, i) => ({ name: `h${i}`, ns: `${prefix}-${i}`, ip: `${subnet}.${Math.floor(i / 250)}.${1 + (i % 250)}`, site: 0 }))
+  const lab = labOf(hosts, naming)
+  try {
+    await addBridgeNs(`${prefix}-br`, 1)
+    for (const [i, host] of hosts.entries()) await addHost(host, `${prefix}v${i}`, { ns: `${prefix}-br`, bridge: 'br0', mask: 16 }, rates[i] ?? Infinity)
+    await addThisMachine(naming, 'br0', `${subnet}.255.254/16`)
+  } catch (err) {
+    await lab.destroy()
+    throw err
+  }
+  return lab
+}
+
+/** Shape of a sites lab. */
+export interface SitesLayout {
+  /** Hosts per site; site 0 is the manager's site, the others are device sites behind the WAN. */
+  readonly hostsPerSite: readonly number[]
+  /** Uplink cap of every host, by site and index within the site (Infinity: not shaped). */
+  readonly rate: (site: number, index: number) => number
+  /** Cap of each device site's link to the router, each way (bytes/s). */
+  readonly wanRate: number
+}
+
+/** A sites lab: hosts in site order (site 0 first), and the router's WAN counters. */
+export interface SitesLab extends Lab {
+  /** The router's namespace. */
+  readonly router: string
+  /** Bytes the router sent into the device sites (`into`) and received from them (`outOf`), over all their WAN links. */
+  wanBytes (): Promise<{ into: number, outOf: number }>
+}
+
+/**
+ * Build sites of hosts, each site on its own bridge and /24
+ * (`<subnet>.<site>.<1 + i>`), joined by a router namespace at
+ * `<subnet>.<site>.254` of every site. Each device site's link to the router
+ * is shaped to `wanRate` both ways; the manager site's is not. Multicast
+ * (mDNS) stays inside a site. This machine is on site 0 at
+ * `<subnet>.0.253`, with a route to every site through the router.
+ */
+export async function createSitesLab (layout: SitesLayout, naming: LabNaming = DEFAULT_NAMING): Promise<SitesLab> {
+  await cleanLab(naming)
+  const { prefix, subnet } = naming
+  const sites = layout.hostsPerSite.length
+  if (sites < 2 || sites > 250 || layout.hostsPerSite.some(n => n < 1 || n > 250)) throw new Error('a sites lab needs 2 to 250 sites of 1 to 250 hosts')
+  const hosts: LabHost[] = layout.hostsPerSite.flatMap((count, site) => Array.from({ length: count }, (_, i) => ({
+    name: `s${site}h${i}`, ns: `${prefix}-${site}-${i}`, ip: `${subnet}.${site}.${1 + i}`, site
+  })))
+  const router = `${prefix}-rt`
+  const base = labOf(hosts, naming)
+  const lab: SitesLab = {
+    ...base,
+    router,
+    async wanBytes () {
+      let into = 0
+      let outOf = 0
+      for (let site = 1; site < sites; site++) {
+        into += await counter(router, `s${site}`, 'tx_bytes')
+        outOf += await counter(router, `s${site}`, 'rx_bytes')
+      }
+      return { into, outOf }
+    }
+  }
+  try {
+    await addBridgeNs(`${prefix}-br`, sites)
+    await ip('netns', 'add', router)
+    await inNs(router, 'ip', 'link', 'set', 'lo', 'up')
+    await inNs(router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
+    for (let site = 0; site < sites; site++) await addRouterLink(naming, site, site === 0 ? Infinity : layout.wanRate)
+    const perSite = new Map<number, number>()
+    for (const [i, host] of hosts.entries()) {
+      const index = perSite.get(host.site!) ?? 0
+      perSite.set(host.site!, index + 1)
+      await addHost(host, `${prefix}v${i}`, { ns: `${prefix}-br`, bridge: `br${host.site!}`, mask: 24, gateway: `${subnet}.${host.site!}.254` }, layout.rate(host.site!, index))
+    }
+    await addThisMachine(naming, 'br0', `${subnet}.0.253/24`)
+    await ip('route', 'add', `${subnet}.0.0/16`, 'via', `${subnet}.0.254`)
+  } catch (err) {
+    await lab.destroy()
+    throw err
+  }
+  return lab
+}
+
+function labOf (hosts: LabHost[], naming: LabNaming): Lab {
   const children = new Set<ChildProcess>()
-  const lab: Lab = {
+  return {
     hosts,
     spawnIn (host, command, args, options = {}) {
       // stderr (logs) is dropped unless asked for: an unread pipe would block the child once full.
@@ -91,8 +178,7 @@ export async function createLab (count: number, rates: readonly number[], naming
       return child
     },
     async txBytes (host) {
-      const { stdout } = await run('ip', ['netns', 'exec', host.ns, 'cat', '/sys/class/net/eth0/statistics/tx_bytes'])
-      return Number(stdout.trim())
+      return await counter(host.ns, 'eth0', 'tx_bytes')
     },
     async destroy () {
       // SIGTERM first: an agent stops the programs it supervises (they run in their own process
@@ -105,41 +191,92 @@ export async function createLab (count: number, rates: readonly number[], naming
       await cleanLab(naming)
     }
   }
-  try {
-    await ip('netns', 'add', bridgeNs)
-    await inNs(bridgeNs, 'ip', 'link', 'add', 'br0', 'type', 'bridge')
-    await inNs(bridgeNs, 'ip', 'link', 'set', 'br0', 'up')
-    await inNs(bridgeNs, 'ip', 'link', 'set', 'lo', 'up')
-    for (const [i, host] of hosts.entries()) await addHost(host, `${prefix}v${i}`, bridgeNs, rates[i] ?? Infinity)
-    await ip('link', 'add', hostLink, 'type', 'veth', 'peer', 'name', `${prefix}hb`)
-    await ip('link', 'set', `${prefix}hb`, 'netns', bridgeNs)
-    await inNs(bridgeNs, 'ip', 'link', 'set', `${prefix}hb`, 'master', 'br0')
-    await inNs(bridgeNs, 'ip', 'link', 'set', `${prefix}hb`, 'up')
-    await ip('addr', 'add', `${subnet}.255.254/16`, 'dev', hostLink)
-    await ip('link', 'set', hostLink, 'up')
-  } catch (err) {
-    await lab.destroy()
-    throw err
-  }
-  return lab
 }
 
-async function addHost (host: LabHost, link: string, bridgeNs: string, rate: number): Promise<void> {
+async function counter (ns: string, dev: string, name: 'tx_bytes' | 'rx_bytes'): Promise<number> {
+  const { stdout } = await run('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${dev}/statistics/${name}`])
+  return Number(stdout.trim())
+}
+
+/** The namespace holding the lab's bridges `br0…br<count-1>`. */
+async function addBridgeNs (ns: string, count: number): Promise<void> {
+  await ip('netns', 'add', ns)
+  await inNs(ns, 'ip', 'link', 'set', 'lo', 'up')
+  for (let i = 0; i < count; i++) {
+    await inNs(ns, 'ip', 'link', 'add', `br${i}`, 'type', 'bridge')
+    await inNs(ns, 'ip', 'link', 'set', `br${i}`, 'up')
+  }
+}
+
+/** A link from this (root) namespace to `bridge`, so the bench reaches the hosts. */
+async function addThisMachine ({ prefix }: LabNaming, bridge: string, cidr: string): Promise<void> {
+  const bridgeNs = `${prefix}-br`
+  await ip('link', 'add', `${prefix}h0`, 'type', 'veth', 'peer', 'name', `${prefix}hb`)
+  await ip('link', 'set', `${prefix}hb`, 'netns', bridgeNs)
+  await inNs(bridgeNs, 'ip', 'link', 'set', `${prefix}hb`, 'master', bridge)
+  await inNs(bridgeNs, 'ip', 'link', 'set', `${prefix}hb`, 'up')
+  await ip('addr', 'add', cidr, 'dev', `${prefix}h0`)
+  await ip('link', 'set', `${prefix}h0`, 'up')
+}
+
+/** The router's leg `s<site>` on the site's bridge, shaped to `rate` both ways. */
+async function addRouterLink ({ prefix, subnet }: LabNaming, site: number, rate: number): Promise<void> {
+  const router = `${prefix}-rt`
+  const bridgeNs = `${prefix}-br`
+  const link = `${prefix}r${site}`
+  await ip('link', 'add', `${link}a`, 'type', 'veth', 'peer', 'name', `${link}b`)
+  await ip('link', 'set', `${link}a`, 'netns', router)
+  await ip('link', 'set', `${link}b`, 'netns', bridgeNs)
+  await inNs(bridgeNs, 'ip', 'link', 'set', `${link}b`, 'master', `br${site}`)
+  await inNs(bridgeNs, 'ip', 'link', 'set', `${link}b`, 'up')
+  await inNs(router, 'ip', 'link', 'set', `${link}a`, 'name', `s${site}`)
+  await inNs(router, 'ip', 'addr', 'add', `${subnet}.${site}.254/24`, 'dev', `s${site}`)
+  await inNs(router, 'ip', 'link', 'set', `s${site}`, 'up')
+  await shape(router, `s${site}`, rate)
+  await shape(bridgeNs, `${link}b`, rate)
+}
+
+interface HostLink {
+  readonly ns: string
+  readonly bridge: string
+  readonly mask: number
+  /** Default route (the site's router); none on a single bridge. */
+  readonly gateway?: string
+}
+
+async function addHost (host: LabHost, link: string, to: HostLink, rate: number): Promise<void> {
   await ip('netns', 'add', host.ns)
   await ip('link', 'add', `${link}a`, 'type', 'veth', 'peer', 'name', `${link}b`)
   await ip('link', 'set', `${link}a`, 'netns', host.ns)
-  await ip('link', 'set', `${link}b`, 'netns', bridgeNs)
-  await inNs(bridgeNs, 'ip', 'link', 'set', `${link}b`, 'master', 'br0')
-  await inNs(bridgeNs, 'ip', 'link', 'set', `${link}b`, 'up')
+  await ip('link', 'set', `${link}b`, 'netns', to.ns)
+  await inNs(to.ns, 'ip', 'link', 'set', `${link}b`, 'master', to.bridge)
+  await inNs(to.ns, 'ip', 'link', 'set', `${link}b`, 'up')
   await inNs(host.ns, 'ip', 'link', 'set', `${link}a`, 'name', 'eth0')
-  await inNs(host.ns, 'ip', 'addr', 'add', `${host.ip}/16`, 'dev', 'eth0')
+  await inNs(host.ns, 'ip', 'addr', 'add', `${host.ip}/${to.mask}`, 'dev', 'eth0')
   await inNs(host.ns, 'ip', 'link', 'set', 'eth0', 'up')
   await inNs(host.ns, 'ip', 'link', 'set', 'lo', 'up')
   // mDNS multicast has to find a route.
   await inNs(host.ns, 'ip', 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
-  if (Number.isFinite(rate)) {
-    const bits = Math.round(rate * 8)
-    const burst = Math.max(32 * 1024, Math.round(rate / 50))
-    await inNs(host.ns, 'tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', 'rate', `${bits}bit`, 'burst', String(burst), 'latency', '200ms')
+  if (to.gateway != null) await inNs(host.ns, 'ip', 'route', 'add', 'default', 'via', to.gateway)
+  await shape(host.ns, 'eth0', rate)
+}
+
+/** Cap what `dev` sends with a token bucket (nothing when `rate` is Infinity). */
+async function shape (ns: string, dev: string, rate: number): Promise<void> {
+  if (!Number.isFinite(rate)) return
+  const bits = Math.round(rate * 8)
+  const burst = Math.max(32 * 1024, Math.round(rate / 50))
+  await inNs(ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', `${bits}bit`, 'burst', String(burst), 'latency', '200ms')
+}
+
+/** Distinct remote addresses `host` has an established TCP connection with on `port` (either end). */
+export async function peersOf (host: LabHost, port: number): Promise<number> {
+  const { stdout } = await run('ip', ['netns', 'exec', host.ns, 'ss', '-Htn', 'state', 'established'])
+  const remotes = new Set<string>()
+  for (const line of stdout.split('\n')) {
+    const [local, remote] = line.trim().split(/\s+/).slice(-2)
+    if (local === undefined || remote === undefined) continue
+    if (local.endsWith(`:${port}`) || remote.endsWith(`:${port}`)) remotes.add(remote.replace(/:\d+$/, ''))
   }
+  return remotes.size
 }

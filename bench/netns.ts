@@ -1,30 +1,56 @@
 /**
- * `bench netns`: every agent a real host in its own network namespace on a
- * bridge (topology `lan`), each link shaped with `tc tbf`, the manager on a
- * host of its own. Pollen's full path (REST → signed task → swarm fetch →
- * install → RUN SUCCESS) beside HTTP fan-out from the manager's host under
- * the same shaped links. Root only.
+ * `bench netns`: the manager and every agent are real hosts, each a process
+ * in its own network namespace, each link shaped with `tc tbf`. Topology
+ * `lan`: one bridge. Topology `sites`: the manager's site and device sites
+ * joined by a router whose link to each device site (the WAN) is shaped on
+ * its own; agents find the others of their site by mDNS and the manager by
+ * its bootstrap address, and the bytes crossing the WAN are counted on the
+ * router. Pollen's full path (REST → signed task → swarm fetch → install →
+ * RUN SUCCESS) beside HTTP fan-out from the manager's host over the same
+ * links. Root only.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
+import { NODE_DEFAULTS } from '../src/constants.ts'
 import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { initSwarm } from '../src/node/index.ts'
 import { onCleanup, seededBytes, tempRoot } from './common.ts'
-import { createLab, labUnavailable, type Lab, type LabHost } from './lab.ts'
-import { formatRate, lowerBoundSeconds, note, printResult, round } from './report.ts'
+import { createLab, createSitesLab, labUnavailable, peersOf, type Lab, type LabHost, type SitesLab } from './lab.ts'
+import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
 import { benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
 
 const BIN = fileURLToPath(new URL('../bin/pollen.js', import.meta.url))
 const TOKEN = 'netns-bench-token'
+const PORT = 4001
 
 /** Options of {@link runNetnsBench}. */
 export interface NetnsOptions extends HarnessOptions {
   readonly timeoutMs: number
+  /** `lan`: one bridge; `sites`: device sites behind a router. @default 'lan' */
+  readonly topology?: 'lan' | 'sites'
+  /** Device sites; the agents are spread over them evenly. @default 1 */
+  readonly sites?: number
+  /** Cap of each device site's WAN link, each way (sites). @default 2 MiB/s */
+  readonly wan?: number
+  /** Uplink of each agent host in a device site. @default `up` */
+  readonly lanRate?: number
+}
+
+/** The lab of one run and where its hosts are. */
+interface Setup {
+  readonly lab: Lab
+  readonly manager: LabHost
+  readonly agents: LabHost[]
+  /** Peers each agent should be connected to before the task goes out. */
+  readonly meshTarget: number
+  readonly bound: (bytes: number) => number
+  readonly wanBytes?: () => Promise<{ into: number, outOf: number }>
+  readonly describe: string
 }
 
 /** Run the mode: builds the lab, runs both systems, tears the lab down. */
@@ -36,46 +62,101 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
     return
   }
   const root = await tempRoot('pollen-netns-')
-  note(`building a lab of ${o.agents + 1} hosts (manager ${formatRate(o.originUp)}, agents ${formatRate(o.up)})…`)
-  const lab = await createLab(o.agents + 1, [o.originUp, ...Array(o.agents).fill(o.up)])
-  onCleanup(async () => { await lab.destroy() })
+  const setup = await buildSetup(o)
+  onCleanup(async () => { await setup.lab.destroy() })
   try {
     const data = seededBytes(o.size, 7)
-    const pollen = await pollenRun(lab, root, data, o)
-    const http = o.noHttp ? undefined : await httpRun(lab, root, data, o)
-    const bound = lowerBoundSeconds(o.agents, pollen.packageBytes, o.originUp, o.up)
+    const pollen = await pollenRun(setup, root, data, o)
+    const http = o.noHttp ? undefined : await httpRun(setup, root, data, o)
+    const bound = setup.bound(pollen.packageBytes)
+    const F = pollen.packageBytes
     const record: RunRecord = {
       mode: 'netns',
-      topology: 'lan',
+      topology: o.topology ?? 'lan',
       agents: o.agents,
-      packageBytes: pollen.packageBytes,
+      packageBytes: F,
       lowerBoundSeconds: round(bound),
       systems: {
-        pollen: systemFigures(pollen.runTimes, pollen.originUploadBytes, pollen.packageBytes, pollen.runTimes.length === o.agents, bound),
-        pollenTransfer: systemFigures(pollen.transferTimes, pollen.originUploadBytes, pollen.packageBytes, pollen.runTimes.length === o.agents, bound),
-        http: http ?? { skipped: 'run with --no-http' },
+        pollen: systemFigures(pollen.runTimes, pollen.originUploadBytes, F, pollen.runTimes.length === o.agents, bound),
+        pollenTransfer: systemFigures(pollen.transferTimes, pollen.originUploadBytes, F, pollen.transferTimes.length === o.agents, bound),
+        http: http?.figures ?? { skipped: 'run with --no-http' },
         helia: { skipped: 'not integrated yet' }
       },
       upBytesPerSecond: o.up,
       originUpBytesPerSecond: o.originUp,
+      ...(o.topology === 'sites' ? { sites: o.sites ?? 1, wanBytesPerSecond: o.wan, lanBytesPerSecond: o.lanRate ?? o.up } : {}),
       managerLinkTxBytes: pollen.managerTxBytes,
-      discoverySeconds: round(pollen.discoverySeconds)
+      ...(pollen.wanBytes != null ? { wanBytes: pollen.wanBytes, wanRatio: round(pollen.wanBytes / F), wanOutBytes: pollen.wanOutBytes } : {}),
+      ...(http?.wanBytes != null ? { httpWanBytes: http.wanBytes, httpWanRatio: round(http.wanBytes / F) } : {}),
+      discoverySeconds: round(pollen.discoverySeconds),
+      meshPeers: pollen.meshPeers,
+      announceSeconds: round(pollen.announceSeconds),
+      agentCpuSecondsPerMiB: round(pollen.agentCpuSeconds / (o.agents * F / 2 ** 20)),
+      managerCpuSeconds: round(pollen.managerCpuSeconds)
     }
     const files = await writeRunFiles(o.out, record, o.plot)
-    const line = (label: string, s: RunRecord['systems'][string] | undefined): [string, string] => systemLine(label, s, pollen.packageBytes, formatBytes)
+    const line = (label: string, s: RunRecord['systems'][string] | undefined): [string, string] => systemLine(label, s, F, formatBytes)
+    const ratio = (bytes: number | undefined): string => bytes == null ? '-' : `${formatBytes(bytes)} = ${(bytes / F).toFixed(2)} F`
     printResult([
-      ['lab', `${o.agents} agent hosts + manager host on one bridge; links shaped: agents ${formatRate(o.up)}, manager ${formatRate(o.originUp)}`],
-      ['package', formatBytes(pollen.packageBytes)],
+      ['lab', setup.describe],
+      ['package', formatBytes(F)],
       ['lower bound', `${record.lowerBoundSeconds} s`],
-      line('pollen (REST → RUN)', record.systems.pollen),
+      ['mesh at submission', `peers per agent min ${pollen.meshPeers.min}, median ${pollen.meshPeers.median} (target ${setup.meshTarget})`],
+      ['announcement', `${record.announceSeconds as number} s from the POST (times below are from the announcement)`],
+      line('pollen (announce → RUN)', record.systems.pollen),
       line('pollen (transfer)', record.systems.pollenTransfer),
       line('http fan-out', record.systems.http),
       ['manager link', `${formatBytes(pollen.managerTxBytes)} sent during the deployment (all protocols)`],
+      ...(setup.wanBytes != null ? [['WAN into sites', `pollen ${ratio(pollen.wanBytes)}, http ${ratio(http?.wanBytes)}`] as [string, string]] : []),
+      ['CPU', `agents ${record.agentCpuSecondsPerMiB as number} s per MiB received, manager ${record.managerCpuSeconds as number} s, until the last transfer`],
       ['files', files.join(', ')]
     ], record, o.json)
   } finally {
-    await lab.destroy()
+    await setup.lab.destroy()
   }
+}
+
+async function buildSetup (o: NetnsOptions): Promise<Setup> {
+  if (o.topology !== 'sites') {
+    note(`building a lab of ${o.agents + 1} hosts on one bridge (manager ${formatRate(o.originUp)}, agents ${formatRate(o.up)})…`)
+    const lab = await createLab(o.agents + 1, [o.originUp, ...Array(o.agents).fill(o.up)])
+    const [manager, ...agents] = lab.hosts as [LabHost, ...LabHost[]]
+    return {
+      lab,
+      manager,
+      agents,
+      meshTarget: Math.min(o.agents, NODE_DEFAULTS.connectionTarget),
+      bound: bytes => lowerBoundSeconds(o.agents, bytes, o.originUp, o.up),
+      describe: `${o.agents} agent hosts + manager host on one bridge; links shaped: agents ${formatRate(o.up)}, manager ${formatRate(o.originUp)}`
+    }
+  }
+  const sites = o.sites ?? 1
+  const wan = o.wan ?? 2 * 2 ** 20
+  const lanRate = o.lanRate ?? o.up
+  if (o.agents < sites) throw new Error(`${sites} sites need at least ${sites} agents`)
+  const perSite = Array.from({ length: sites }, (_, s) => Math.floor(o.agents / sites) + (s < o.agents % sites ? 1 : 0))
+  note(`building ${sites} device site(s) of ${perSite.join('/')} agents behind a router (WAN ${formatRate(wan)} each way, site LAN ${formatRate(lanRate)} per host, manager ${formatRate(o.originUp)})…`)
+  const lab: SitesLab = await createSitesLab({ hostsPerSite: [1, ...perSite], rate: site => site === 0 ? o.originUp : lanRate, wanRate: wan })
+  const [manager, ...agents] = lab.hosts as [LabHost, ...LabHost[]]
+  return {
+    lab,
+    manager,
+    agents,
+    meshTarget: Math.min(Math.min(...perSite), NODE_DEFAULTS.connectionTarget),
+    bound: bytes => sitesBound(bytes, perSite, o.originUp, wan, lanRate),
+    wanBytes: async () => await lab.wanBytes(),
+    describe: `manager site (manager ${formatRate(o.originUp)}) + ${sites} device site(s) of ${perSite.join('/')} agents (${formatRate(lanRate)} per host) behind a router, WAN ${formatRate(wan)} per site each way`
+  }
+}
+
+/**
+ * Fluid lower bound of a sites deployment: every site must receive F over
+ * its WAN link (no faster than the manager sends), and a site's agents
+ * share what enters the site plus their own uplinks.
+ */
+function sitesBound (bytes: number, perSite: readonly number[], originUp: number, wan: number, lanRate: number): number {
+  const entry = Math.min(wan, originUp)
+  return Math.max(bytes / originUp, ...perSite.map(n => Math.max(bytes / entry, n * bytes / (entry + n * lanRate))))
 }
 
 interface PollenRun {
@@ -84,56 +165,102 @@ interface PollenRun {
   transferTimes: number[]
   originUploadBytes: number
   managerTxBytes: number
+  wanBytes?: number
+  wanOutBytes?: number
   discoverySeconds: number
+  meshPeers: { min: number, median: number }
+  announceSeconds: number
+  agentCpuSeconds: number
+  managerCpuSeconds: number
 }
 
-async function pollenRun (lab: Lab, root: string, data: Uint8Array, o: NetnsOptions): Promise<PollenRun> {
+async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: NetnsOptions): Promise<PollenRun> {
+  const { lab, manager: managerHost, agents: agentHosts } = setup
   const keys = await initSwarm(join(root, 'keys'), 'netns')
-  const [managerHost, ...agentHosts] = lab.hosts as [LabHost, ...LabHost[]]
   const started = performance.now()
   const manager = lab.spawnIn(managerHost, process.execPath, [BIN, 'manager', '--swarm', keys.swarmPath, '--key', keys.keyPath, '--data', join(root, 'manager'),
-    '--api', `${managerHost.ip}:8080`, '--listen', `/ip4/${managerHost.ip}/tcp/4001`], { env: { POLLEN_TOKEN: TOKEN }, logFile: join(root, 'manager.log') })
+    '--api', `${managerHost.ip}:8080`, '--listen', `/ip4/${managerHost.ip}/tcp/${PORT}`], { env: { POLLEN_TOKEN: TOKEN }, logFile: join(root, 'manager.log') })
   const addr = await lineMatching(manager, /listening on (\S+)/, 60_000)
   const api = `http://${managerHost.ip}:8080`
-  for (const [i, host] of agentHosts.entries()) {
+  const agents = agentHosts.map((host, i) => {
     const agent = lab.spawnIn(host, process.execPath, [BIN, 'agent', '--swarm', keys.swarmPath, '--data', join(root, `agent-${i}`), '--id', `agent-${String(i).padStart(3, '0')}`,
-      '--tags', 'bench', '--listen', `/ip4/${host.ip}/tcp/4001`, '--bootstrap', addr], { logFile: join(root, `agent-${i}.log`) })
+      '--tags', 'bench', '--listen', `/ip4/${host.ip}/tcp/${PORT}`, '--bootstrap', addr], { logFile: join(root, `agent-${i}.log`) })
     agent.stdout!.resume()
-  }
+    return agent
+  })
   await until(async () => await get<{ total: number }>(api, '/targets').then(r => r.total >= o.agents, () => false), o.timeoutMs, 'agents to register', 500)
   const discoverySeconds = (performance.now() - started) / 1000
-  note(`${o.agents} agents registered after ${discoverySeconds.toFixed(1)} s; deploying ${formatBytes(data.byteLength)}…`)
+  note(`${o.agents} agents registered after ${discoverySeconds.toFixed(1)} s; waiting for each to have ${setup.meshTarget} peers…`)
+  const meshPeers = await awaitMesh(agentHosts, setup.meshTarget, Math.min(o.timeoutMs, 120_000))
+  note(`mesh: peers per agent min ${meshPeers.min}, median ${meshPeers.median}; deploying ${formatBytes(data.byteLength)}…`)
   const txBefore = await lab.txBytes(managerHost)
+  const wanBefore = await setup.wanBytes?.()
+  const cpuBefore = await Promise.all([manager, ...agents].map(cpuSecondsOf))
   const form = await benchTaskForm(root, data)
-  const t0 = performance.now()
+  const posted = Date.now()
   const res = await fetch(`${api}/tasks`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } })
   if (res.status !== 201) throw new Error(`POST /tasks: ${res.status} ${await res.text()}`)
-  const task = await res.json() as { id: string, package: { bytes: number } }
+  const task = await res.json() as { id: string, createdAt: string, package: { bytes: number } }
+  const announced = Date.parse(task.createdAt)
   const transfer = new Map<string, number>()
   const ran = new Map<string, number>()
+  let cpuAfter: number[] | undefined
   await until(async () => {
-    const at = (performance.now() - t0) / 1000
     for (const target of (await get<{ items: TargetRecord[] }>(api, '/targets?perPage=500')).items) {
-      if (target.Task?.ID === task.id && target.Task.StageLogs.Transfer?.Status === 'SUCCESS' && !transfer.has(target.ID)) transfer.set(target.ID, at)
-      if (target.History[task.id] === 'RUN-SUCCESS' && !ran.has(target.ID)) ran.set(target.ID, at)
+      const logs = target.Task?.ID === task.id ? target.Task.StageLogs : undefined
+      if (logs?.Transfer?.Status === 'SUCCESS' && !transfer.has(target.ID)) transfer.set(target.ID, (Date.parse(logs.Transfer.Updated) - announced) / 1000)
+      if (target.History[task.id] === 'RUN-SUCCESS' && !ran.has(target.ID)) {
+        ran.set(target.ID, (logs?.Run?.Status === 'SUCCESS' ? Date.parse(logs.Run.Updated) - announced : Date.now() - announced) / 1000)
+      }
       if (/FAILURE|DECLINED/.test(target.History[task.id] ?? '')) throw new Error(`${target.ID}: ${target.History[task.id]}`)
     }
+    if (cpuAfter === undefined && transfer.size >= o.agents) cpuAfter = await Promise.all([manager, ...agents].map(cpuSecondsOf))
     return ran.size >= o.agents
   }, o.timeoutMs, 'every agent to run the task', 200)
   const detail = await get<{ summary: { managerUploadBytes: number } }>(api, `/tasks/${task.id}`)
+  const wanAfter = await setup.wanBytes?.()
+  const cpu = cpuAfter!.map((after, i) => after - cpuBefore[i]!)
   return {
     packageBytes: task.package.bytes,
     runTimes: [...ran.values()],
     transferTimes: [...transfer.values()],
     originUploadBytes: detail.summary.managerUploadBytes,
     managerTxBytes: (await lab.txBytes(managerHost)) - txBefore,
-    discoverySeconds
+    ...(wanBefore != null && wanAfter != null ? { wanBytes: wanAfter.into - wanBefore.into, wanOutBytes: wanAfter.outOf - wanBefore.outOf } : {}),
+    discoverySeconds,
+    meshPeers,
+    announceSeconds: (announced - posted) / 1000,
+    managerCpuSeconds: cpu[0]!,
+    agentCpuSeconds: cpu.slice(1).reduce((a, b) => a + b, 0)
   }
 }
 
+/** Wait until every agent has `target` peers connected (or the time is up: the run goes on, and reports what it had). */
+async function awaitMesh (hosts: readonly LabHost[], target: number, timeoutMs: number): Promise<{ min: number, median: number }> {
+  let counts: number[] = []
+  await until(async () => {
+    counts = await Promise.all(hosts.map(async host => await peersOf(host, PORT)))
+    return Math.min(...counts) >= target
+  }, timeoutMs, 'the mesh', 1000).catch(err => { note(`mesh incomplete: ${(err as Error).message}`) })
+  return { min: Math.min(...counts), median: percentile(counts, 50) }
+}
+
+/** User + system CPU seconds of a child (`ip netns exec` execs the command, so the pid is the command's). */
+async function cpuSecondsOf (child: ChildProcess): Promise<number> {
+  const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8').catch(() => '')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100
+}
+
+interface HttpRun {
+  figures: SystemFigures
+  wanBytes?: number
+}
+
 /** HTTP fan-out: a plain HTTP server on the manager's host, every agent host downloads with curl and checks the hash. */
-async function httpRun (lab: Lab, root: string, data: Uint8Array, o: NetnsOptions): Promise<SystemFigures> {
-  const [managerHost, ...agentHosts] = lab.hosts as [LabHost, ...LabHost[]]
+async function httpRun (setup: Setup, root: string, data: Uint8Array, o: NetnsOptions): Promise<HttpRun> {
+  const { lab, manager: managerHost, agents: agentHosts } = setup
   const dir = join(root, 'http')
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'payload.bin'), data)
@@ -142,6 +269,7 @@ async function httpRun (lab: Lab, root: string, data: Uint8Array, o: NetnsOption
   const server = lab.spawnIn(managerHost, 'python3', ['-m', 'http.server', '8081', '--bind', managerHost.ip, '--directory', dir])
   await until(async () => await fetch(`http://${managerHost.ip}:8081/`).then(r => r.ok, () => false), 30_000, 'the HTTP server', 500)
   note(`HTTP fan-out: ${o.agents} hosts download ${formatBytes(data.byteLength)} at once…`)
+  const wanBefore = await setup.wanBytes?.()
   const t0 = performance.now()
   const results = await Promise.all(agentHosts.map(async host => {
     const child = lab.spawnIn(host, 'sh', ['-c', `curl -sf http://${managerHost.ip}:8081/payload.bin | sha256sum`])
@@ -150,9 +278,11 @@ async function httpRun (lab: Lab, root: string, data: Uint8Array, o: NetnsOption
     await new Promise(resolve => child.once('exit', resolve))
     return { seconds: (performance.now() - t0) / 1000, ok: out.startsWith(expected) }
   }))
+  const wanAfter = await setup.wanBytes?.()
   server.kill('SIGKILL')
   const sent = (await lab.txBytes(managerHost)) - txBefore
-  return systemFigures(results.map(r => r.seconds), sent, data.byteLength, results.every(r => r.ok), lowerBoundSeconds(o.agents, data.byteLength, o.originUp, o.up))
+  const figures = systemFigures(results.map(r => r.seconds), sent, data.byteLength, results.every(r => r.ok), setup.bound(data.byteLength))
+  return { figures, ...(wanBefore != null && wanAfter != null ? { wanBytes: wanAfter.into - wanBefore.into } : {}) }
 }
 
 async function get<T> (api: string, path: string): Promise<T> {

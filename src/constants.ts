@@ -122,6 +122,12 @@ export const FETCH_DEFAULTS = {
   stallTimeoutMs: 120_000,
   /** Weight of the newest sample in the throughput/RTT moving averages. @default 0.3 */
   ewmaAlpha: 0.3,
+  /**
+   * A fetch idle this long (nothing in flight) asks far peers (behind a
+   * router) for any chunk, not only those it is designated to bring in for
+   * its LAN; at least four average chunks at the fastest far peer's rate. @default 3_000
+   */
+  farGraceMs: 3_000,
   /** Emit a progress event at most this often. @default 250 */
   progressIntervalMs: 250
 }

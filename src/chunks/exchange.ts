@@ -9,6 +9,7 @@ import { FrameStream } from './frame-stream.ts'
 import { FrameType } from './frames.ts'
 import { createTokenBucket, type TokenBucket } from './rate-limiter.ts'
 import { Semaphore } from './semaphore.ts'
+import { isOnLink, localNetworks } from './locality.ts'
 import { ServerSession, type ServerContext } from './server.ts'
 import { Share } from './share.ts'
 import type { ChunkStore } from './store.ts'
@@ -182,7 +183,9 @@ class Exchange implements ChunkExchange {
       reportBadPeer: (peer) => { this.#badPeers.set(peer, Date.now() + this.#badPeerMs) },
       isBadPeer: peer => this.#isBadPeer(peer),
       rttOf: peer => this.#rttOf(peer),
-      connectedPeers: () => this.#libp2p.getPeers().map(p => p.toString())
+      connectedPeers: () => this.#libp2p.getPeers().map(p => p.toString()),
+      selfId: this.#libp2p.peerId.toString(),
+      isNear: peer => this.#isNear(peer)
     }
   }
 
@@ -205,6 +208,16 @@ class Exchange implements ChunkExchange {
     if (until > Date.now()) return true
     this.#badPeers.delete(peer)
     return false
+  }
+
+  /** On one of our links by the address of a connection to it; near when unknown (no preference: as before locality). */
+  #isNear (peer: string): boolean {
+    const ips = this.#libp2p.getConnections(peerIdFromString(peer))
+      .map(c => c.remoteAddr.getComponents().find(p => p.name === 'ip4' || p.name === 'ip6')?.value)
+      .filter((ip): ip is string => ip !== undefined)
+    if (ips.length === 0) return true
+    const networks = localNetworks()
+    return ips.some(ip => isOnLink(ip, networks))
   }
 
   #rttOf (peer: string): number | undefined {

@@ -1,6 +1,7 @@
 import { Bitfield } from './bitfield.ts'
 import { PeerState } from './peer-state.ts'
-import { rarestFirst, type InflightRequest, type PolicyInput, type SelectionPolicy } from './policy.ts'
+import { hashId, mix } from './locality.ts'
+import { rarestFirst, type InflightRequest, type PeerView, type PolicyInput, type SelectionPolicy } from './policy.ts'
 import type { ClientSession, ClientSessionHandler } from './client-session.ts'
 import type { Share } from './share.ts'
 import type { ChunkStore } from './store.ts'
@@ -60,6 +61,10 @@ export interface FetchContext {
   rttOf (peer: string): number | undefined
   /** Peers currently connected (sessions are (re)opened with them). */
   connectedPeers (): string[]
+  /** This node's peer id. */
+  readonly selfId: string
+  /** Whether a peer is on one of this node's links (its LAN) rather than behind a router. */
+  isNear (peer: string): boolean
 }
 
 type Limits = typeof FETCH_DEFAULTS
@@ -70,6 +75,11 @@ type Limits = typeof FETCH_DEFAULTS
  * without an identify event reaching the fetcher.
  */
 const PEER_SCAN_INTERVAL_MS = 5_000
+
+/** Whether a far peer may be asked for a chunk (per chunk index, worked out once per policy run): not yet known, yes, no. */
+const FAR_UNKNOWN = 0
+const FAR_YES = 1
+const FAR_NO = 2
 
 /**
  * Drives one package download: keeps a session with every peer, feeds what
@@ -101,6 +111,11 @@ export class Fetcher implements ClientSessionHandler {
   #lastPeerScan = 0
   #scheduled = false
   #timer: ReturnType<typeof setInterval> | undefined
+  readonly #selfHash: number
+  /** Since when nothing is in flight or being stored (undefined: busy). */
+  #idleSince: number | undefined
+  /** Far peers may be asked for any chunk they hold: set after an idle spell of `farGraceMs`. */
+  #farOpen = false
 
   constructor (ctx: FetchContext, options: FetchOptions = {}) {
     this.#ctx = ctx
@@ -111,6 +126,7 @@ export class Fetcher implements ClientSessionHandler {
     this.#random = options.random ?? Math.random
     this.#started = this.#now()
     this.#lastPeerScan = this.#started
+    this.#selfHash = hashId(ctx.selfId)
   }
 
   get manifestCid (): string { return this.#ctx.share.cid }
@@ -147,6 +163,7 @@ export class Fetcher implements ClientSessionHandler {
       if (this.#abort.signal.aborted) { session.abort(new AbortError('fetch over')); return }
       state.session = session
       state.rttMs = this.#ctx.rttOf(peer)
+      state.near = this.#ctx.isNear(peer)
       void session.run(this.manifestCid, this)
     }).catch(() => {
       // peer gone or does not speak the protocol: nothing to do
@@ -287,8 +304,10 @@ export class Fetcher implements ClientSessionHandler {
 
   #store (state: PeerState, index: number, cid: string, data: Uint8Array): void {
     this.#storing.add(index)
-    this.#cancelOthers(index)
     this.#ctx.store.put(cid, data, { signal: this.#abort.signal }).then(() => {
+      // Only once the chunk verified: cancelling on arrival let a peer sending garbage cancel the
+      // genuine copy, which an origin in initial seeding then holds back for initialSeedHoldMs.
+      this.#cancelOthers(index)
       this.#fetchedBytes += data.byteLength
       this.#stallSince = undefined
       this.#ctx.share.markHave(index)
@@ -371,9 +390,45 @@ export class Fetcher implements ClientSessionHandler {
       haveLocal: i => have.has(i) || this.#storing.has(i),
       missing: this.#missing,
       inflight: this.#inflight,
-      peers: [...this.#peers.values()].filter(p => p.session !== undefined && p.remoteHave !== undefined),
+      peers: this.#peerViews(),
       limits: this.#limits
     }
+  }
+
+  /**
+   * The peers as the policy sees them. A far peer (behind a router: the
+   * manager across a WAN link, another site) is shown holding only the
+   * chunks no near peer holds and that this fetcher is designated to bring
+   * in: among this node and its near peers still missing a chunk, the one
+   * with the lowest hash of (peer id, chunk) fetches it across the link and
+   * the others take it from that peer once it announces it. So a site's
+   * agents bring each chunk across their WAN link about once instead of each
+   * fetching it. After an idle spell of `farGraceMs` (a designated peer
+   * left or stalls), far peers are shown with everything they hold.
+   */
+  #peerViews (): PeerView[] {
+    const usable = [...this.#peers.values()].filter(p => p.session !== undefined && p.remoteHave !== undefined)
+    const near = usable.filter(p => p.near)
+    if (this.#farOpen || near.length === usable.length) return usable
+    const nearHolders = near.filter(p => !p.banned)
+    const choice = new Uint8Array(this.#ctx.share.manifest!.chunks.length)
+    const mayAsk = (index: number): boolean => {
+      if (choice[index] === FAR_UNKNOWN) choice[index] = this.#designated(index, nearHolders) ? FAR_YES : FAR_NO
+      return choice[index] === FAR_YES
+    }
+    return usable.map(p => p.near
+      ? p
+      : { id: p.id, inflight: p.inflight, throughput: p.throughput, rttMs: p.rttMs, banned: p.banned, has: (i: number) => mayAsk(i) && p.has(i) })
+  }
+
+  /** Whether this node is the one to fetch chunk `index` from far peers (no near peer holds it, and it ranks first). */
+  #designated (index: number, near: readonly PeerState[]): boolean {
+    const mine = mix(this.#selfHash, index)
+    for (const peer of near) {
+      if (peer.has(index)) return false
+      if (mix(peer.idHash, index) < mine) return false
+    }
+    return true
   }
 
   // --- timers, faults, completion --------------------------------------------
@@ -386,6 +441,7 @@ export class Fetcher implements ClientSessionHandler {
     }
     this.#expireRequests(now)
     this.#expireManifestRequest(now)
+    this.#checkIdle(now)
     this.#checkStall(now)
     this.#emitProgress(now, false)
   }
@@ -412,6 +468,26 @@ export class Fetcher implements ClientSessionHandler {
     this.#manifestAskedFrom = undefined
     this.#penalise(state, new TimeoutError('manifest request timed out'), false)
     this.#askForManifest()
+  }
+
+  /** Open far peers to every chunk after an idle spell: see {@link Fetcher.#peerViews}. */
+  #checkIdle (now: number): void {
+    if (this.#farOpen || this.#ctx.share.manifest === undefined || this.done || this.#inflight.size > 0 || this.#storing.size > 0) {
+      this.#idleSince = undefined
+      return
+    }
+    this.#idleSince ??= now
+    if (now - this.#idleSince < this.#farGraceMs()) return
+    this.#farOpen = true
+    this.#schedule()
+  }
+
+  /** `farGraceMs`, or the time the fastest far peer needs for four average chunks if longer. */
+  #farGraceMs (): number {
+    const chunks = this.#ctx.share.manifest!.chunks
+    const average = chunks.reduce((n, c) => n + c.size, 0) / Math.max(1, chunks.length)
+    const fastest = Math.max(0, ...[...this.#peers.values()].filter(p => !p.near).map(p => p.throughput ?? 0))
+    return fastest > 0 ? Math.max(this.#limits.farGraceMs, 4000 * average / fastest) : this.#limits.farGraceMs
   }
 
   #checkStall (now: number): void {

@@ -3,6 +3,7 @@ import type { Bitfield } from './bitfield.ts'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { ClientSession } from './client-session.ts'
 import type { PeerView } from './policy.ts'
+import { hashId } from './locality.ts'
 
 /** What one fetch knows about one remote peer. */
 export class PeerState implements PeerView {
@@ -32,12 +33,17 @@ export class PeerState implements PeerView {
   /** How often it was suspended; each suspension lasts twice the one before. */
   suspensions = 0
   bytesReceived = 0
+  /** On one of our links (see locality.ts); far peers are asked only for chunks no near peer has. */
+  near = true
+  /** Hash of the id, for the designation of far chunks. */
+  readonly idHash: number
 
   readonly #now: () => number
   readonly #rejectBackoffMs: number
 
   constructor (id: string, now: () => number, rejectBackoffMs: number) {
     this.id = id
+    this.idHash = hashId(id)
     this.#now = now
     this.#rejectBackoffMs = rejectBackoffMs
   }
