@@ -23,6 +23,8 @@ export interface HarnessOptions {
   readonly out: string
   /** Skip the HTTP baseline. */
   readonly noHttp: boolean
+  /** Skip the Helia/bitswap baseline (where the mode runs it). */
+  readonly noHelia?: boolean
 }
 
 /**

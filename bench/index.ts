@@ -86,13 +86,14 @@ function program (): Command {
     .option('--plot <file>', 'write an SVG chart (completion-time CDF and origin upload per system)')
     .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
     .option('--no-http', 'skip the HTTP fan-out baseline')
+    .option('--no-helia', 'skip the Helia/bitswap baseline')
     .option('--workers <n>', 'spread the agents over this many child processes (1: all in this process, with the manager)', positiveInt, 1)
     .option('--degree <k>', 'once all are up, each agent dials k random agents, as mDNS would find them (0: only the peers adverts bring)', nonNegativeInt, 0)
     .option('--no-status-relay', 'agents do not subscribe to the status topic: reports go straight to the manager (relayed reports cost every agent work for every report: N² in all)')
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, workers: number, degree: number, statusRelay: boolean }) => {
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, helia: boolean, workers: number, degree: number, statusRelay: boolean }) => {
       await runInprocessBench({
-        agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http,
+        agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http, noHelia: !o.helia,
         workers: o.workers, degree: o.degree, relayStatus: o.statusRelay
       })
     })
