@@ -10,6 +10,7 @@ import { runRawBench } from './raw.ts'
 import { runChunkingBench } from './chunking.ts'
 import { runInprocessBench } from './inprocess.ts'
 import { runSimulateBench } from './simulate.ts'
+import { runValidation } from './sim/validate.ts'
 import { runNetnsBench } from './netns.ts'
 
 interface FetchCliOptions {
@@ -21,6 +22,26 @@ interface FetchCliOptions {
   workers: number
   json: boolean
   raw: boolean
+}
+
+interface SimulateCliOptions {
+  agents: number
+  size: number
+  chunk: number
+  up: number
+  originUp?: number
+  down: number
+  degree: number
+  originDegree: number
+  latency: number
+  slots?: number
+  coalesce?: number
+  seed: number
+  validate: boolean
+  workers: number
+  json: boolean
+  plot?: string
+  out: string
 }
 
 /** Wrap a parser so commander reports its error as a bad option argument. */
@@ -120,26 +141,33 @@ function program (): Command {
       })
     })
   cli.command('simulate')
-    .description('discrete-event simulation of the swarm, driven by the agents\' own selection policy')
+    .description('discrete-event simulation of the swarm, driven by the agents\' own selection policy; --validate runs the real fetch bench beside it')
     .option('--agents <n>', 'agents', positiveInt, 1000)
     .addOption(new Option('--size <size>', 'package size').argParser(arg(positiveBytes)).default(10 * 1024 * 1024, '10MiB'))
     .addOption(new Option('--chunk <size>', 'chunk size').argParser(arg(positiveBytes)).default(256 * 1024, '256KiB'))
     .addOption(new Option('--up <rate>', 'upload rate of every agent').argParser(arg(parseRate)).default(4 * 1024 * 1024, '4MiB/s'))
     .option('--origin-up <rate>', 'upload rate of the origin (default: --up)', arg(parseRate))
-    .option('--degree <n>', 'neighbours per agent', positiveInt, 16)
+    .addOption(new Option('--down <rate>', 'download rate of every agent').argParser(arg(parseRate)).default(Infinity, 'unlimited'))
+    .option('--degree <n>', 'neighbours per agent (agents - 1 or more, with --origin-degree >= agents: full mesh)', positiveInt, 16)
     .option('--origin-degree <n>', 'agents linked to the origin', positiveInt, 300)
     .option('--latency <ms>', 'one-way latency in ms', Number, 1)
+    .option('--slots <n>', 'chunks a node uploads at once (default: the exchange\'s maxConcurrentUploads)', positiveInt)
+    .option('--coalesce <ms>', 'policy calls for one agent within this window are merged (default: PLAN_COALESCE_MS)', Number)
     .option('--seed <n>', 'random seed', positiveInt, 1)
+    .option('--validate', 'run the real `bench fetch` (full mesh, content-defined chunks) with the same --agents, --size, --up, --origin-up first, simulate the same swarm and chunk sizes, print both', false)
+    .option('--workers <n>', 'with --validate: worker processes of the real run', positiveInt, 2)
     .option('--json', 'print a JSON object as the last line', false)
     .option('--plot <file>', 'write an SVG chart')
     .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
     .exitOverride()
-    .action(async (o: { agents: number, size: number, chunk: number, up: number, originUp?: number, degree: number, originDegree: number, latency: number, seed: number, json: boolean, plot?: string, out: string }) => {
+    .action(async (o: SimulateCliOptions) => {
       if (!Number.isFinite(o.up) || !Number.isFinite(o.originUp ?? o.up)) throw new InvalidArgumentError('simulate needs finite --up and --origin-up')
-      await runSimulateBench({
-        agents: o.agents, packageBytes: o.size, chunkBytes: o.chunk, up: o.up, originUp: o.originUp ?? o.up, degree: o.degree,
-        originDegree: o.originDegree, latencyMs: o.latency, seed: o.seed, json: o.json, plot: o.plot, out: o.out
-      })
+      const options = {
+        agents: o.agents, packageBytes: o.size, chunkBytes: o.chunk, up: o.up, originUp: o.originUp ?? o.up, down: o.down, degree: o.degree,
+        originDegree: o.originDegree, latencyMs: o.latency, uploadSlots: o.slots, coalesceMs: o.coalesce, seed: o.seed, json: o.json, plot: o.plot, out: o.out
+      }
+      if (o.validate) await runValidation({ ...options, workers: o.workers })
+      else await runSimulateBench(options)
     })
   cli.command('chunking')
     .description('chunking speed and the share of a package refetched after edits, per average chunk size')

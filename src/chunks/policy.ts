@@ -40,6 +40,13 @@ export interface PolicyInput {
   readonly inflight: ReadonlyMap<number, readonly InflightRequest[]>
   readonly peers: readonly PeerView[]
   readonly limits: PolicyLimits
+  /**
+   * Optional: how many usable peers (not banned) have chunk `i` per their
+   * `has(i)`, for a driver that keeps this count up to date as HAVEs
+   * arrive. Ranking then costs O(missing chunks) instead of O(missing
+   * chunks × peers); the decisions are the same as without it.
+   */
+  readonly holders?: (index: number) => number
 }
 
 export interface PolicyLimits {
@@ -87,6 +94,8 @@ const work = {
   free: new Float64Array(64),
   /** Requests the peer will have queued, counting this call's. */
   queued: new Float64Array(64),
+  /** Peers with a free slot left: none, and no chunk can be placed. */
+  freePeers: 0,
   /** Candidate chunk indices and their rarity, then the same sorted by rarity. */
   index: new Int32Array(256),
   rarity: new Int32Array(256),
@@ -111,7 +120,7 @@ export const rarestFirst: SelectionPolicy = (input, now, random) => {
   const requests: ChunkRequest[] = []
   const wanted = Math.min(budget, wantedBySlots)
   const count = wanted > 0 ? rankByRarity(input, random, candidateLimit(wanted)) : 0
-  for (let c = 0; c < count && budget > 0; c++) {
+  for (let c = 0; c < count && budget > 0 && work.freePeers > 0; c++) {
     const index = work.sorted[c]!
     const peer = pickPeer(input, index, undefined, Infinity)
     if (peer < 0) continue
@@ -144,13 +153,14 @@ function fillSlots (input: PolicyInput): number {
   }
   const chunkBytes = averageChunk(input.chunkSizes)
   let total = 0
+  work.freePeers = 0
   for (let p = 0; p < peers.length; p++) {
     const peer = peers[p]!
     if (peer.banned) { work.free[p] = -Infinity; work.queued[p] = 0; continue }
     const free = peerQueueDepth(peer, chunkBytes, input.limits) - peer.inflight
     work.free[p] = free
     work.queued[p] = peer.inflight
-    if (free > 0) total += free
+    if (free > 0) { total += free; work.freePeers++ }
   }
   return total
 }
@@ -169,6 +179,7 @@ function candidateLimit (wanted: number): number {
  * while rare are often held by several fast peers a second later.
  */
 function migrations (input: PolicyInput, now: number, out: ChunkRequest[]): void {
+  if (work.freePeers === 0) return
   for (const [index, list] of input.inflight) {
     const request = list[0]
     if (list.length !== 1 || request === undefined || request.started === true || now - request.since < MIGRATE_MIN_WAIT_MS) continue
@@ -182,8 +193,15 @@ function migrations (input: PolicyInput, now: number, out: ChunkRequest[]): void
   }
 }
 
+/** Peer lists up to this long are searched; longer ones get an id index, built once per call. */
+const LINEAR_SEARCH_PEERS = 32
+
 /** Position of the peer with this id in `peers` (the last one, should ids repeat), or -1. */
 function positionOf (peers: readonly PeerView[], id: string): number {
+  if (peers.length <= LINEAR_SEARCH_PEERS) {
+    for (let p = peers.length - 1; p >= 0; p--) if (peers[p]!.id === id) return p
+    return -1
+  }
   if (work.positionsOf !== peers) {
     work.position.clear()
     for (let p = 0; p < peers.length; p++) work.position.set(peers[p]!.id, p)
@@ -224,9 +242,8 @@ function rankByRarity (input: PolicyInput, random: () => number, limit: number):
   for (let i = 0; i < missing.length; i++) {
     const chunk = missing[i]!
     if (input.haveLocal(chunk) || (inflight.get(chunk)?.length ?? 0) > 0) continue
-    let holders = 0
-    for (let p = 0; p < peers.length; p++) if (work.free[p] !== -Infinity && peers[p]!.has(chunk)) holders++
-    if (holders === 0) continue
+    const holders = input.holders !== undefined ? Math.min(usable, input.holders(chunk)) : countHolders(peers, chunk)
+    if (holders <= 0) continue
     index[m] = chunk
     rarity[m] = holders
     bucket[holders + 1] = bucket[holders + 1]! + 1
@@ -250,6 +267,13 @@ function rankByRarity (input: PolicyInput, random: () => number, limit: number):
     start = end
   }
   return ranked
+}
+
+/** Usable peers that have `chunk` (the per-call slots mark banned ones). */
+function countHolders (peers: readonly PeerView[], chunk: number): number {
+  let holders = 0
+  for (let p = 0; p < peers.length; p++) if (work.free[p] !== -Infinity && peers[p]!.has(chunk)) holders++
+  return holders
 }
 
 function countUsable (peers: readonly PeerView[]): number {
@@ -304,7 +328,11 @@ function pickPeer (input: PolicyInput, index: number, exclude: readonly Inflight
     const peerEta = eta(peer, work.queued[p]! + 1, size)
     if (peerEta < bestEta) { bestEta = peerEta; best = p }
   }
-  if (best >= 0) { work.free[best] = work.free[best]! - 1; work.queued[best] = work.queued[best]! + 1 }
+  if (best >= 0) {
+    work.free[best] = work.free[best]! - 1
+    work.queued[best] = work.queued[best]! + 1
+    if (work.free[best] === 0) work.freePeers--
+  }
   return best
 }
 

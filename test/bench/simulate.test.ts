@@ -24,3 +24,27 @@ test('agents that reach the origin only through peers still complete (origin lin
   const r = simulate({ ...base, originDegree: 1 })
   t.is(r.times.filter(x => x > 0).length, 40)
 })
+
+test('one agent and the origin: the package takes its size over the origin\'s rate, or over the agent\'s download rate when that is lower', t => {
+  const one = { ...base, agents: 1, packageBytes: MiB, originUp: MiB, up: MiB, originDegree: 1 }
+  const seconds = simulate(one).times[0]!
+  t.true(seconds >= 1 && seconds < 1.05, `${seconds} s for 1 MiB at 1 MiB/s`)
+  t.is(simulate(one).originUploadBytes, MiB, 'initial seeding: every chunk sent once')
+  const capped = simulate({ ...one, down: MiB / 2 }).times[0]!
+  t.true(capped >= 2 && capped < 2.1, `${capped} s for 1 MiB at a 512 KiB/s download cap`)
+})
+
+test('a download cap below the upload rate slows a swarm down; exact chunk sizes are honoured', t => {
+  const free = Math.max(...simulate(base).times)
+  const capped = Math.max(...simulate({ ...base, down: MiB / 2 }).times)
+  t.true(capped >= base.packageBytes / (MiB / 2), `capped ${capped} s`)
+  t.true(capped > free * 1.5, `capped ${capped} s vs ${free} s`)
+  const sizes = [3 * MiB, MiB / 4, MiB / 4, MiB / 2]
+  const r = simulate({ ...base, agents: 1, packageBytes: 4 * MiB, chunkSizes: sizes, originDegree: 1 })
+  t.is(r.originUploadBytes, 4 * MiB)
+})
+
+test('with degree and origin degree at least the swarm size, every node is linked to every other', t => {
+  t.regex(simulate({ ...base, agents: 12, degree: 12, originDegree: 12 }).topology, /full mesh/)
+  t.regex(simulate(base).topology, /8-regular/)
+})

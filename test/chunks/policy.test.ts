@@ -154,6 +154,26 @@ test('decides exactly as the straightforward reference implementation, random se
   t.true(decisions > 3_000, `the random inputs led to ${decisions} decisions`)
 })
 
+test('with the holders count kept by the driver, it decides exactly as when it counts them itself', t => {
+  const next = xorshift32(11)
+  for (let run = 0; run < 1_000; run++) {
+    const { input: sample, now } = randomInput(next)
+    const holders = (index: number): number => sample.peers.filter(p => !p.banned && p.has(index)).length
+    const seed = next()
+    const a = xorshift32(seed)
+    const b = xorshift32(seed)
+    t.deepEqual(rarestFirst({ ...sample, holders }, now, () => a() / 2 ** 32), rarestFirst(sample, now, () => b() / 2 ** 32), `run ${run}`)
+  }
+})
+
+test('ranks by the holders count when the driver gives one', t => {
+  const peers = [peer('a', [0, 1], { throughput: 1e6 }), peer('b', [0, 1], { throughput: 1e6 })]
+  const rarity = [1, 2]
+  t.deepEqual(rarestFirst(input(peers, { missing: [0, 1] }), 0, fixed).map(r => r.index), [1, 0], 'counted: a tie, broken at random')
+  t.deepEqual(rarestFirst(input(peers, { missing: [0, 1], holders: i => rarity[i]! }), 0, fixed).map(r => r.index), [0, 1], 'as the driver counts')
+  t.deepEqual(rarestFirst(input(peers, { missing: [0, 1], holders: i => i === 0 ? 0 : 1 }), 0, fixed).map(r => r.index), [1], 'a chunk no usable peer has is not asked for')
+})
+
 test('peerQueueDepth: two until measured, then enough for the target queue time, within the per-peer bound', t => {
   const limits = { ...LIMITS, maxInflightPerPeer: 16, targetQueueMs: 300 }
   t.is(peerQueueDepth({ throughput: undefined }, 256 * 1024, limits), 2)
