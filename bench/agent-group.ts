@@ -7,10 +7,13 @@
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
 import { createAgent, type Agent } from '../src/agent/index.ts'
 import type { SwarmFile } from '../src/core/index.ts'
 import { cpuSecondsNow, peakRssNow, sha256File } from './common.ts'
 import { WorkerProcess } from './ipc.ts'
+import { note } from './report.ts'
 
 /** What a group needs to start its agents. */
 export interface AgentGroupConfig {
@@ -33,6 +36,8 @@ export interface AgentGroupStats {
   readonly agents: number
   /** Connected peers summed over the group's agents. */
   readonly peers: number
+  /** Agents connected to the manager. */
+  readonly managerLinks: number
   /** Package bytes uploaded by the group's agents. */
   readonly uploadedBytes: number
   /** CPU and memory of the worker process (absent for the group in the bench's own process). */
@@ -56,10 +61,12 @@ export class LocalAgentGroup implements AgentGroupHandle {
   readonly addresses: string[]
   readonly #config: AgentGroupConfig
   readonly #agents: Agent[]
+  readonly #managerId: PeerId
 
   private constructor (config: AgentGroupConfig, agents: Agent[]) {
     this.#config = config
     this.#agents = agents
+    this.#managerId = peerIdFromString(multiaddr(config.bootstrap[0]!).getComponents().findLast(c => c.name === 'p2p')!.value!)
     this.addresses = agents.map(a => a.node.addresses()[0]!.toString())
   }
 
@@ -85,20 +92,27 @@ export class LocalAgentGroup implements AgentGroupHandle {
   }
 
   async connect (all: string[], degree: number): Promise<number> {
-    let failed = 0
-    await inBatches(this.#agents, 16, async (agent, i) => {
+    const errors = new Map<string, number>()
+    // Few handshakes at once and one retry: on a loaded machine a burst of Noise handshakes times out.
+    await inBatches(this.#agents, 4, async (agent, i) => {
       const own = this.#config.positions[i]!
       for (const position of pick(all.length, degree, own)) {
-        await agent.node.libp2p.dial(multiaddr(all[position]!)).catch(() => { failed++ })
+        const dial = async (): Promise<unknown> => await agent.node.libp2p.dial(multiaddr(all[position]!))
+        await dial().catch(dial).catch((err: Error) => {
+          const key = `${err.name}: ${err.message}`.slice(0, 120)
+          errors.set(key, (errors.get(key) ?? 0) + 1)
+        })
       }
     })
-    return failed
+    for (const [message, count] of errors) note(`  ${count} dials failed: ${message}`)
+    return [...errors.values()].reduce((a, b) => a + b, 0)
   }
 
   async stats (): Promise<AgentGroupStats> {
     return {
       agents: this.#agents.length,
       peers: this.#agents.reduce((n, a) => n + a.node.libp2p.getPeers().length, 0),
+      managerLinks: this.#agents.filter(a => a.node.libp2p.getConnections(this.#managerId).length > 0).length,
       uploadedBytes: this.#agents.reduce((n, a) => n + a.exchange.stats().uploadedBytes, 0)
     }
   }
