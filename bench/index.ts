@@ -9,6 +9,7 @@ import { runFetchBench } from './fetch.ts'
 import { runRawBench } from './raw.ts'
 import { runChunkingBench } from './chunking.ts'
 import { runInprocessBench } from './inprocess.ts'
+import { runDeltaBench } from './delta.ts'
 import { runSimulateBench } from './simulate.ts'
 import { runValidation } from './sim/validate.ts'
 import { runNetnsBench } from './netns.ts'
@@ -67,6 +68,13 @@ function nonNegativeInt (text: string): number {
   return n
 }
 
+/** A share in (0, 1): `10%` or `0.1`. */
+function parseShare (text: string): number {
+  const n = text.endsWith('%') ? Number(text.slice(0, -1)) / 100 : Number(text)
+  if (!(n > 0 && n < 1)) throw new Error(`expected a share between 0 and 1 (or 0% and 100%), got ${JSON.stringify(text)}`)
+  return n
+}
+
 function positiveBytes (text: string): number {
   const n = parseBytes(text)
   if (n === 0) throw new Error('must be more than 0 bytes')
@@ -116,6 +124,25 @@ function program (): Command {
       await runInprocessBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http, noHelia: !o.helia,
         workers: o.workers, degree: o.degree, relayStatus: o.statusRelay
+      })
+    })
+  cli.command('delta')
+    .description('deploy v1 through the full path, then v2 with part of its content changed; bytes each agent fetched for v2, against the package size')
+    .option('--agents <n>', 'agents', positiveInt, 8)
+    .addOption(new Option('--size <size>', 'v1 payload size').argParser(arg(positiveBytes)).default(32 * 1024 * 1024, '32MiB'))
+    .addOption(new Option('--change <share>', 'share of the payload changed in v2, e.g. 10% or 0.1').argParser(arg(parseShare)).default(0.1, '10%'))
+    .option('--edits <n>', 'changed regions (one of them an insertion)', positiveInt, 5)
+    .addOption(new Option('--up <rate>', 'upload cap of every agent').argParser(arg(parseRate)).default(Infinity, 'unlimited'))
+    .option('--origin-up <rate>', 'upload cap of the manager (default: --up)', arg(parseRate))
+    .option('--workers <n>', 'spread the agents over this many child processes', positiveInt, 1)
+    .option('--json', 'print a JSON object as the last line', false)
+    .option('--plot <file>', 'write an SVG chart')
+    .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
+    .exitOverride()
+    .action(async (o: { agents: number, size: number, change: number, edits: number, up: number, originUp?: number, workers: number, json: boolean, plot?: string, out: string }) => {
+      await runDeltaBench({
+        agents: o.agents, size: o.size, change: o.change, edits: o.edits, up: o.up, originUp: o.originUp ?? o.up, workers: o.workers, degree: 0, relayStatus: true,
+        json: o.json, plot: o.plot, out: o.out, noHttp: true
       })
     })
   cli.command('netns')
