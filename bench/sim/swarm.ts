@@ -144,11 +144,11 @@ class Swarm implements UploadHost {
   /** Link slots whose peer declined a request of the agent (only the origin declines). */
   readonly #decliners: Array<number[] | undefined>
   /** Per agent and chunk: neighbours that hold it (the policy's rarity, counted as HAVEs go out). */
-  readonly #holders: Int32Array
+  readonly #holders: Uint16Array | Int32Array
   /** Per link slot: measured throughput (NaN until measured), last arrival, requests outstanding. */
   readonly #throughput: Float64Array
   readonly #lastArrival: Float64Array
-  readonly #atPeer: Int32Array
+  readonly #atPeer: Uint8Array
   readonly #views: LinkView[] = []
   readonly #peerLists: LinkView[][] = []
   readonly #chunkBytes: number
@@ -189,11 +189,11 @@ class Swarm implements UploadHost {
     this.#downFree = new Float64Array(nodes)
     this.#rejected = new Array(nodes).fill(undefined)
     this.#decliners = new Array(nodes).fill(undefined)
-    this.#holders = new Int32Array(nodes * k)
+    this.#holders = maxDegree(net) < 65_536 ? new Uint16Array(nodes * k) : new Int32Array(nodes * k)
     for (let s = net.start[0]!; s < net.start[1]!; s++) this.#holders.fill(1, net.neighbour[s]! * k, (net.neighbour[s]! + 1) * k)
     this.#throughput = new Float64Array(net.neighbour.length).fill(NaN)
     this.#lastArrival = new Float64Array(net.neighbour.length)
-    this.#atPeer = new Int32Array(net.neighbour.length)
+    this.#atPeer = new Uint8Array(net.neighbour.length)
     const rates = new Float64Array(nodes).fill(o.up)
     rates[0] = o.originUp
     this.#uploads = new Uploads(this, rates, o.uploadSlots ?? EXCHANGE_DEFAULTS.maxConcurrentUploads, k, EXCHANGE_DEFAULTS.initialSeedHoldMs, UPLOAD_DONE)
@@ -451,6 +451,12 @@ class Swarm implements UploadHost {
     const bytes = o.packageBytes
     return 1000 * (60 + 100 * Math.max(bytes / o.originUp, bytes * o.agents / (o.originUp + o.agents * o.up)))
   }
+}
+
+function maxDegree (net: Topology): number {
+  let most = 0
+  for (let n = 0; n < net.nodes; n++) most = Math.max(most, net.start[n + 1]! - net.start[n]!)
+  return most
 }
 
 function findRequest (list: readonly InflightRequest[] | undefined, peer: string): InflightRequest | undefined {

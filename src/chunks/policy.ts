@@ -94,7 +94,8 @@ const work = {
   free: new Float64Array(64),
   /** Requests the peer will have queued, counting this call's. */
   queued: new Float64Array(64),
-  /** Peers with a free slot left: none, and no chunk can be placed. */
+  /** Positions of the peers with a free slot left, in order (none: no chunk can be placed). */
+  freeList: new Int32Array(64),
   freePeers: 0,
   /** Candidate chunk indices and their rarity, then the same sorted by rarity. */
   index: new Int32Array(256),
@@ -150,6 +151,7 @@ function fillSlots (input: PolicyInput): number {
   if (work.free.length < peers.length) {
     work.free = new Float64Array(peers.length * 2)
     work.queued = new Float64Array(peers.length * 2)
+    work.freeList = new Int32Array(peers.length * 2)
   }
   const chunkBytes = averageChunk(input.chunkSizes)
   let total = 0
@@ -160,7 +162,7 @@ function fillSlots (input: PolicyInput): number {
     const free = peerQueueDepth(peer, chunkBytes, input.limits) - peer.inflight
     work.free[p] = free
     work.queued[p] = peer.inflight
-    if (free > 0) { total += free; work.freePeers++ }
+    if (free > 0) { total += free; work.freeList[work.freePeers++] = p }
   }
   return total
 }
@@ -319,10 +321,11 @@ function asked (list: readonly InflightRequest[] | undefined, id: string): boole
 function pickPeer (input: PolicyInput, index: number, exclude: readonly InflightRequest[] | undefined, deadline: number): number {
   const size = input.chunkSizes[index] ?? 0
   const peers = input.peers
+  const { freeList, freePeers } = work
   let best = -1
   let bestEta = deadline
-  for (let p = 0; p < peers.length; p++) {
-    if (work.free[p]! <= 0) continue
+  for (let f = 0; f < freePeers; f++) {
+    const p = freeList[f]!
     const peer = peers[p]!
     if (!peer.has(index) || asked(exclude, peer.id)) continue
     const peerEta = eta(peer, work.queued[p]! + 1, size)
@@ -331,9 +334,17 @@ function pickPeer (input: PolicyInput, index: number, exclude: readonly Inflight
   if (best >= 0) {
     work.free[best] = work.free[best]! - 1
     work.queued[best] = work.queued[best]! + 1
-    if (work.free[best] === 0) work.freePeers--
+    if (work.free[best] === 0) dropFree(best)
   }
   return best
+}
+
+/** Take a peer whose slots are all taken off the free list, keeping the order. */
+function dropFree (position: number): void {
+  const list = work.freeList
+  const at = list.subarray(0, work.freePeers).indexOf(position)
+  list.copyWithin(at, at + 1, work.freePeers)
+  work.freePeers--
 }
 
 function isOverdue (request: InflightRequest, size: number, peer: PeerView | undefined, now: number): boolean {
