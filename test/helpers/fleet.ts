@@ -45,7 +45,7 @@ export async function createFleet (): Promise<Fleet> {
       const to = bootstrap ?? fleet.manager!.addr
       const agent = startPollen(id, ['agent', ...common, '--data', join(root, id), '--id', id, '--tags', tags.join(','), '--bootstrap', to, ...extra], {}, join(root, `${id}.log`))
       fleet.agents.set(id, agent)
-      await agent.waitFor(/^agent /, 60_000)
+      await agent.waitFor(/^agent /, 120_000)
       return agent
     },
     async api (method, path, body, headers = {}) {
