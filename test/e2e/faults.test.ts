@@ -154,9 +154,12 @@ test.serial('a member serving corrupted chunks and flooding invalid gossip: hone
   t.teardown(rogue.stop)
   const ids = listening.map(a => a.replace(/^.*\/p2p\//, ''))
   await until(() => ids.every(id => rogue.node.libp2p.getPeers().some(p => p.toString() === id)) ? true : undefined, 'the rogue to connect to every agent')
+  await until(() => rogue.subscribers() >= AGENTS.length ? true : undefined, 'the rogue to learn the agents\' subscriptions')
   const task = await deploy(['fleet'], pkg('4', 4, 4), ['mv app/* .'], true)
   // It floods once it serves the package: a peer graylisted first would never hear of the task.
-  await rogue.serving
+  let heard = false
+  void rogue.serving.then(() => { heard = true })
+  await until(() => heard ? true : undefined, 'the rogue to hear of the task and claim its chunks')
   await rogue.flood(400)
   const registry = await fleet.waitForTargets(allAt(AGENTS, task.taskId))
   counts.hostileMessages += rogue.hostileMessages

@@ -24,6 +24,8 @@ export interface Rogue {
   readonly corruptChunksServed: number
   /** Invalid gossip messages it published. */
   readonly hostileMessages: number
+  /** Peers it knows subscribe to the tasks topic (it hears announcements through them). */
+  subscribers (): number
   /** Resolves once it claims the package of an announced task (so it must hear the task before it floods). */
   readonly serving: Promise<string>
   /** Publish `count` invalid messages, spread over both topics and kinds; resolves when sent. */
@@ -108,6 +110,7 @@ export async function startRogue (swarmPath: string, peers: readonly Multiaddr[]
     node,
     peerId: node.peerId.toString(),
     serving: serving.promise,
+    subscribers: () => pubsub.getSubscribers(gossip.topics.tasks).length,
     get corruptChunksServed () { return corrupt },
     get hostileMessages () { return hostile },
     async flood (count, gapMs = 5) {
