@@ -21,7 +21,7 @@ export async function runSimulateBench (o: SimulateBenchOptions): Promise<void> 
   const { systemFigures, writeRunFiles } = await import('./results.ts')
   const { formatBytes } = await import('../src/core/units.ts')
   const result = simulate(o)
-  const bound = lowerBoundSeconds(o.agents, o.packageBytes, o.originUp, o.up)
+  const bound = Math.max(lowerBoundSeconds(o.agents, o.packageBytes, o.originUp, o.up), o.packageBytes / (o.down ?? Infinity))
   const chunks = Math.ceil(o.packageBytes / o.chunkBytes)
   const figures = systemFigures(result.times, result.originUploadBytes, o.packageBytes, true, bound)
   const record = {

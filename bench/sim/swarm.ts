@@ -222,8 +222,8 @@ class Swarm implements UploadHost {
     const uploaded = this.#uploads.uploaded
     return {
       times: Array.from({ length: this.#o.agents }, (_, a) => this.#doneAt[a + 1]! / 1000),
-      originUploadBytes: uploaded[0]!,
-      totalUploadBytes: uploaded.reduce((sum, b) => sum + b, 0),
+      originUploadBytes: Math.round(uploaded[0]!),
+      totalUploadBytes: Math.round(uploaded.reduce((sum, b) => sum + b, 0)),
       duplicateBytes: this.#duplicateBytes,
       events: this.#eventCount,
       policyCalls: this.#policyCalls,
