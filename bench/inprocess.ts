@@ -147,17 +147,24 @@ export async function startSwarm (root: string, o: InprocessOptions): Promise<Sw
   return { manager, groups, url: `http://127.0.0.1:${port}`, token, close }
 }
 
-/** The agents: one group in this process, or one per worker process (started one after another). */
+/** The agents: one group in this process, or one per worker process (all starting at once). */
 async function startGroups (root: string, swarm: AgentGroupConfig['swarm'], bootstrap: string[], o: InprocessOptions): Promise<AgentGroupHandle[]> {
   const workers = Math.min(Math.max(1, o.workers), o.agents)
   const config = (w: number): AgentGroupConfig => ({
     root, swarm, bootstrap, positions: sharePositions(o.agents, workers, w), up: Number.isFinite(o.up) ? o.up : null, relayStatus: o.relayStatus, startConcurrency: 8
   })
   if (workers === 1) return [await LocalAgentGroup.start(config(0))]
-  const groups: AgentGroupHandle[] = []
-  for (let w = 0; w < workers; w++) {
-    groups.push(await RemoteAgentGroup.start(config(w)))
-    note(`  worker ${w + 1}/${workers}: ${groups.at(-1)!.addresses.length} agents up`)
+  const starting = Array.from({ length: workers }, async (_, w) => {
+    const group = await RemoteAgentGroup.start(config(w))
+    note(`  worker ${w + 1}/${workers}: ${group.addresses.length} agents up`)
+    return group
+  })
+  const settled = await Promise.allSettled(starting)
+  const groups = settled.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+  const failure = settled.find(r => r.status === 'rejected')
+  if (failure != null) {
+    await Promise.all(groups.map(async g => { await g.stop() }))
+    throw failure.reason
   }
   return groups
 }

@@ -8,15 +8,23 @@ import { sharePositions } from '../../bench/agent-group.ts'
 
 const BENCH = fileURLToPath(new URL('../../bench/index.ts', import.meta.url))
 
-/** Run `bench inprocess` with `args` and return the JSON line it prints last. */
-async function runBench (args: string[]): Promise<Record<string, any>> {
-  const child = spawn(process.execPath, [BENCH, 'inprocess', '--json', '--no-http', '--no-helia', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+/** Run `bench` with `args`; resolves with its stdout, rejects with its stderr's tail when it fails. */
+async function bench (args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [BENCH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout.on('data', (b: Buffer) => { out += b.toString() })
   child.stderr.on('data', (b: Buffer) => { err += b.toString() })
   const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
   if (code !== 0) throw new Error(`bench exited ${code}:\n${err.slice(-4000)}`)
+  return out
+}
+
+/** Run `bench inprocess` without baselines and return the JSON line it prints last. */
+async function runInprocess (args: string[]): Promise<Record<string, any>> {
+  // The Helia baseline, where the bench has it, is skipped too.
+  const skipHelia = (await bench(['inprocess', '--help'])).includes('--no-helia') ? ['--no-helia'] : []
+  const out = await bench(['inprocess', '--json', '--no-http', ...skipHelia, ...args])
   return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, any>
 }
 
@@ -31,7 +39,7 @@ test('3 agents in 2 worker processes, reports straight to the manager, deploy en
   t.timeout(300_000)
   const out = await mkdtemp(join(tmpdir(), 'pollen-inprocess-test-'))
   t.teardown(async () => { await rm(out, { recursive: true, force: true }) })
-  const r = await runBench(['--agents', '3', '--size', '1MiB', '--workers', '2', '--degree', '2', '--no-status-relay', '--out', out])
+  const r = await runInprocess(['--agents', '3', '--size', '1MiB', '--workers', '2', '--degree', '2', '--no-status-relay', '--out', out])
   t.is(r.agents, 3)
   t.is(r.workers, 2)
   t.false(r.relayStatus)
