@@ -10,6 +10,7 @@ import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { createManager, type Manager } from '../src/manager/index.ts'
 import { initSwarm, readManagerKey } from '../src/node/index.ts'
 import { runHttpBaseline } from './http-baseline.ts'
+import { heliaSystem } from './helia.ts'
 import { cpuSecondsNow, peakRssNow, seededBytes, sha256, tempRoot } from './common.ts'
 import { LocalAgentGroup, RemoteAgentGroup, sharePositions, type AgentGroupConfig, type AgentGroupHandle, type AgentGroupStats } from './agent-group.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
@@ -56,6 +57,7 @@ export async function runInprocessBench (o: InprocessOptions): Promise<void> {
   const agentUploadBytes = sum(after.stats, s => s.uploadedBytes)
   const workerPeaks = after.stats.flatMap(s => s.usage == null ? [] : [s.usage.peakRssBytes])
   const http = o.noHttp ? undefined : await httpRun(data, o)
+  const helia = o.noHelia === true ? { skipped: 'run with --no-helia' } : await heliaSystem(data, o, lowerBoundSeconds(o.agents, data.byteLength, o.originUp, o.up))
   const bound = lowerBoundSeconds(o.agents, pollen.packageBytes, o.originUp, o.up)
   const record: RunRecord = {
     mode: 'inprocess',
@@ -68,7 +70,7 @@ export async function runInprocessBench (o: InprocessOptions): Promise<void> {
       pollen: systemFigures(pollen.runTimes, pollen.originUploadBytes, pollen.packageBytes, pollen.allVerified, bound),
       pollenTransfer: systemFigures(pollen.transferTimes, pollen.originUploadBytes, pollen.packageBytes, pollen.allVerified, bound),
       http: http ?? { skipped: 'run with --no-http' },
-      helia: { skipped: 'not integrated yet: Helia/bitswap is not among the project dependencies (next step of the harness)' }
+      helia
     },
     upBytesPerSecond: Number.isFinite(o.up) ? o.up : null,
     originUpBytesPerSecond: Number.isFinite(o.originUp) ? o.originUp : null,
