@@ -49,9 +49,19 @@ export interface ApiOptions {
   readonly auth?: boolean
 }
 
+/** Parts of a multipart upload: one `task`, one `package`, and room to refuse a stray part by name. */
+const MULTIPART_PARTS = 8
+
 /**
  * Build the API: plugins and routes registered, ready to `listen()` (or
  * `inject()` in tests). The caller listens and closes it.
+ *
+ * Every request is bounded: JSON and YAML bodies of any route by `bodyLimit`
+ * (413), a multipart upload by `bodyLimit` for its `task` part,
+ * `packageLimit` for its `package` part and {@link MULTIPART_PARTS} parts
+ * (413), YAML documents by `YAML_LIMITS` (tokens, nesting, aliases: 400),
+ * path parameters by `maxParamLength` (414), `/events` messages by
+ * `eventsMaxPayloadBytes`. The OpenAPI document states the same limits.
  * @throws {InvalidOptionError} `uploadDir` is not an existing directory.
  */
 export async function createApi (options: ApiOptions): Promise<FastifyInstance> {
@@ -60,6 +70,8 @@ export async function createApi (options: ApiOptions): Promise<FastifyInstance> 
   const app = Fastify({
     logger: loggerOptions(config.logger),
     bodyLimit: config.bodyLimit,
+    // fastify's 10 s default aborts start-up on a busy host (swagger-ui reads its static files).
+    pluginTimeout: 60_000,
     routerOptions: { maxParamLength: config.maxParamLength },
     schemaErrorFormatter: formatSchemaErrors
   })
@@ -68,12 +80,12 @@ export async function createApi (options: ApiOptions): Promise<FastifyInstance> 
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   addBodyParsers(app)
-  await registerOpenApi(app)
+  await registerOpenApi(app, { ...config, multipartParts: MULTIPART_PARTS })
   await app.register(websocket, {
     options: { maxPayload: config.eventsMaxPayloadBytes, handleProtocols: selectProtocol }
   })
   await app.register(multipart, {
-    limits: { fileSize: Math.max(config.packageLimit, config.bodyLimit) + 1, fieldSize: config.bodyLimit, parts: 8 }
+    limits: { fileSize: Math.max(config.packageLimit, config.bodyLimit) + 1, fieldSize: config.bodyLimit, parts: MULTIPART_PARTS }
   })
   // After the websocket plugin's own onRequest hook, which marks upgrade
   // requests so that a refused upgrade's socket is destroyed, not leaked.

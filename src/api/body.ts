@@ -4,9 +4,9 @@
  * per-route list of accepted media types answered with 415 otherwise.
  */
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify'
-import { parseDocument } from 'yaml'
+import { parseSafeYaml } from '../core/index.ts'
 import { InvalidRequestError } from './errors.ts'
-import { DOCUMENT_TYPES } from './schemas.ts'
+import { DOCUMENT_TYPES, MULTIPART_TYPE } from './schemas.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -16,22 +16,14 @@ declare module 'fastify' {
 }
 
 /**
- * Parse YAML safely: core schema only, no custom tags, no merge keys,
- * aliases bounded, duplicate keys refused (the options of `parseTaskDocument`);
- * a warning (an unknown tag such as `!!js/function`) is an error too.
+ * Parse a YAML (or JSON) body with the rules of task descriptions
+ * (`parseSafeYaml`: core schema, no custom tags, aliases and nesting bounded).
  * @throws {InvalidRequestError} the text does not parse.
  */
 export function parseYamlBody (text: string): unknown {
-  const doc = parseDocument(text, { schema: 'core', customTags: [], merge: false, uniqueKeys: true })
-  const problem = doc.errors[0] ?? doc.warnings[0]
-  if (problem !== undefined) {
-    throw new InvalidRequestError(`body does not parse as YAML or JSON: ${problem.message.split('\n')[0]}`, { cause: problem })
-  }
-  try {
-    return doc.toJS({ maxAliasCount: 100 })
-  } catch (err) {
-    throw new InvalidRequestError(`body does not parse as YAML or JSON: ${(err as Error).message.split('\n')[0]}`, { cause: err })
-  }
+  const parsed = parseSafeYaml(text)
+  if ('problem' in parsed) throw new InvalidRequestError(`body does not parse as YAML or JSON: ${parsed.problem}`)
+  return parsed.value
 }
 
 /** Register the YAML parsers (replacing fastify's `text/plain` one). */
@@ -59,7 +51,24 @@ export async function checkMediaType (request: FastifyRequest): Promise<void> {
   const type = mediaTypeOf(request)
   if (!accepted.includes(type)) {
     const error = new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE()
-    error.message = `Unsupported Media Type ${JSON.stringify(type)}: send one of ${accepted.join(', ')}`
+    error.message = `Unsupported Media Type ${JSON.stringify(type.slice(0, 100))}: send one of ${accepted.join(', ')}`
     throw error
+  }
+  if (type === MULTIPART_TYPE) checkBoundary(request.headers['content-type']!)
+}
+
+/** `boundary=…` of a media type, quoted or not. */
+const BOUNDARY = /;\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]*))/i
+
+/**
+ * A multipart body needs a boundary of 1 to 70 characters (RFC 2046); the
+ * parser would otherwise fail on it with an error of its own.
+ * @throws {InvalidRequestError} the boundary is missing, empty or too long.
+ */
+function checkBoundary (contentType: string): void {
+  const match = BOUNDARY.exec(contentType)
+  const boundary = match?.[1] ?? match?.[2] ?? ''
+  if (boundary.length === 0 || boundary.length > 70) {
+    throw new InvalidRequestError(`${MULTIPART_TYPE} needs a boundary parameter of 1 to 70 characters`, { field: 'content-type' })
   }
 }

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
+import { API_DEFAULTS } from '../constants.ts'
+import { formatBytes, YAML_LIMITS } from '../core/index.ts'
 
 function packageVersion (): string {
   try {
@@ -17,14 +19,36 @@ function packageVersion (): string {
   }
 }
 
+/** The request limits the OpenAPI document states. */
+export interface DocumentedLimits {
+  readonly bodyLimit: number
+  readonly packageLimit: number
+  readonly multipartParts: number
+  readonly eventsMaxPayloadBytes: number
+}
+
+/** What every client should know about the size of requests. */
+export function limitsText (limits: DocumentedLimits): string {
+  return [
+    `Limits: a JSON or YAML body, and the \`task\` part of a multipart upload, of at most ${formatBytes(limits.bodyLimit)};`,
+    `a \`package\` part of at most ${formatBytes(limits.packageLimit)}; at most ${limits.multipartParts} parts (413 beyond any of these).`,
+    `YAML documents of at most ${YAML_LIMITS.maxTokens} tokens, ${YAML_LIMITS.maxDepth} levels of nesting and ${YAML_LIMITS.maxAliasCount} alias expansions (400 beyond).`,
+    `Path parameters of at most ${API_DEFAULTS.maxParamLength} characters (414); /events messages of at most ${formatBytes(limits.eventsMaxPayloadBytes)}.`
+  ].join(' ')
+}
+
 /** Register the OpenAPI generator; call before any route is added. */
-export async function registerOpenApi (app: FastifyInstance): Promise<void> {
+export async function registerOpenApi (app: FastifyInstance, limits: DocumentedLimits): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info: {
         title: 'Pollen manager API',
-        description: 'Tasks, targets and events of a Pollen swarm. Every route but /health needs `Authorization: Bearer <token>`; GETs need a read token, everything else a deploy token.',
+        description: [
+          'Tasks, targets and events of a Pollen swarm. Every route but /health needs `Authorization: Bearer <token>`; GETs need a read token, everything else a deploy token.',
+          'Every error is JSON `{statusCode, error, code, message}`; bad input always gets a 4xx with a message.',
+          limitsText(limits)
+        ].join(' '),
         version: packageVersion()
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },

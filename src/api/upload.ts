@@ -50,10 +50,11 @@ export async function checkUploadDir (dir: string): Promise<void> {
  */
 export async function readUpload (request: FastifyRequest, options: UploadOptions, upload: Upload): Promise<Required<Pick<Upload, 'spec'>> & Upload> {
   const seen = new Set<string>()
-  for await (const part of request.parts()) {
+  for await (const part of partsOf(request)) {
     if (part.fieldname !== 'task' && part.fieldname !== 'package') {
       discard(part)
-      throw new InvalidRequestError(`unknown part ${JSON.stringify(part.fieldname)}: send a "task" part and optionally a "package" file`, { field: part.fieldname })
+      const name = shorten(part.fieldname ?? '')
+      throw new InvalidRequestError(`unknown part ${JSON.stringify(name)}: send a "task" part and optionally a "package" file`, { field: name })
     }
     if (seen.has(part.fieldname)) {
       discard(part)
@@ -67,6 +68,33 @@ export async function readUpload (request: FastifyRequest, options: UploadOption
   return upload as Required<Pick<Upload, 'spec'>> & Upload
 }
 
+/**
+ * The parts of a multipart body. What the parser throws on a malformed body
+ * (no final boundary, a part ended early) is the client's fault: a 400.
+ */
+async function * partsOf (request: FastifyRequest): AsyncGenerator<Multipart> {
+  try {
+    for await (const part of request.parts()) yield part
+  } catch (err) {
+    throw malformed(err)
+  }
+}
+
+/**
+ * The multipart parser (busboy) fails with plain `Error`s; those become an
+ * {@link InvalidRequestError}. Named errors (Pollen's, the plugin's 413s) and
+ * system errors (`syscall`: writing the package failed) stay as they are.
+ */
+function malformed (err: unknown): unknown {
+  if (!(err instanceof Error) || err.constructor !== Error || 'syscall' in err) return err
+  return new InvalidRequestError(`malformed multipart body: ${shorten(err.message)}`, { cause: err })
+}
+
+/** A client-given name or message, cut for an error message. */
+function shorten (text: string, max = 100): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text
+}
+
 function discard (part: Multipart): void {
   if (part.type === 'file') part.file.resume()
 }
@@ -76,7 +104,7 @@ async function readTask (part: Multipart, limit: number): Promise<TaskSpec> {
   const chunks: Buffer[] = []
   await pipeline(part.file, limitBytes(limit, 'the task part'), async function * (source: AsyncIterable<Buffer>) {
     for await (const chunk of source) chunks.push(chunk)
-  })
+  }).catch((err: unknown) => { throw malformed(err) })
   if (part.file.truncated) throw tooLarge('the task part', limit)
   return parseTaskDocument(Buffer.concat(chunks).toString('utf8'))
 }
@@ -93,6 +121,7 @@ async function savePackage (part: Multipart, options: UploadOptions, upload: Upl
   const path = join(upload.tempDir, 'package')
   upload.packagePath = path
   await pipeline(part.file, limitBytes(options.packageLimit, 'the package'), createWriteStream(path, { flags: 'wx', mode: 0o600 }))
+    .catch((err: unknown) => { throw malformed(err) })
   if (part.file.truncated) throw tooLarge('the package', options.packageLimit)
 }
 

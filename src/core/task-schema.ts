@@ -4,7 +4,7 @@
  * messages naming the offending field.
  */
 import { Ajv, type ErrorObject } from 'ajv'
-import { parseDocument } from 'yaml'
+import { CST, isMap, isPair, isScalar, isSeq, Lexer, parseDocument, Parser } from 'yaml'
 import { InvalidTaskError } from './errors.ts'
 import { RESTART_POLICIES, type TaskSpec } from './task.ts'
 
@@ -115,23 +115,109 @@ function taskError (error: ErrorObject | undefined): InvalidTaskError {
   return new InvalidTaskError(`${field === '' ? 'task' : field}: ${message}`, { field: field === '' ? undefined : field })
 }
 
+/** Limits of every YAML document Pollen reads (task descriptions, request bodies). */
+export const YAML_LIMITS = {
+  /**
+   * Lexical tokens (scalars, indicators, spaces, line breaks) in one
+   * document. The yaml library spends tens of microseconds per token, so a
+   * body limit alone would let one 1 MiB document hold the event loop for
+   * seconds; the largest task the schema allows in block style has about
+   * 25,000. @default 50_000
+   */
+  maxTokens: 50_000,
+  /**
+   * Nesting of collections. Deeper documents are refused before they are
+   * composed: the yaml library composes recursively, and a few hundred levels
+   * (two bytes each) overflow the stack, which can abort the whole process.
+   * @default 64
+   */
+  maxDepth: 64,
+  /** Alias expansions in one document (no "billion laughs"). @default 100 */
+  maxAliasCount: 100
+} as const
+
+/** What {@link parseSafeYaml} made of a text: its value, or why it was refused. */
+export type YamlResult = { readonly value: unknown } | { readonly problem: string }
+
 /**
- * Parse a task description written in YAML or JSON (JSON is YAML) and
- * validate it. YAML is parsed with the core schema only: no custom tags, no
- * merge keys, and aliases bounded (no "billion laughs").
+ * Parse one YAML (or JSON) document safely: core schema only, no custom tags
+ * (an unknown tag such as `!!js/function` is refused, not ignored), no merge
+ * keys, duplicate keys refused, size, nesting and aliases bounded by
+ * {@link YAML_LIMITS}.
+ */
+export function parseSafeYaml (text: string): YamlResult {
+  try {
+    const tooLarge = checkShape(text)
+    if (tooLarge !== undefined) return { problem: tooLarge }
+    // Duplicate keys are found by `duplicateKey` in linear time; the library's own check is quadratic.
+    const doc = parseDocument(text, { schema: 'core', customTags: [], merge: false, uniqueKeys: false, prettyErrors: true, logLevel: 'error' })
+    const problem = doc.errors[0] ?? doc.warnings[0]
+    if (problem != null) return { problem: firstLine(problem.message) }
+    const duplicate = duplicateKey(doc.contents)
+    if (duplicate !== undefined) return { problem: duplicate }
+    return { value: doc.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount }) }
+  } catch (err) {
+    return { problem: firstLine((err as Error).message) }
+  }
+}
+
+function firstLine (message: string): string {
+  return message.split('\n')[0]!
+}
+
+/** Why a text is too large or too deep to compose, if it is; neither step recurses. */
+function checkShape (text: string): string | undefined {
+  const tooDeep = `collections are nested more than ${YAML_LIMITS.maxDepth} levels deep`
+  let tokens = 0
+  let flowDepth = 0
+  for (const token of new Lexer().lex(text)) {
+    if (++tokens > YAML_LIMITS.maxTokens) return `document has more than ${YAML_LIMITS.maxTokens} tokens`
+    if (token === '[' || token === '{') flowDepth += 1
+    else if (token === ']' || token === '}') flowDepth = Math.max(0, flowDepth - 1)
+    // Flow nesting is cheap to see here; block nesting needs the syntax tree below.
+    if (flowDepth > YAML_LIMITS.maxDepth) return tooDeep
+  }
+  const stack: Array<[CST.Token, number]> = [...new Parser().parse(text)].map(token => [token, 0])
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [token, depth] = next
+    if (depth > YAML_LIMITS.maxDepth) return tooDeep
+    if (token.type === 'document' && token.value !== undefined) stack.push([token.value, depth])
+    if (!CST.isCollection(token)) continue
+    for (const item of token.items as CST.CollectionItem[]) {
+      if (item.key != null) stack.push([item.key, depth + 1])
+      if (item.value != null) stack.push([item.value, depth + 1])
+    }
+  }
+  return undefined
+}
+
+/** The first key repeated in a mapping (or a key that is not a scalar), named. */
+function duplicateKey (root: unknown): string | undefined {
+  const stack = [root]
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (isSeq(node)) stack.push(...node.items)
+    if (isPair(node)) stack.push(node.value)
+    if (!isMap(node)) continue
+    const keys = new Set<string>()
+    for (const { key, value } of node.items) {
+      if (key !== null && !isScalar(key)) return 'mapping keys must be scalars'
+      const name = String(key?.value ?? null)
+      if (keys.has(name)) return `map keys must be unique: ${JSON.stringify(name.slice(0, 100))} is repeated`
+      keys.add(name)
+      stack.push(value)
+    }
+  }
+  return undefined
+}
+
+/**
+ * Parse a task description written in YAML or JSON (JSON is YAML) with
+ * {@link parseSafeYaml} and validate it.
  * @throws {InvalidTaskError} the text does not parse, or the task is invalid.
  */
 export function parseTaskDocument (text: string): TaskSpec {
-  let value: unknown
-  try {
-    const doc = parseDocument(text, { schema: 'core', customTags: [], merge: false, uniqueKeys: true, prettyErrors: true })
-    // An unknown tag (`!foo`) is only a warning to the yaml library; Pollen refuses it.
-    const problem = doc.errors[0] ?? doc.warnings[0]
-    if (problem != null) throw problem
-    value = doc.toJS({ maxAliasCount: 100 })
-  } catch (err) {
-    throw new InvalidTaskError(`task description does not parse as YAML or JSON: ${(err as Error).message.split('\n')[0]}`, { cause: err })
-  }
-  if (value === null || value === undefined) throw new InvalidTaskError('task description is empty')
-  return validateTaskSpec(value)
+  const parsed = parseSafeYaml(text)
+  if ('problem' in parsed) throw new InvalidTaskError(`task description does not parse as YAML or JSON: ${parsed.problem}`)
+  if (parsed.value === null || parsed.value === undefined) throw new InvalidTaskError('task description is empty')
+  return validateTaskSpec(parsed.value)
 }
