@@ -7,7 +7,7 @@
  * Nothing half-installed is ever activated: a failed install or run leaves
  * (or puts back) the previous release running.
  */
-import { mkdir, readdir, readlink, rename, rm, statfs } from 'node:fs/promises'
+import { mkdir, readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { extractArchive } from '../archive/index.ts'
 import { exportFile, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
@@ -281,9 +281,11 @@ export class TaskProcessor {
   /** Start the run commands of an installed release; on success it becomes `#running`. */
   async #start (body: TaskBody, signal?: AbortSignal): Promise<{ ok: true } | { ok: false, error: string }> {
     const { settings, reporter } = this.#deps
-    const cwd = join(this.#deps.dataDir, settings.releasesDir, body.id)
+    const releaseDir = join(this.#deps.dataDir, settings.releasesDir, body.id)
+    const cwd = join(releaseDir, body.workdir ?? '.')
+    if (!await isDirectory(cwd)) return { ok: false, error: `run.workdir ${JSON.stringify(body.workdir)} is not a directory of the release` }
     const supervisor = createSupervisor({
-      commands: body.stages.run, cwd, env: this.#env(body, cwd), uid: settings.uid, gid: settings.gid, restart: body.restart,
+      commands: body.stages.run, cwd, env: this.#env(body, releaseDir), uid: settings.uid, gid: settings.gid, restart: body.restart,
       backoffMinMs: settings.restartBackoffMinMs, backoffMaxMs: settings.restartBackoffMaxMs, stableMs: settings.restartStableMs,
       graceMs: settings.stopGraceMs, settleMs: settings.runSettleMs, maxLineBytes: settings.maxLineBytes, clock: this.#deps.clock,
       onLine: entry => { reporter.log(body.id, 'run', entry, body.debug) },
@@ -426,3 +428,6 @@ async function sleep (ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
+async function isDirectory (path: string): Promise<boolean> {
+  return await stat(path).then(info => info.isDirectory(), () => false)
+}

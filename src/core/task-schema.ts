@@ -55,7 +55,10 @@ export const taskSpecSchema = {
     run: {
       type: 'object',
       additionalProperties: false,
-      properties: { restart: { type: 'string', enum: [...RESTART_POLICIES] } }
+      properties: {
+        restart: { type: 'string', enum: [...RESTART_POLICIES] },
+        workdir: { type: 'string', minLength: 1, maxLength: TASK_LIMITS.maxStringLength }
+      }
     }
   }
 } as const
@@ -72,6 +75,7 @@ export function validateTaskSpec (value: unknown): TaskSpec {
   const spec = value as TaskSpec
   checkSelector(spec)
   for (const path of spec.stages.transfer ?? []) checkTransferPath(path, spec.stages.transfer!.indexOf(path))
+  if (spec.run?.workdir != null) checkRelativePath(spec.run.workdir, 'run.workdir')
   return spec
 }
 
@@ -83,7 +87,11 @@ function checkSelector (spec: TaskSpec): void {
 
 /** Transfer paths are relative paths inside the package: no absolute path, no `..`. */
 function checkTransferPath (path: string, index: number): void {
-  const field = `stages.transfer[${index}]`
+  checkRelativePath(path, `stages.transfer[${index}]`)
+}
+
+/** A relative path inside the package or release: no absolute path, no `..`, no backslash or NUL. */
+export function checkRelativePath (path: string, field: string): void {
   if (path.startsWith('/') || path.includes('\\') || path.includes('\0')) {
     throw new InvalidTaskError(`${field}: ${JSON.stringify(path)} must be a relative path inside the package`, { field })
   }

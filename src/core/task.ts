@@ -41,7 +41,11 @@ export interface TaskSpec {
   readonly target: TargetSelector
   /** Send every log line live rather than on request. @default false */
   readonly debug?: boolean
-  readonly run?: { readonly restart?: RestartPolicy }
+  readonly run?: {
+    readonly restart?: RestartPolicy
+    /** Directory the run commands start in, relative to the release directory. @default '.' */
+    readonly workdir?: string
+  }
 }
 
 /** The package a task delivers: a manifest CID (see `src/core/manifest.ts`) and its size. */
@@ -71,6 +75,8 @@ export interface TaskBody {
   readonly target: TargetSelector
   readonly debug: boolean
   readonly restart: RestartPolicy
+  /** Directory the run commands start in, relative to the release directory (absent: the release directory). */
+  readonly workdir?: string
 }
 
 /** A signed order to stop a task's processes on every matching target. */

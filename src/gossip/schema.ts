@@ -81,8 +81,9 @@ export const managerBodySchemas = {
     stages: strictObject({ transfer, install: commands, run: commands }),
     target: selector,
     debug: { type: 'boolean' },
-    restart: { type: 'string', enum: [...RESTART_POLICIES] }
-  }, ['description']),
+    restart: { type: 'string', enum: [...RESTART_POLICIES] },
+    workdir: { type: 'string', minLength: 1, maxLength: TASK_LIMITS.maxStringLength }
+  }, ['description', 'workdir']),
   stop: strictObject({ ...managerFields('stop'), taskId, target: selector }),
   'log-request': strictObject({ ...managerFields('log-request'), targetId: name, stage }),
   revoke: strictObject({ ...managerFields('revoke'), targetId: name, peerId: { type: 'string', pattern: PEER_ID.source } })

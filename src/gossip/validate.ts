@@ -69,6 +69,7 @@ function checkManagerBody (body: ManagerBody): void {
   checkSelector(body.target)
   if (body.kind !== 'task') return
   body.stages.transfer.forEach(checkTransferPath)
+  if (body.workdir != null && !isRelativeInside(body.workdir)) throw new InvalidMessageError(`body.workdir: ${JSON.stringify(body.workdir.slice(0, 100))} is not a relative path inside the release`)
   if (body.package !== null) {
     try {
       parseManifestCid(body.package.cid)
@@ -84,9 +85,13 @@ function checkSelector (target: TargetSelector): void {
   }
 }
 
+function isRelativeInside (path: string): boolean {
+  return !(path.startsWith('/') || path.includes('\\') || path.includes('\0') || path.split('/').includes('..'))
+}
+
 /** Transfer paths stay inside the package: relative, no `..`, no backslash or NUL. */
 function checkTransferPath (path: string, index: number): void {
-  if (path.startsWith('/') || path.includes('\\') || path.includes('\0') || path.split('/').includes('..')) {
+  if (!isRelativeInside(path)) {
     throw new InvalidMessageError(`body.stages.transfer[${index}]: ${JSON.stringify(path.slice(0, 100))} is not a relative path inside the package`)
   }
 }

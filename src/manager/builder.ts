@@ -21,6 +21,8 @@ export interface BuildOptions {
   readonly assembleTimeoutMs: number
   readonly assembleOutputBytes: number
   readonly maxPackageEntries: number
+  /** Most bytes an upload may unpack to (a gzip bomb is refused before it fills the disk). */
+  readonly maxPackageBytes: number
   readonly signal?: AbortSignal
 }
 
@@ -45,7 +47,7 @@ export async function buildPackage (options: BuildOptions): Promise<TaskPackage 
   try {
     const root = join(work, 'package')
     await mkdir(root)
-    if (options.packagePath != null) await extractArchive(options.packagePath, root, { maxEntries: options.maxPackageEntries })
+    if (options.packagePath != null) await extractArchive(options.packagePath, root, { maxEntries: options.maxPackageEntries, maxBytes: options.maxPackageBytes })
     if (assemble.length > 0) {
       await runAssemble(assemble, { cwd: root, timeoutMs: options.assembleTimeoutMs, maxOutputBytes: options.assembleOutputBytes, signal: options.signal })
     }

@@ -213,6 +213,7 @@ class PollenManager implements Manager {
       assembleTimeoutMs: this.#opts.assembleTimeoutMs,
       assembleOutputBytes: this.#opts.assembleOutputBytes,
       maxPackageEntries: this.#opts.maxPackageEntries,
+      maxPackageBytes: this.#opts.maxPackageBytes,
       signal: input.signal
     })
     const now = this.#clock()
@@ -229,7 +230,8 @@ class PollenManager implements Manager {
       stages: { transfer: spec.stages.transfer ?? [], install: spec.stages.install ?? [], run: spec.stages.run ?? [] },
       target: normaliseSelector(spec.target),
       debug: spec.debug ?? false,
-      restart: spec.run?.restart ?? 'never'
+      restart: spec.run?.restart ?? 'never',
+      ...(spec.run?.workdir != null && spec.run.workdir !== '.' ? { workdir: spec.run.workdir } : {})
     }
     const signed = await signBody(this.#opts.managerKey, body)
     this.#checkAnnounceable(signed)

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava'
-import { readFile, readlink } from 'node:fs/promises'
+import { readFile, readlink, realpath } from 'node:fs/promises'
 import { arch, platform } from 'node:os'
 import { join } from 'node:path'
 import type { TargetRecord } from '../../src/core/index.ts'
@@ -43,6 +43,29 @@ test('a task reaches only the agents whose tags match; they install, run, report
   // Every agent also carries implicit platform tags.
   const byArch = await manager.createTask({ spec: { stages: { run: ['true'] }, target: { tags: ['rover', `arch:${arch()}`, `os:${platform()}`] } } })
   await waitForTargets(manager, ts => historyOf(ts, 'rover-1')[byArch.id] === 'RUN-SUCCESS')
+})
+
+test('run commands start in run.workdir inside the release; a workdir the release lacks fails the run', async t => {
+  const s = await makeSwarm()
+  t.teardown(s.cleanup)
+  const manager = await startManager(s)
+  t.teardown(async () => { await manager.stop() })
+  const agent = await startAgent(s, 'dev-w', [], manager.node)
+  t.teardown(async () => { await agent.stop() })
+  const upload = await makeTarGz(s.root, { 'app/bin/start.sh': 'pwd > where.txt\necho "$POLLEN_RELEASE_DIR" >> where.txt\nexec sleep 1000\n' })
+  const task = await manager.createTask({
+    spec: { stages: { transfer: ['app'], run: ['sh start.sh'] }, target: { ids: ['dev-w'] }, run: { workdir: 'app/bin' } },
+    packagePath: upload
+  })
+  await waitForTargets(manager, ts => historyOf(ts, 'dev-w')[task.id] === 'RUN-SUCCESS')
+  const release = join(s.root, 'dev-w', 'releases', task.id)
+  const [cwd, releaseDir] = (await readFile(join(release, 'app', 'bin', 'where.txt'), 'utf8')).trim().split('\n')
+  t.is(await realpath(cwd!), await realpath(join(release, 'app', 'bin')))
+  t.is(await realpath(releaseDir!), await realpath(release), 'POLLEN_RELEASE_DIR stays the release directory')
+
+  const missing = await manager.createTask({ spec: { stages: { run: ['true'] }, target: { ids: ['dev-w'] }, run: { workdir: 'nowhere' } } })
+  const targets = await waitForTargets(manager, ts => historyOf(ts, 'dev-w')[missing.id] === 'RUN-FAILURE')
+  t.regex(targets.find(x => x.ID === 'dev-w')?.Task?.StageLogs.Run?.Error ?? '', /run\.workdir "nowhere" is not a directory/)
 })
 
 /** The pid an app wrote into its release directory, and whether it is alive. */

@@ -27,6 +27,9 @@ test('invalid tasks name the offending field', t => {
   t.is(fieldOf(t, () => validateTaskSpec({ stages: { transfer: ['../etc'] }, target: { ids: ['a'] } })), 'stages.transfer[0]')
   t.is(fieldOf(t, () => validateTaskSpec({ stages: { transfer: ['/etc'] }, target: { ids: ['a'] } })), 'stages.transfer[0]')
   t.is(fieldOf(t, () => validateTaskSpec({ stages: {}, target: { tags: ['a b'] } })), 'target.tags[0]')
+  t.is(fieldOf(t, () => validateTaskSpec({ stages: {}, target: { ids: ['a'] }, run: { workdir: '../..' } })), 'run.workdir')
+  t.is(fieldOf(t, () => validateTaskSpec({ stages: {}, target: { ids: ['a'] }, run: { workdir: '/srv' } })), 'run.workdir')
+  t.is(validateTaskSpec({ stages: {}, target: { ids: ['a'] }, run: { workdir: 'bin/x' } }).run?.workdir, 'bin/x')
 })
 
 test('YAML is parsed safely: custom tags, alias bombs and duplicate keys are refused', t => {

@@ -86,6 +86,19 @@ test('transfer paths are checked against the package', async t => {
   t.is((noPaths as any).field, 'stages.transfer')
 })
 
+test('an upload that unpacks to more than maxPackageBytes is refused before it fills the disk', async t => {
+  const s = await makeSwarm()
+  t.teardown(s.cleanup)
+  const manager = await startManager(s, 'manager', { maxPackageBytes: 64 * 1024 })
+  t.teardown(async () => { await manager.stop() })
+  // 1 MiB of zeros: a few KiB gzipped, 16 times the limit unpacked.
+  const bomb = await makeTarGz(s.root, { 'app/zeros': new Uint8Array(1024 * 1024) })
+  const err = await t.throwsAsync(manager.createTask({ spec: spec({ stages: { transfer: ['app'] } }), packagePath: bomb }))
+  t.is(err?.name, 'UnsafePackageError')
+  t.regex(err!.message, /exceeds 65536 bytes/)
+  t.is((await manager.listTasks({ page: 1, perPage: 10 })).total, 0)
+})
+
 test('tasks, targets and the sequence survive a restart', async t => {
   const s = await makeSwarm()
   t.teardown(s.cleanup)
