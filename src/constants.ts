@@ -183,7 +183,9 @@ export const MANAGER_DEFAULTS = {
   /** How often the bytes the manager uploaded per task are saved. @default 5_000 */
   uploadSaveIntervalMs: 5_000,
   /** Most entries in an uploaded package. @default 100_000 */
-  maxPackageEntries: 100_000
+  maxPackageEntries: 100_000,
+  /** Most bytes an uploaded package may unpack to (sum of its entries' sizes). @default 16 GiB */
+  maxPackageBytes: 16 * 1024 * 1024 * 1024
 }
 
 /** Defaults of the REST API (`src/api`). */
