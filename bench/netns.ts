@@ -27,6 +27,8 @@ import { benchTaskForm, systemLine, until, type HarnessOptions } from './harness
 const BIN = fileURLToPath(new URL('../bin/pollen.js', import.meta.url))
 const TOKEN = 'netns-bench-token'
 const PORT = 4001
+/** How long the idle swarm's CPU use is measured before the task goes out. */
+const IDLE_WINDOW_MS = 5_000
 
 /** Options of {@link runNetnsBench}. */
 export interface NetnsOptions extends HarnessOptions {
@@ -90,8 +92,10 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       ...(http?.wanBytes != null ? { httpWanBytes: http.wanBytes, httpWanRatio: round(http.wanBytes / F) } : {}),
       discoverySeconds: round(pollen.discoverySeconds),
       meshPeers: pollen.meshPeers,
+      idleAgentCores: round(pollen.idleCores),
       announceSeconds: round(pollen.announceSeconds),
       agentCpuSecondsPerMiB: round(pollen.agentCpuSeconds / (o.agents * F / 2 ** 20)),
+      agentBusyCpuSecondsPerMiB: round((pollen.agentCpuSeconds - pollen.idleCores * Math.max(...pollen.transferTimes)) / (o.agents * F / 2 ** 20)),
       managerCpuSeconds: round(pollen.managerCpuSeconds)
     }
     const files = await writeRunFiles(o.out, record, o.plot)
@@ -108,7 +112,8 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       line('http fan-out', record.systems.http),
       ['manager link', `${formatBytes(pollen.managerTxBytes)} sent during the deployment (all protocols)`],
       ...(setup.wanBytes != null ? [['WAN into sites', `pollen ${ratio(pollen.wanBytes)}, http ${ratio(http?.wanBytes)}`] as [string, string]] : []),
-      ['CPU', `agents ${record.agentCpuSecondsPerMiB as number} s per MiB received, manager ${record.managerCpuSeconds as number} s, until the last transfer`],
+      ['idle CPU', `${record.idleAgentCores as number} cores for all agents together, meshed, before the task`],
+      ['CPU', `agents ${record.agentCpuSecondsPerMiB as number} s per MiB received (${record.agentBusyCpuSecondsPerMiB as number} s above the idle load), manager ${record.managerCpuSeconds as number} s, until the last transfer`],
       ['files', files.join(', ')]
     ], record, o.json)
   } finally {
@@ -169,6 +174,8 @@ interface PollenRun {
   wanOutBytes?: number
   discoverySeconds: number
   meshPeers: { min: number, median: number }
+  /** Cores the agents used, together, while idle and meshed. */
+  idleCores: number
   announceSeconds: number
   agentCpuSeconds: number
   managerCpuSeconds: number
@@ -193,13 +200,16 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   note(`${o.agents} agents registered after ${discoverySeconds.toFixed(1)} s; waiting for each to have ${setup.meshTarget} peers…`)
   const meshPeers = await awaitMesh(agentHosts, setup.meshTarget, Math.min(o.timeoutMs, 120_000))
   note(`mesh: peers per agent min ${meshPeers.min}, median ${meshPeers.median}; deploying ${formatBytes(data.byteLength)}…`)
+  const idleCores = await idleLoad(agents, IDLE_WINDOW_MS)
+  note(`idle swarm: ${idleCores.toFixed(2)} cores for ${o.agents} agents (gossip heartbeats, mDNS, adverts)`)
   const txBefore = await lab.txBytes(managerHost)
   const wanBefore = await setup.wanBytes?.()
-  const cpuBefore = await Promise.all([manager, ...agents].map(cpuSecondsOf))
   const form = await benchTaskForm(root, data)
   const posted = Date.now()
   const res = await fetch(`${api}/tasks`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } })
   if (res.status !== 201) throw new Error(`POST /tasks: ${res.status} ${await res.text()}`)
+  // From the announcement (the POST returns right after it), not the upload: the agents' work only.
+  const cpuBefore = await Promise.all([manager, ...agents].map(cpuSecondsOf))
   const task = await res.json() as { id: string, createdAt: string, package: { bytes: number } }
   const announced = Date.parse(task.createdAt)
   const transfer = new Map<string, number>()
@@ -229,6 +239,7 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
     ...(wanBefore != null && wanAfter != null ? { wanBytes: wanAfter.into - wanBefore.into, wanOutBytes: wanAfter.outOf - wanBefore.outOf } : {}),
     discoverySeconds,
     meshPeers,
+    idleCores,
     announceSeconds: (announced - posted) / 1000,
     managerCpuSeconds: cpu[0]!,
     agentCpuSeconds: cpu.slice(1).reduce((a, b) => a + b, 0)
@@ -243,6 +254,14 @@ async function awaitMesh (hosts: readonly LabHost[], target: number, timeoutMs: 
     return Math.min(...counts) >= target
   }, timeoutMs, 'the mesh', 1000).catch(err => { note(`mesh incomplete: ${(err as Error).message}`) })
   return { min: Math.min(...counts), median: percentile(counts, 50) }
+}
+
+/** Cores `children` use together over `ms` (CPU seconds per second). */
+async function idleLoad (children: readonly ChildProcess[], ms: number): Promise<number> {
+  const before = await Promise.all(children.map(cpuSecondsOf))
+  await new Promise(resolve => setTimeout(resolve, ms))
+  const after = await Promise.all(children.map(cpuSecondsOf))
+  return after.reduce((sum, cpu, i) => sum + cpu - before[i]!, 0) / (ms / 1000)
 }
 
 /** User + system CPU seconds of a child (`ip netns exec` execs the command, so the pid is the command's). */

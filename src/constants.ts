@@ -123,9 +123,10 @@ export const FETCH_DEFAULTS = {
   /** Weight of the newest sample in the throughput/RTT moving averages. @default 0.3 */
   ewmaAlpha: 0.3,
   /**
-   * A fetch idle this long (nothing in flight) asks far peers (behind a
-   * router) for any chunk, not only those it is designated to bring in for
-   * its LAN; at least four average chunks at the fastest far peer's rate. @default 3_000
+   * A near peer that announced no chunk for this long (at least four average
+   * chunks at the fastest far peer's rate) is no longer counted on to bring
+   * in its share of the chunks only far peers (behind a router) hold; a fetch
+   * idle four times this long asks far peers for anything. @default 3_000
    */
   farGraceMs: 3_000,
   /** Emit a progress event at most this often. @default 250 */

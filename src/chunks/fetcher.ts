@@ -176,6 +176,7 @@ export class Fetcher implements ClientSessionHandler {
     const state = this.#peer(peer)
     state.knowsManifest = known
     if (!known) return
+    state.lastHeard = this.#now()
     if (this.#ctx.share.manifest === undefined) {
       state.pendingBits = Uint8Array.from(bits)
       this.#askForManifest()
@@ -189,6 +190,7 @@ export class Fetcher implements ClientSessionHandler {
     if (state.remoteHave === undefined) return
     if (index >= state.remoteHave.length) { this.#penalise(state, new Error(`HAVE ${index} out of range`), true); return }
     state.remoteHave.set(index)
+    state.lastHeard = this.#now()
     state.rejected.delete(index)
     this.#schedule()
   }
@@ -403,17 +405,22 @@ export class Fetcher implements ClientSessionHandler {
    * with the lowest hash of (peer id, chunk) fetches it across the link and
    * the others take it from that peer once it announces it. So a site's
    * agents bring each chunk across their WAN link about once instead of each
-   * fetching it. After an idle spell of `farGraceMs` (a designated peer
-   * left or stalls), far peers are shown with everything they hold.
+   * fetching it. A near peer that announced nothing for the grace time
+   * (`farGraceMs` or more, see #farGraceMs) is passed over, as one that left
+   * is; after an idle spell of four grace times far peers are shown with
+   * everything they hold.
    */
   #peerViews (): PeerView[] {
     const usable = [...this.#peers.values()].filter(p => p.session !== undefined && p.remoteHave !== undefined)
     const near = usable.filter(p => p.near)
     if (this.#farOpen || near.length === usable.length) return usable
-    const nearHolders = near.filter(p => !p.banned)
+    const holders = near.filter(p => !p.banned)
+    const now = this.#now()
+    const grace = this.#farGraceMs()
+    const active = holders.filter(p => now - p.lastHeard < grace)
     const choice = new Uint8Array(this.#ctx.share.manifest!.chunks.length)
     const mayAsk = (index: number): boolean => {
-      if (choice[index] === FAR_UNKNOWN) choice[index] = this.#designated(index, nearHolders) ? FAR_YES : FAR_NO
+      if (choice[index] === FAR_UNKNOWN) choice[index] = this.#designated(index, holders, active) ? FAR_YES : FAR_NO
       return choice[index] === FAR_YES
     }
     return usable.map(p => p.near
@@ -421,13 +428,11 @@ export class Fetcher implements ClientSessionHandler {
       : { id: p.id, inflight: p.inflight, throughput: p.throughput, rttMs: p.rttMs, banned: p.banned, has: (i: number) => mayAsk(i) && p.has(i) })
   }
 
-  /** Whether this node is the one to fetch chunk `index` from far peers (no near peer holds it, and it ranks first). */
-  #designated (index: number, near: readonly PeerState[]): boolean {
+  /** Whether this node is the one to fetch chunk `index` from far peers: no near peer holds it, and none of the active ones ranks before us. */
+  #designated (index: number, holders: readonly PeerState[], active: readonly PeerState[]): boolean {
+    for (const peer of holders) if (peer.has(index)) return false
     const mine = mix(this.#selfHash, index)
-    for (const peer of near) {
-      if (peer.has(index)) return false
-      if (mix(peer.idHash, index) < mine) return false
-    }
+    for (const peer of active) if (mix(peer.idHash, index) < mine) return false
     return true
   }
 
@@ -477,7 +482,7 @@ export class Fetcher implements ClientSessionHandler {
       return
     }
     this.#idleSince ??= now
-    if (now - this.#idleSince < this.#farGraceMs()) return
+    if (now - this.#idleSince < 4 * this.#farGraceMs()) return
     this.#farOpen = true
     this.#schedule()
   }
