@@ -8,13 +8,13 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { preSharedKey } from '@libp2p/pnet'
 import type { PrivateKey } from '@libp2p/interface'
 import { encodePsk, encodeSwarmFile, decodeSwarmFile, SWARM_NAME, type SwarmFile } from '../core/swarm.ts'
 import { encodePublicKey } from '../core/signing.ts'
 import { FileExistsError, InvalidOptionError, KeyFileError, SwarmFileError } from '../core/errors.ts'
 import { checkPrivateMode, readKeyFile, writeFileAtomic } from './identity.ts'
 import type { SwarmNodeOptions } from './create.ts'
+import { boundedPreSharedKey } from './pnet.ts'
 
 /** File names `pollen init` creates. */
 export const SWARM_FILES = { managerKey: 'manager.key', swarm: 'swarm.json' } as const
@@ -76,7 +76,7 @@ export async function readManagerKey (path: string): Promise<PrivateKey> {
 
 /** Node options that make a node a member of the swarm's private network. */
 export function swarmNodeOptions (swarm: SwarmFile): Pick<SwarmNodeOptions, 'connectionProtector'> {
-  return { connectionProtector: preSharedKey({ psk: new TextEncoder().encode(swarm.psk) }) }
+  return { connectionProtector: boundedPreSharedKey(new TextEncoder().encode(swarm.psk)) }
 }
 
 async function writeExclusive (path: string, bytes: Uint8Array): Promise<void> {
