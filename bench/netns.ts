@@ -216,7 +216,9 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const ran = new Map<string, number>()
   let cpuAfter: number[] | undefined
   await until(async () => {
-    for (const target of (await get<{ items: TargetRecord[] }>(api, '/targets?perPage=500')).items) {
+    // A manager too busy to answer one poll (a loaded machine) is asked again; a FAILURE ends the run.
+    const targets = await get<{ items: TargetRecord[] }>(api, '/targets?perPage=500').catch(() => undefined)
+    for (const target of targets?.items ?? []) {
       const logs = target.Task?.ID === task.id ? target.Task.StageLogs : undefined
       if (logs?.Transfer?.Status === 'SUCCESS' && !transfer.has(target.ID)) transfer.set(target.ID, (Date.parse(logs.Transfer.Updated) - announced) / 1000)
       if (target.History[task.id] === 'RUN-SUCCESS' && !ran.has(target.ID)) {
