@@ -30,7 +30,7 @@ test('one 80 MiB write goes through the guarded cipher (the unguarded module sto
   t.is(out.byteLength, big.byteLength)
   // XOR of zeros is the keystream: check its end against a reference fed in 4 MiB pieces.
   const reference = xsalsa20(nonce, key)
-  let last = new Uint8Array()
+  let last: Uint8Array = new Uint8Array()
   for (let offset = 0; offset < big.byteLength; offset += 4 * 1024 * 1024) last = reference.update(big.subarray(offset, offset + 4 * 1024 * 1024))
   t.deepEqual(out.subarray(out.byteLength - last.byteLength), last)
 })
