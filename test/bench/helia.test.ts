@@ -17,7 +17,7 @@ test('the upload cap paces the origin: one fetcher cannot beat size / origin rat
   const data = seededBytes(1 * MiB, 8)
   const r = await runHeliaBaseline({ agents: 1, data, up: 512 * 1024, originUp: 512 * 1024, timeoutMs: 120_000 })
   t.true(r.allVerified)
-  // 2 s at 512 KiB/s, less the bucket's burst (a tenth of a second).
-  t.true(r.times[0]! >= 1.8, `took ${r.times[0]} s`)
+  // 2 s at 512 KiB/s, less the first 256 KiB block, which the bucket lets through at once: 1.5 s.
+  t.true(r.times[0]! >= 1.4, `took ${r.times[0]} s`)
   t.true(r.originUploadBytes >= data.byteLength && r.originUploadBytes < 1.5 * data.byteLength)
 })
