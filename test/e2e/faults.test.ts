@@ -16,6 +16,8 @@ import { createFleet, historyOf, type Fleet } from '../helpers/fleet.ts'
 import { alive, checkDeployment, currentRelease, figures, installed, packBytes, until, type Expected } from '../helpers/faults.ts'
 import { makeTarGz } from '../helpers/manager.ts'
 import { startRogue } from '../helpers/rogue.ts'
+// The namespace cases (root only) are declared there and run serially in this same worker, never beside the loopback ones.
+import './faults-netns.ts'
 
 const run = promisify(execFile)
 const AGENTS = ['k1', 'k2', 'k3'] as const
@@ -142,7 +144,7 @@ test.serial('the manager killed with SIGKILL mid-deployment: agents complete fro
   t.log(`package bytes each agent had stored when the manager died: ${atKill.join(', ')} of ${task.bytes}`)
 
   await until(async () => (await Promise.all(AGENTS.map(async id => await currentRelease(agentDir(id)) === task.taskId))).every(Boolean) ? true : undefined,
-    'every agent to run the task with the manager down')
+    'every agent to run the task with the manager down', 150_000)
   await fleet.startManager(['--upload-limit', '4MiB/s'], addr.replace(/\/p2p\/.*$/, ''))
   const registry = await fleet.waitForTargets(allAt(AGENTS, task.taskId), 90_000)
   t.deepEqual(await endChecks(AGENTS, task, registry), [])

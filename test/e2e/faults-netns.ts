@@ -2,7 +2,9 @@
  * Fault suite in network namespaces (root only), each host with its own IP:
  * a site cut off mid-deployment by taking its hosts' links down, then healed;
  * an agent and the manager killed with SIGKILL mid-deployment, then
- * restarted. The swarm must converge without operator action. Ends with the three checks of {@link checkDeployment}.
+ * restarted. The swarm must converge without operator action. Imported by
+ * faults.test.ts, so that the two heavy suites run one after the other in
+ * one worker, never side by side on a small CI machine. Ends with the three checks of {@link checkDeployment}.
  */
 import test, { type ExecutionContext } from 'ava'
 import { execFile } from 'node:child_process'
