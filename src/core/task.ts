@@ -79,26 +79,29 @@ export interface TaskBody {
   readonly workdir?: string
 }
 
-/** A signed order to stop a task's processes on every matching target. */
-export interface StopBody {
-  readonly kind: 'stop'
+/** Fields every signed manager message other than a task carries (a task has them too, documented there). */
+export interface OrderFields {
   readonly v: 1
+  /** Name of the swarm the message is for. */
   readonly swarm: string
+  /** Monotonically increasing over all messages the manager signs. */
   readonly seq: number
+  /** Milliseconds since the epoch. */
   readonly createdAt: number
+  /** After this (ms since the epoch) agents ignore the message. */
   readonly expiresAt: number
+}
+
+/** A signed order to stop a task's processes on every matching target. */
+export interface StopBody extends OrderFields {
+  readonly kind: 'stop'
   readonly taskId: string
   readonly target: TargetSelector
 }
 
 /** A signed request for one target's logs of one stage. */
-export interface LogRequestBody {
+export interface LogRequestBody extends OrderFields {
   readonly kind: 'log-request'
-  readonly v: 1
-  readonly swarm: string
-  readonly seq: number
-  readonly createdAt: number
-  readonly expiresAt: number
   readonly targetId: string
   readonly stage: Stage
 }
@@ -109,13 +112,8 @@ export interface LogRequestBody {
  * that peer from then on; revocations do not expire in practice (their
  * `expiresAt` is years ahead) so late joiners learn them over sync.
  */
-export interface RevokeBody {
+export interface RevokeBody extends OrderFields {
   readonly kind: 'revoke'
-  readonly v: 1
-  readonly swarm: string
-  readonly seq: number
-  readonly createdAt: number
-  readonly expiresAt: number
   readonly targetId: string
   /** The libp2p peer id (base58btc string) the target was pinned to. */
   readonly peerId: string
