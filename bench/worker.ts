@@ -1,36 +1,18 @@
 /**
  * Worker process of `bench fetch --workers W`: runs one {@link LocalGroup}
- * of fetchers and answers the parent's calls over IPC (see remote.ts).
+ * of fetchers and answers the parent's calls over IPC (see remote.ts, ipc.ts).
  */
 import { cpuSecondsNow, peakRssNow } from './common.ts'
 import { LocalGroup, type GroupConfig, type GroupReport } from './group.ts'
-import type { WorkerCall, WorkerMessage } from './remote.ts'
+import { sendEvent, serveCalls } from './ipc.ts'
 
 let group: LocalGroup | undefined
 let fetchCpuStart = 0
 let progressTimer: ReturnType<typeof setInterval> | undefined
 
-function send (message: WorkerMessage): void {
-  process.send?.(message)
-}
-
-async function handle (call: WorkerCall): Promise<unknown> {
-  switch (call.method) {
-    case 'start':
-      group = await LocalGroup.start(call.args[0] as GroupConfig, done => { send({ event: 'done', done }) })
-      return group.addresses
-    case 'connect':
-      return await need().connect(call.args[0] as string[])
-    case 'fetch':
-      fetchCpuStart = cpuSecondsNow()
-      progressTimer = setInterval(() => { send({ event: 'progress', progress: need().progress() }) }, 250)
-      return await need().fetch(call.args[0] as string, call.args[1] as number)
-    case 'finish':
-      return await finish(call.args[0] as string)
-    case 'stop':
-      await shutdown()
-      return undefined
-  }
+function need (): LocalGroup {
+  if (group === undefined) throw new Error('worker group not started')
+  return group
 }
 
 async function finish (cid: string): Promise<GroupReport> {
@@ -40,24 +22,23 @@ async function finish (cid: string): Promise<GroupReport> {
   return { ...report, usage: { cpuSeconds: cpuSecondsNow(), fetchCpuSeconds, peakRssBytes: peakRssNow() } }
 }
 
-function need (): LocalGroup {
-  if (group === undefined) throw new Error('worker group not started')
-  return group
-}
-
 async function shutdown (): Promise<void> {
   clearInterval(progressTimer)
   await group?.stop()
   group = undefined
 }
 
-process.on('message', (call: WorkerCall) => {
-  handle(call).then(
-    result => { send({ id: call.id, result }) },
-    (err: Error) => { send({ id: call.id, error: `${err.name}: ${err.message}` }) }
-  )
-})
-process.on('disconnect', () => { void shutdown().finally(() => process.exit(0)) })
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => { void shutdown().finally(() => process.exit(130)) })
-}
+serveCalls({
+  async start (config: GroupConfig) {
+    group = await LocalGroup.start(config, done => { sendEvent('done', done) })
+    return group.addresses
+  },
+  async connect (all: string[]) { return await need().connect(all) },
+  async fetch (cid: string, t0: number) {
+    fetchCpuStart = cpuSecondsNow()
+    progressTimer = setInterval(() => { sendEvent('progress', need().progress()) }, 250)
+    return await need().fetch(cid, t0)
+  },
+  finish,
+  async stop () { await shutdown() }
+}, shutdown)
