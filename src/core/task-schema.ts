@@ -90,12 +90,20 @@ function checkTransferPath (path: string, index: number): void {
   checkRelativePath(path, `stages.transfer[${index}]`)
 }
 
-/** A relative path inside the package or release: no absolute path, no `..`, no backslash or NUL. */
+/**
+ * What is wrong with `path` as a relative path inside the package or release
+ * (absolute, backslash, NUL, or a `..` segment), or `undefined` when nothing is.
+ */
+export function relativePathProblem (path: string): string | undefined {
+  if (path.startsWith('/') || path.includes('\\') || path.includes('\0')) return 'must be a relative path inside the package'
+  if (path.split('/').includes('..')) return 'must not contain ".."'
+  return undefined
+}
+
+/** @throws {InvalidTaskError} naming `field` when `path` is not a relative path inside the package. */
 export function checkRelativePath (path: string, field: string): void {
-  if (path.startsWith('/') || path.includes('\\') || path.includes('\0')) {
-    throw new InvalidTaskError(`${field}: ${JSON.stringify(path)} must be a relative path inside the package`, { field })
-  }
-  if (path.split('/').includes('..')) throw new InvalidTaskError(`${field}: ${JSON.stringify(path)} must not contain ".."`, { field })
+  const problem = relativePathProblem(path)
+  if (problem !== undefined) throw new InvalidTaskError(`${field}: ${JSON.stringify(path)} ${problem}`, { field })
 }
 
 /** `/stages/install/0` → `stages.install[0]`. */

@@ -6,7 +6,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import { InvalidMessageError } from '../core/errors.ts'
 import { parseManifestCid } from '../core/manifest.ts'
 import type { StatusBody } from '../core/status.ts'
-import { fieldOf } from '../core/task-schema.ts'
+import { fieldOf, relativePathProblem } from '../core/task-schema.ts'
 import type { ManagerBody, Signed, TargetSelector } from '../core/task.ts'
 import { managerBodySchemas, signedEnvelopeSchema, statusBodySchemas } from './schema.ts'
 
@@ -86,7 +86,7 @@ function checkSelector (target: TargetSelector): void {
 }
 
 function isRelativeInside (path: string): boolean {
-  return !(path.startsWith('/') || path.includes('\\') || path.includes('\0') || path.split('/').includes('..'))
+  return relativePathProblem(path) === undefined
 }
 
 /** Transfer paths stay inside the package: relative, no `..`, no backslash or NUL. */
