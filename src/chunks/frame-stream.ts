@@ -23,6 +23,8 @@ export class FrameStream {
   /** Control frames waiting for the chunk being sent to reach a piece boundary. */
   #controls: Uint8Array[] = []
   #sendingData = false
+  /** The queued write that will carry the control frames sent meanwhile (undefined once it started). */
+  #flush: Promise<void> | undefined
 
   constructor (stream: Stream, maxFrameBytes: number) {
     this.stream = stream
@@ -44,14 +46,20 @@ export class FrameStream {
   /**
    * Send a control frame. While a chunk is going out it jumps the queue and
    * leaves at the next piece boundary; otherwise it is queued in order.
+   * Control frames sent in the same turn (the requests of one policy run,
+   * the HAVEs of one group commit) leave in one write: each write costs a
+   * muxer frame, an encryption pass and a system call on both ends. A batch
+   * is written under the signal of its first frame (a session passes the
+   * same signal with every frame).
    */
   async send (frame: Frame, signal?: AbortSignal): Promise<void> {
-    const encoded = lp.encode.single(encodeFrame(frame)).subarray()
-    if (this.#sendingData) {
-      this.#controls.push(encoded)
-      return
-    }
-    await this.#enqueue(async () => { await this.#write(encoded, signal) })
+    this.#controls.push(lp.encode.single(encodeFrame(frame)).subarray())
+    if (this.#sendingData) return
+    this.#flush ??= this.#enqueue(async () => {
+      this.#flush = undefined
+      if (this.#controls.length > 0) await this.#write(this.#takeControls(), signal)
+    })
+    await this.#flush
   }
 
   /**
@@ -66,20 +74,23 @@ export class FrameStream {
         for (let offset = 0; offset < data.byteLength && !cancelled(); offset += PIECE_BYTES) {
           const piece = data.subarray(offset, offset + PIECE_BYTES)
           await bucket.take(piece.byteLength, signal)
-          await this.#flushControls(signal)
-          await this.#write(pieceFrame(index, offset, piece), signal)
+          await this.#write(pieceFrame(this.#takeControls(), index, offset, piece), signal)
           sent += piece.byteLength
         }
       } finally {
         this.#sendingData = false
       }
-      await this.#flushControls(signal)
+      if (this.#controls.length > 0) await this.#write(this.#takeControls(), signal)
     })
     return sent
   }
 
-  async #flushControls (signal?: AbortSignal): Promise<void> {
-    while (this.#controls.length > 0) await this.#write(this.#controls.shift()!, signal)
+  /** The control frames waiting, in one buffer (empty when none). */
+  #takeControls (): Uint8Array {
+    const controls = this.#controls
+    this.#controls = []
+    if (controls.length === 1) return controls[0]!
+    return concat(controls)
   }
 
   /** Close our writing end once queued frames are out. */
@@ -104,16 +115,25 @@ export class FrameStream {
 }
 
 /**
- * A length-prefixed DATA frame in one buffer. The copy is cheaper than it
- * looks: handing the muxer a list of buffers instead makes the encryption
- * layer seal the tiny prefix and header as frames of their own.
+ * Waiting control frames and a length-prefixed DATA frame in one buffer.
+ * The copy is cheaper than it looks: handing the muxer a list of buffers
+ * instead makes the encryption layer seal the tiny prefix and header as
+ * frames of their own.
  */
-function pieceFrame (index: number, offset: number, piece: Uint8Array): Uint8Array {
+function pieceFrame (controls: Uint8Array, index: number, offset: number, piece: Uint8Array): Uint8Array {
   const header = encodeDataHeader(index, offset)
   const length = varint.encode(header.byteLength + piece.byteLength)
-  const out = new Uint8Array(length.byteLength + header.byteLength + piece.byteLength)
-  out.set(length, 0)
-  out.set(header, length.byteLength)
-  out.set(piece, length.byteLength + header.byteLength)
+  return concat([controls, length, header, piece])
+}
+
+function concat (parts: Uint8Array[]): Uint8Array {
+  let size = 0
+  for (const part of parts) size += part.byteLength
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.byteLength
+  }
   return out
 }

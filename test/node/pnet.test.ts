@@ -1,7 +1,14 @@
 import test from 'ava'
 import { createRequire } from 'node:module'
 import { randomBytes } from 'node:crypto'
-import { boundXorUpdates, type StreamXor } from '../../src/node/pnet.ts'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKey, preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { ConnectionProtector } from '@libp2p/interface'
+import { boundedPreSharedKey, boundXorUpdates, xorList, type StreamXor } from '../../src/node/pnet.ts'
 
 // The cipher @libp2p/pnet uses, resolved from pnet itself.
 const require = createRequire(import.meta.resolve('@libp2p/pnet'))
@@ -33,4 +40,56 @@ test('one 80 MiB write goes through the guarded cipher (the unguarded module sto
   let last: Uint8Array = new Uint8Array()
   for (let offset = 0; offset < big.byteLength; offset += 4 * 1024 * 1024) last = reference.update(big.subarray(offset, offset + 4 * 1024 * 1024))
   t.deepEqual(out.subarray(out.byteLength - last.byteLength), last)
+})
+
+test('a list is XORed buffer by buffer as if joined, and received bytes can be XORed in place', t => {
+  const parts = [randomBytes(5), randomBytes(64), randomBytes(1), randomBytes(300)]
+  const whole = xsalsa20(nonce, key).update(Buffer.concat(parts))
+  t.deepEqual(xorList(xsalsa20(nonce, key), new Uint8ArrayList(...parts)), whole)
+  const guarded = xsalsa20(nonce, key)
+  boundXorUpdates(guarded, 100)
+  const joined = new Uint8Array(Buffer.concat(parts))
+  t.is(guarded.update(joined, joined), joined, 'the output is the input array')
+  t.deepEqual(joined, whole)
+})
+
+/** A node on loopback with only what the exchange of bytes needs; `protector` guards its connections. */
+async function protectedNode (protector: (components: any) => ConnectionProtector): Promise<Libp2p> {
+  return await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: protector
+  })
+}
+
+test('talks to stock @libp2p/pnet both ways: 3 MiB echoed byte for byte', async t => {
+  const swarmKey = new Uint8Array(95)
+  generateKey(swarmKey)
+  const ours = await protectedNode(boundedPreSharedKey(swarmKey))
+  const stock = await protectedNode(preSharedKey({ psk: swarmKey }))
+  try {
+    for (const [server, client] of [[ours, stock], [stock, ours]] as const) {
+      await server.handle('/echo/1', async stream => {
+        for await (const buf of stream) if (!stream.send(buf)) await stream.onDrain()
+        await stream.close()
+      })
+      const stream = await client.dialProtocol(server.getMultiaddrs()[0]!, '/echo/1', { signal: AbortSignal.timeout(30_000) })
+      const sent = randomBytes(3 * 1024 * 1024)
+      const received = (async () => {
+        const list = new Uint8ArrayList()
+        for await (const buf of stream) list.append(buf)
+        return list.subarray()
+      })()
+      for (let at = 0; at < sent.byteLength; at += 100_000) {
+        if (!stream.send(sent.subarray(at, at + 100_000))) await stream.onDrain()
+      }
+      await stream.close()
+      t.deepEqual(await received, new Uint8Array(sent))
+      await server.unhandle('/echo/1')
+    }
+  } finally {
+    await Promise.all([ours.stop(), stock.stop()])
+  }
 })
