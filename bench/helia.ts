@@ -2,9 +2,10 @@
  * The Helia/bitswap baseline: one origin Helia node holding the package
  * (UnixFS, fixed 256 KiB raw leaves) and N Helia fetchers, every node
  * connected to every other over the same libp2p transport as Pollen (TCP,
- * Noise, yamux; without the private network, see
- * {@link HeliaBaselineOptions.privateNetwork}) on loopback. Each fetcher `cat`s the whole
- * file through bitswap and checks its SHA-256.
+ * Noise, yamux, and the same private network: Pollen's own guarded
+ * `@libp2p/pnet`, see {@link HeliaBaselineOptions.privateNetwork}) on
+ * loopback. Each fetcher `cat`s the whole file through bitswap and checks
+ * its SHA-256.
  *
  * Bitswap has no upload cap; the cap here is a token bucket in front of each
  * node's block store: the bitswap server reads every block it sends from
@@ -18,7 +19,7 @@ import { unixfs } from '@helia/unixfs'
 import { withBitswap } from '@helia/bitswap'
 import { withLibp2pLight } from '@helia/libp2p'
 import { identify } from '@libp2p/identify'
-import { generateKey, preSharedKey } from '@libp2p/pnet'
+import { generateKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { MemoryBlockstore } from 'blockstore-core'
 import { MemoryDatastore } from 'datastore-core'
@@ -30,6 +31,7 @@ import type { Helia } from 'helia'
 import type { CID } from 'multiformats/cid'
 import { createTokenBucket, type TokenBucket } from '../src/chunks/index.ts'
 import { NODE_DEFAULTS } from '../src/constants.ts'
+import { boundedPreSharedKey } from '../src/node/pnet.ts'
 import { formatBytes } from '../src/core/units.ts'
 import { formatRate, note } from './report.ts'
 import { systemFigures, type SystemFigures } from './results.ts'
@@ -48,10 +50,11 @@ export interface HeliaBaselineOptions {
   /** Give up on the fetches after this long. @default 600 s */
   readonly timeoutMs?: number
   /**
-   * Put the nodes on a libp2p private network as Pollen's are. Off by
-   * default: `@libp2p/pnet` encrypts each send in one piece of xsalsa20's WASM
-   * memory (at most 62.5 MiB), and once bitswap's send queue on a connection
-   * backs up past that, the node dies with `RangeError: WebAssembly.Memory.grow()`.
+   * Put the nodes on a libp2p private network as Pollen's are, with the same
+   * protector ({@link boundedPreSharedKey}: stock `@libp2p/pnet` died with
+   * `RangeError: WebAssembly.Memory.grow()` once bitswap's send queue on a
+   * connection backed up past 62.5 MiB). `false` gives the old variant
+   * without it, which spares Helia the XSalsa20 pass Pollen pays. @default true
    */
   readonly privateNetwork?: boolean
 }
@@ -78,7 +81,7 @@ interface HeliaPeer {
 
 /** The baseline as one system of a harness run, its times against `boundSeconds`; skipped (with what it did) when it runs out of time. */
 export async function heliaSystem (data: Uint8Array, o: { agents: number, up: number, originUp: number }, boundSeconds: number): Promise<SystemFigures | { skipped: string }> {
-  note(`Helia/bitswap: ${o.agents} fetchers cat ${formatBytes(data.byteLength)} from one origin (${formatRate(o.originUp)}), fetchers ${formatRate(o.up)}…`)
+  note(`Helia/bitswap: ${o.agents} fetchers cat ${formatBytes(data.byteLength)} from one origin (${formatRate(o.originUp)}), fetchers ${formatRate(o.up)}, private network…`)
   const timeoutMs = Math.max(300_000, 20_000 * (Number.isFinite(boundSeconds) ? boundSeconds : 0))
   const r = await runHeliaBaseline({ agents: o.agents, data, up: o.up, originUp: o.originUp, timeoutMs })
   if (r.times.length < o.agents) {
@@ -95,7 +98,7 @@ export async function heliaSystem (data: Uint8Array, o: { agents: number, up: nu
 export async function runHeliaBaseline (o: HeliaBaselineOptions): Promise<HeliaRunResult> {
   const deadline = AbortSignal.timeout(o.timeoutMs ?? 600_000)
   const signal = AbortSignal.any([deadline, ...(o.signal == null ? [] : [o.signal])])
-  const psk = o.privateNetwork === true ? new Uint8Array(95) : undefined
+  const psk = o.privateNetwork === false ? undefined : new Uint8Array(95)
   if (psk != null) generateKey(psk)
   const peers: HeliaPeer[] = []
   try {
@@ -137,7 +140,7 @@ async function startPeer (psk: Uint8Array | undefined, up: number): Promise<Heli
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    ...(psk == null ? {} : { connectionProtector: preSharedKey({ psk }) }),
+    ...(psk == null ? {} : { connectionProtector: boundedPreSharedKey(psk) }),
     services: { identify: identify() },
     // Pollen's node settings: loopback swarms dial in bursts from one address.
     connectionManager: {

@@ -4,14 +4,16 @@ import { seededBytes } from '../../bench/common.ts'
 
 const MiB = 1024 * 1024
 
-test('Helia fetchers each get a verified copy over bitswap; the origin serves at least one copy', async t => {
-  const data = seededBytes(2 * MiB, 7)
-  const r = await runHeliaBaseline({ agents: 3, data, up: Infinity, originUp: Infinity, chunkBytes: 256 * 1024, timeoutMs: 120_000 })
-  t.is(r.times.length, 3)
-  t.true(r.allVerified)
-  t.is(r.blocks, 9, '8 raw leaves and the root')
-  t.true(r.originUploadBytes >= data.byteLength)
-})
+for (const privateNetwork of [true, false]) {
+  test(`Helia fetchers each get a verified copy over bitswap${privateNetwork ? ' on the private network' : ' without the private network'}; the origin serves at least one copy`, async t => {
+    const data = seededBytes(2 * MiB, 7)
+    const r = await runHeliaBaseline({ agents: 3, data, up: Infinity, originUp: Infinity, chunkBytes: 256 * 1024, timeoutMs: 120_000, privateNetwork })
+    t.is(r.times.length, 3)
+    t.true(r.allVerified)
+    t.is(r.blocks, 9, '8 raw leaves and the root')
+    t.true(r.originUploadBytes >= data.byteLength)
+  })
+}
 
 test('the upload cap paces the origin: one fetcher cannot beat size / origin rate', async t => {
   const data = seededBytes(1 * MiB, 8)
