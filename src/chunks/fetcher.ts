@@ -1,5 +1,6 @@
 import { Bitfield } from './bitfield.ts'
 import { PeerState } from './peer-state.ts'
+import { chunkBuffers } from './buffer-pool.ts'
 import { hashId, mix } from './locality.ts'
 import { rarestFirst, type InflightRequest, type PeerView, type PolicyInput, type SelectionPolicy } from './policy.ts'
 import type { ClientSession, ClientSessionHandler } from './client-session.ts'
@@ -319,7 +320,10 @@ export class Fetcher implements ClientSessionHandler {
       if ((err as Error).name === 'ChunkHashMismatchError') this.#penalise(state, err as Error, true)
       else if ((err as Error).name !== 'AbortError') this.#fail(err as Error)
       this.#schedule()
-    }).finally(() => { this.#storing.delete(index) })
+    }).finally(() => {
+      this.#storing.delete(index)
+      chunkBuffers.give(data) // the store has hashed and written it, or refused it
+    })
   }
 
   #markStarted (peer: string, index: number): void {

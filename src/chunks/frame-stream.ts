@@ -1,6 +1,7 @@
 import * as lp from 'it-length-prefixed'
 import * as varint from 'uint8-varint'
 import type { Stream } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { encodeFrame, decodeFrameList, encodeDataHeader, type Frame } from './frames.ts'
 import type { TokenBucket } from './rate-limiter.ts'
 import { MessageTooLargeError } from '../core/index.ts'
@@ -109,21 +110,21 @@ export class FrameStream {
     await turn
   }
 
-  async #write (bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+  async #write (bytes: Uint8Array | Uint8ArrayList, signal?: AbortSignal): Promise<void> {
     if (!this.stream.send(bytes)) await this.stream.onDrain({ signal })
   }
 }
 
 /**
- * Waiting control frames and a length-prefixed DATA frame in one buffer.
- * The copy is cheaper than it looks: handing the muxer a list of buffers
- * instead makes the encryption layer seal the tiny prefix and header as
- * frames of their own.
+ * Waiting control frames and a length-prefixed DATA frame, without copying
+ * the piece: the muxer and the encryption layer below slice what they are
+ * given as one byte stream, so the small head and the piece still leave in
+ * the same encrypted messages.
  */
-function pieceFrame (controls: Uint8Array, index: number, offset: number, piece: Uint8Array): Uint8Array {
+function pieceFrame (controls: Uint8Array, index: number, offset: number, piece: Uint8Array): Uint8ArrayList {
   const header = encodeDataHeader(index, offset)
   const length = varint.encode(header.byteLength + piece.byteLength)
-  return concat([controls, length, header, piece])
+  return new Uint8ArrayList(concat([controls, length, header]), piece)
 }
 
 function concat (parts: Uint8Array[]): Uint8Array {

@@ -4,6 +4,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import type { ClientSession } from './client-session.ts'
 import type { PeerView } from './policy.ts'
 import { hashId } from './locality.ts'
+import { chunkBuffers } from './buffer-pool.ts'
 
 /** What one fetch knows about one remote peer. */
 export class PeerState implements PeerView {
@@ -85,8 +86,8 @@ export class PeerState implements PeerView {
    * @throws {ProtocolError} when pieces are out of order or overrun the chunk size
    */
   assemble (index: number, offset: number, piece: Uint8Array | Uint8ArrayList, size: number): Uint8Array | undefined {
-    // allocUnsafe: not zero-filled, since pieces overwrite every byte before the chunk is used.
-    if (offset === 0) this.partials.set(index, { buffer: allocChunk(size), received: 0 })
+    // Not zero-filled: pieces overwrite every byte before the chunk is used.
+    if (offset === 0) this.partials.set(index, { buffer: chunkBuffers.take(size), received: 0 })
     const partial = this.partials.get(index)
     if (partial === undefined) return undefined
     if (offset !== partial.received) throw new ProtocolError(`chunk ${index}: piece at ${offset}, expected ${partial.received}`)
@@ -119,9 +120,4 @@ function copyInto (target: Uint8Array, source: Uint8Array | Uint8ArrayList, offs
     target.set(buf, offset)
     offset += buf.byteLength
   }
-}
-
-/** A chunk buffer of its own (never a slice of Node's shared pool), not zero-filled. */
-function allocChunk (size: number): Uint8Array {
-  return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size)
 }
