@@ -22,6 +22,9 @@ export class EventQueue {
 
   get size (): number { return this.#size }
 
+  /** Time of the earliest event; Infinity when empty. */
+  get nextTime (): number { return this.#size === 0 ? Infinity : this.#time[0]! }
+
   push (time: number, kind: number, a: number, b = 0, c = 0): void {
     if (this.#size === this.#time.length) this.#grow()
     let i = this.#size++

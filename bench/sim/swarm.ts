@@ -10,21 +10,33 @@
  * uncapped by default; with `down`, a fetcher's link takes the chunks that
  * reach it one after another at that rate, and no chunk arrives before its
  * upload ended (exact in throughput, approximate in the order of chunks
- * arriving at once). A fixed one-way latency on every message. The fetch
- * driver as the fetcher runs it: the policy after every arrival and
- * rejection, every `tickMs`, and on a neighbour's HAVE when that HAVE could
- * lead to a request (the neighbour has a free slot at the sender and the
- * chunk is neither held nor asked for: a HAVE for a chunk already asked for
- * could at most move the request, which the next tick does); requests
- * cancelled once a copy arrives; declined requests not repeated at that
- * peer for `rejectBackoffMs`.
+ * arriving at once). A fixed one-way latency on every message; a request
+ * is taken in by its uploader when it is sent, and a chunk that starts at
+ * once arrives one latency later to make up for it (see
+ * {@link Uploads.request}). The fetch driver as the fetcher runs it: the
+ * policy after every arrival and rejection, `tickMs` after the last call,
+ * and on a neighbour's HAVE when that HAVE could lead to a request (the
+ * neighbour has a free slot at the sender and the chunk is neither held nor
+ * asked for: a HAVE for a chunk already asked for could at most move the
+ * request, which the next tick does); calls asked for within `coalesceMs`,
+ * or before a due tick, are one call; requests cancelled once a copy
+ * arrives; declined requests not repeated at that peer for
+ * `rejectBackoffMs`.
+ *
+ * Speed. Events that come due a fixed delay after they are made sit in
+ * ring buffers (delay-line.ts), only upload completions in a heap; per
+ * node and chunk one word holds what a HAVE or a policy call reads
+ * (chunks.ts); nothing is allocated per request.
  */
-import { peerQueueDepth, rarestFirst, type ChunkRequest, type InflightRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
+import { peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../../src/constants.ts'
 import { xorshift32 } from '../../src/core/index.ts'
+import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
+import { DelayLine } from './delay-line.ts'
 import { EventQueue } from './events.ts'
 import { buildTopology, type Topology } from './topology.ts'
-import { Uploads, type UploadHost } from './uploads.ts'
+import { TimerHeap } from './timers.ts'
+import { SimRequest, Uploads, type UploadHost } from './uploads.ts'
 
 /** Options of {@link simulate}. */
 export interface SimulationOptions {
@@ -76,12 +88,9 @@ export const FETCHER_TICK_MS = 200
  */
 export const PLAN_COALESCE_MS = 2
 
+/** Kinds in the event queue (what is not due a fixed delay after it was made). */
 const PLAN = 1
-const TICK = 2
-const REQUEST = 3
-const UPLOAD_DONE = 4
-const DELIVER = 5
-const REJECT = 6
+const DELIVER = 2
 
 const LIMITS: PolicyLimits = {
   maxInflightPerPeer: FETCH_DEFAULTS.maxInflightPerPeer,
@@ -101,67 +110,102 @@ export function simulate (options: SimulationOptions): SimulationResult {
   return { ...swarm.result(), wallSeconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 }
 }
 
-/** What a fetcher sees of one neighbour; a pool of these is refilled for each policy call. */
+/** What a fetcher sees of the neighbour at one position of its row; one pooled view per position, refilled for each policy call. */
 class LinkView implements PeerView {
-  id = ''
-  inflight = 0
-  throughput: number | undefined = undefined
+  /** The position in the fetcher's row: ids are only ever compared within one fetcher's policy call. */
+  readonly id: string
   rttMs = 0
   readonly banned = false
-  /** The neighbour's first bit in `have`, and the link's slot. */
+  /** The neighbour's first word in `haveBits`, and the link's slot. */
   base = 0
   slot = 0
   readonly #swarm: Swarm
 
-  constructor (swarm: Swarm) { this.#swarm = swarm }
+  constructor (swarm: Swarm, position: number) {
+    this.#swarm = swarm
+    this.id = String(position)
+  }
+
+  // Getters over the swarm's typed arrays: refilling fields for every call would box a number per peer.
+  get inflight (): number { return this.#swarm.queue[2 * this.slot]! }
+
+  throughput: number | undefined = undefined
 
   has (index: number): boolean {
-    return this.#swarm.have[this.base + index] === 1 && !this.#swarm.recentlyRejected(this.slot, index)
+    return ((this.#swarm.haveBits[this.base + (index >> 5)]! >>> (index & 31)) & 1) !== 0 && !this.#swarm.recentlyRejected(this.slot, index)
   }
 }
 
-/** The state of one run. Nodes are numbered 0 (origin) to `agents`; links by slot in the topology's rows. */
+type MutableInput = { -readonly [K in keyof PolicyInput]: PolicyInput[K] }
+
+/** Flags of a node that make a HAVE from a neighbour no reason to call its policy. */
+/** Event sources besides the delay lines. */
+const UPLOADS = -2
+const MESSAGES = -3
+
+const PLAN_PENDING = 1
+const INFLIGHT_FULL = 2
+
+/**
+ * The state of one run. Nodes are numbered 0 (origin) to `agents`; links by
+ * slot in the topology's rows (a fetcher's slot for the link is where its
+ * per-link state lives, the uploader's slot is the session).
+ */
 class Swarm implements UploadHost {
   now = 0
-  readonly events = new EventQueue()
-  readonly have: Uint8Array
+  /** Per node and chunk: held, own requests in flight, neighbours holding it (see chunks.ts). */
+  readonly state: Int32Array
+  /** The HAVE bits again, 32 chunks a word: what a policy call reads of every neighbour stays in cache. */
+  readonly haveBits: Int32Array
+  readonly #words: number
+  readonly #chunks: ChunkTable
+  /** Events at odd times: the first policy calls, deliveries behind a download cap. */
+  readonly #messages = new EventQueue()
+  /** Uploader u's next completion. */
+  readonly #timers: TimerHeap
+  /** Events a fixed delay after they were made (see delay-line.ts), by kind; the tick line is absent without ticks. */
+  readonly #planNow: DelayLine
+  readonly #planOnHave: DelayLine
+  readonly #ticks: DelayLine | undefined
+  readonly #deliverNow: DelayLine
+  readonly #deliverLater: DelayLine
+  readonly #rejects: DelayLine
   readonly #o: SimulationOptions
   readonly #random: () => number
   readonly #sizes: number[]
   readonly #k: number
   readonly #net: Topology
-  readonly #ids: string[]
   readonly #uploads: Uploads
+  readonly #latency: number
+  readonly #tickMs: number
+  readonly #coalesceMs: number
+  readonly #down: number
   readonly #haveCount: Int32Array
-  readonly #missing: number[][]
-  readonly #inflight: Array<Map<number, InflightRequest[]>>
+  /** Missing-chunk lists by length, refilled for each policy call from the caller's row. */
+  readonly #missing: number[][] = []
   readonly #inflightCount: Int32Array
+  readonly #flags: Uint8Array
   readonly #doneAt: Float64Array
-  readonly #planPending: Uint8Array
+  /** When the pending policy call of a node is due (valid while PLAN_PENDING is set), and when its last one ran. */
+  readonly #planAt: Float64Array
   readonly #lastPlan: Float64Array
   readonly #downFree: Float64Array
   readonly #rejected: Array<Map<number, number> | undefined>
   /** Link slots whose peer declined a request of the agent (only the origin declines). */
   readonly #decliners: Array<number[] | undefined>
-  /** Per agent and chunk: neighbours that hold it (the policy's rarity, counted as HAVEs go out). */
-  readonly #holders: Uint16Array | Int32Array
-  /** Per link slot: measured throughput (NaN until measured), last arrival, requests outstanding. */
-  readonly #throughput: Float64Array
+  /** Per fetcher-side link slot: measured throughput (NaN until measured), last arrival. */
+  readonly throughput: Float64Array
   readonly #lastArrival: Float64Array
-  readonly #atPeer: Uint8Array
+  /** Per fetcher-side link slot s: requests outstanding at [2s], queue depth the policy allows at [2s + 1]. */
+  readonly queue: Uint8Array
   readonly #views: LinkView[] = []
   readonly #peerLists: LinkView[][] = []
+  readonly #pool: SimRequest[] = []
+  readonly #input: MutableInput
   readonly #chunkBytes: number
-  /** The agent whose policy call is running, and its first bit in `have`. */
+  /** The agent whose policy call is running, and its first word in the chunk table. */
   #current = 0
   #currentBase = 0
-  readonly #haveLocal = (index: number): boolean => this.have[this.#currentBase + index] === 1
-  readonly #holdersOf = (index: number): number => {
-    let n = this.#holders[this.#currentBase + index]!
-    const decliners = this.#decliners[this.#current]
-    if (decliners !== undefined) for (const slot of decliners) if (this.recentlyRejected(slot, index)) n--
-    return n
-  }
   #remaining: number
   #eventCount = 0
   #policyCalls = 0
@@ -174,46 +218,100 @@ class Swarm implements UploadHost {
     this.#sizes = o.chunkSizes !== undefined ? [...o.chunkSizes] : evenChunks(o.packageBytes, o.chunkBytes)
     const k = this.#k = this.#sizes.length
     this.#chunkBytes = o.packageBytes / k
+    this.#latency = o.latencyMs
+    this.#tickMs = o.tickMs ?? FETCHER_TICK_MS
+    this.#coalesceMs = o.coalesceMs ?? PLAN_COALESCE_MS
+    this.#down = o.down ?? Infinity
     const net = this.#net = buildTopology(o.agents, o.degree, o.originDegree, this.#random)
+    if (maxDegree(net) > HOLDERS) throw new RangeError(`at most ${HOLDERS} links per node`)
     const nodes = net.nodes
-    this.#ids = Array.from({ length: nodes }, (_, n) => String(n))
-    this.have = new Uint8Array(nodes * k)
-    this.have.fill(1, 0, k)
+    const links = net.neighbour.length
+    this.#chunks = new ChunkTable(nodes, k, LIMITS.maxInflightTotal)
+    this.state = this.#chunks.state
+    for (let i = 0; i < k; i++) this.state[i] = HAVE
+    this.#words = Math.ceil(k / 32)
+    this.haveBits = new Int32Array(nodes * this.#words)
+    for (let i = 0; i < k; i++) this.haveBits[i >> 5] = this.haveBits[i >> 5]! | (1 << (i & 31))
+    for (let s = net.start[0]!; s < net.start[1]!; s++) this.state.fill(1, net.neighbour[s]! * k, (net.neighbour[s]! + 1) * k)
     this.#haveCount = new Int32Array(nodes)
-    this.#missing = Array.from({ length: nodes }, (_, n) => n === 0 ? [] : Array.from({ length: k }, (_, i) => i))
-    this.#inflight = Array.from({ length: nodes }, () => new Map())
     this.#inflightCount = new Int32Array(nodes)
+    this.#flags = new Uint8Array(nodes)
     this.#doneAt = new Float64Array(nodes).fill(-1)
-    this.#planPending = new Uint8Array(nodes)
+    this.#planAt = new Float64Array(nodes)
     this.#lastPlan = new Float64Array(nodes).fill(-Infinity)
+    this.#planNow = new DelayLine(this.#coalesceMs)
+    this.#planOnHave = new DelayLine(this.#latency + this.#coalesceMs)
+    this.#ticks = this.#tickMs > 0 ? new DelayLine(this.#tickMs) : undefined
+    this.#deliverNow = new DelayLine(this.#latency)
+    this.#deliverLater = new DelayLine(2 * this.#latency)
+    this.#rejects = new DelayLine(2 * this.#latency)
     this.#downFree = new Float64Array(nodes)
     this.#rejected = new Array(nodes).fill(undefined)
     this.#decliners = new Array(nodes).fill(undefined)
-    this.#holders = maxDegree(net) < 65_536 ? new Uint16Array(nodes * k) : new Int32Array(nodes * k)
-    for (let s = net.start[0]!; s < net.start[1]!; s++) this.#holders.fill(1, net.neighbour[s]! * k, (net.neighbour[s]! + 1) * k)
-    this.#throughput = new Float64Array(net.neighbour.length).fill(NaN)
-    this.#lastArrival = new Float64Array(net.neighbour.length)
-    this.#atPeer = new Uint8Array(net.neighbour.length)
+    this.throughput = new Float64Array(links).fill(NaN)
+    this.#lastArrival = new Float64Array(links)
+    this.queue = new Uint8Array(2 * links)
+    const depth = peerQueueDepth({}, this.#chunkBytes, LIMITS)
+    for (let s = 0; s < links; s++) this.queue[2 * s + 1] = depth
+    this.#timers = new TimerHeap(nodes)
     const rates = new Float64Array(nodes).fill(o.up)
     rates[0] = o.originUp
-    this.#uploads = new Uploads(this, rates, o.uploadSlots ?? EXCHANGE_DEFAULTS.maxConcurrentUploads, k, EXCHANGE_DEFAULTS.initialSeedHoldMs, UPLOAD_DONE)
+    this.#uploads = new Uploads(this, this.#timers, 0, rates, links, o.uploadSlots ?? EXCHANGE_DEFAULTS.maxConcurrentUploads, k, EXCHANGE_DEFAULTS.initialSeedHoldMs)
     this.#remaining = o.agents
+    this.#input = {
+      chunkSizes: this.#sizes,
+      haveLocal: (index: number): boolean => (this.state[this.#currentBase + index]! & HAVE) !== 0,
+      missing: [],
+      inflight: this.#chunks,
+      peers: [],
+      limits: LIMITS,
+      holders: (index: number): number => {
+        let n = this.state[this.#currentBase + index]! & HOLDERS
+        const decliners = this.#decliners[this.#current]
+        if (decliners !== undefined) for (const slot of decliners) if (this.recentlyRejected(slot, index)) n--
+        return n
+      }
+    }
   }
 
   run (): void {
-    const tickMs = this.#o.tickMs ?? FETCHER_TICK_MS
-    for (let n = 1; n < this.#net.nodes; n++) {
-      this.events.push(this.#o.latencyMs * this.#random(), PLAN, n)
-      this.#planPending[n] = 1
-      if (tickMs > 0) this.events.push(tickMs * this.#random(), TICK, n)
+    const nodes = this.#net.nodes
+    for (let n = 1; n < nodes; n++) {
+      this.#flags[n] = PLAN_PENDING
+      this.#planAt[n] = this.#latency * this.#random()
+      this.#messages.push(this.#planAt[n]!, PLAN, n)
     }
     const limitMs = this.#timeLimitMs()
-    const events = this.events
-    while (this.#remaining > 0 && events.pop()) {
-      this.now = events.time
-      if (this.now > limitMs) break
-      this.#eventCount++
-      this.#dispatch(events.kind, events.a, events.b, events.c)
+    const lines = [this.#planNow, this.#planOnHave, this.#ticks ?? new DelayLine(0), this.#deliverNow, this.#deliverLater, this.#rejects]
+    const timers = this.#timers
+    const messages = this.#messages
+    while (this.#remaining > 0) {
+      let source = -1
+      let next = Infinity
+      for (let i = 0; i < lines.length; i++) {
+        const time = lines[i]!.nextTime
+        if (time < next) { next = time; source = i }
+      }
+      if (timers.topTime < next) { next = timers.topTime; source = UPLOADS }
+      if (messages.nextTime < next) { next = messages.nextTime; source = MESSAGES }
+      if (next === Infinity) break
+      this.now = next
+      if (next > limitMs) break
+      if (source === UPLOADS) {
+        this.#eventCount++
+        this.#uploads.onDone(timers.topKey)
+      } else if (source === MESSAGES) {
+        messages.pop()
+        if (messages.kind === DELIVER) this.#deliver(messages.a, messages.b, messages.c)
+        else this.#planDue(messages.a)
+      } else {
+        const line = lines[source]!
+        line.pop()
+        if (source <= 1) this.#planDue(line.a)
+        else if (source === 2) this.#tickDue(line.a)
+        else if (source <= 4) this.#deliver(line.a, line.b, line.c)
+        else this.#onReject(line.a, line.b, line.c)
+      }
     }
     if (this.#remaining > 0) throw new Error(`simulation stalled at ${(this.now / 1000).toFixed(1)} s with ${this.#remaining} agents incomplete`)
   }
@@ -233,25 +331,20 @@ class Swarm implements UploadHost {
 
   // --- UploadHost -----------------------------------------------------------
 
-  size (index: number): number { return this.#sizes[index]! }
-
-  wanted (fetcher: number, uploader: number, index: number): boolean {
-    return findRequest(this.#inflight[fetcher]!.get(index), this.#ids[uploader]!) !== undefined
-  }
-
-  started (fetcher: number, uploader: number, index: number): void {
-    const request = findRequest(this.#inflight[fetcher]!.get(index), this.#ids[uploader]!)
-    if (request !== undefined) (request as { started?: boolean }).started = true
-  }
-
-  sent (fetcher: number, uploader: number, index: number, size: number): void {
-    let at = this.now + this.#o.latencyMs
-    const down = this.#o.down ?? Infinity
-    if (Number.isFinite(down)) {
-      at = Math.max(at, this.#downFree[fetcher]! + size * 1000 / down)
-      this.#downFree[fetcher] = at
+  sent (request: SimRequest): void {
+    const line = request.direct ? this.#deliverLater : this.#deliverNow
+    if (this.#down === Infinity) {
+      line.push(this.now, request.fetcher, request.fetcherSlot, request.index)
+      return
     }
-    this.events.push(at, DELIVER, fetcher, uploader, index)
+    const at = Math.max(this.now + line.delayMs, this.#downFree[request.fetcher]! + request.size * 1000 / this.#down)
+    this.#downFree[request.fetcher] = at
+    this.#messages.push(at, DELIVER, request.fetcher, request.fetcherSlot, request.index)
+  }
+
+  /** Pool a request once neither side holds it; each side hands it here once, after letting go. */
+  released (request: SimRequest): void {
+    if (!request.atFetcher && !request.atUploader) this.#pool.push(request)
   }
 
   /** Whether the peer at link `slot` declined chunk `index` less than `rejectBackoffMs` ago. */
@@ -262,65 +355,59 @@ class Swarm implements UploadHost {
     return at !== undefined && this.now - at < FETCH_DEFAULTS.rejectBackoffMs
   }
 
-  // --- events -----------------------------------------------------------------
+  // --- the fetch driver -----------------------------------------------------
 
-  #dispatch (kind: number, a: number, b: number, c: number): void {
-    switch (kind) {
-      case PLAN: this.#planPending[a] = 0; this.#plan(a); break
-      case TICK: this.#tick(a); break
-      case REQUEST: this.#onRequest(a, b, c); break
-      case UPLOAD_DONE: this.#uploads.onDone(a, b); break
-      case DELIVER: this.#deliver(a, b, c); break
-      case REJECT: this.#onReject(a, b, c); break
-    }
+  /** A policy call asked for (after an arrival, a rejection or a useful HAVE, merged within `coalesceMs`) is due, unless a tick served it. */
+  #planDue (node: number): void {
+    if ((this.#flags[node]! & PLAN_PENDING) === 0 || this.#planAt[node] !== this.now) return
+    this.#wake(node)
   }
 
-  /**
-   * The fetcher's timer: it runs the policy so that time-based decisions
-   * (moving a waiting request, end game, retrying a declined chunk) are
-   * taken at most a tick late. A policy call since the last tick took them
-   * already, so the tick waits for a tick after that call.
-   */
-  #tick (node: number): void {
+  /** The fetcher's tick is due `tickMs` after the last policy call, unless another call came since. */
+  #tickDue (node: number): void {
+    if (this.#lastPlan[node]! + this.#tickMs !== this.now) return
+    this.#wake(node)
+  }
+
+  /** One policy call serves the pending request for one and the tick. */
+  #wake (node: number): void {
+    this.#flags[node] = this.#flags[node]! & ~PLAN_PENDING
     if (this.#doneAt[node]! >= 0) return
-    const tickMs = this.#o.tickMs ?? FETCHER_TICK_MS
-    const due = this.#lastPlan[node]! + tickMs
-    if (due > this.now) {
-      this.events.push(due, TICK, node)
-      return
-    }
+    this.#eventCount++
+    this.#lastPlan[node] = this.now
     this.#plan(node)
-    this.events.push(this.now + tickMs, TICK, node)
+    this.#ticks?.push(this.now, node)
   }
 
-  #planSoon (node: number, delayMs: number): void {
-    if (this.#planPending[node] === 1) return
-    this.#planPending[node] = 1
-    this.events.push(this.now + delayMs + (this.#o.coalesceMs ?? PLAN_COALESCE_MS), PLAN, node)
+  /** Ask for a policy call of `node` after `line`'s delay, unless one is pending. */
+  #planSoon (node: number, line: DelayLine): void {
+    if ((this.#flags[node]! & PLAN_PENDING) !== 0 || this.#doneAt[node]! >= 0) return
+    this.#flags[node] = this.#flags[node]! | PLAN_PENDING
+    this.#planAt[node] = this.now + line.delayMs
+    line.push(this.now, node)
   }
 
   #plan (node: number): void {
-    if (this.#doneAt[node]! >= 0) return
     this.#policyCalls++
-    this.#lastPlan[node] = this.now
     const requests = rarestFirst(this.#policyInput(node), this.now, this.#random)
-    for (const request of requests) this.#ask(node, request)
+    for (let i = 0; i < requests.length; i++) this.#ask(node, requests[i]!)
   }
 
   #policyInput (node: number): PolicyInput {
     const k = this.#k
+    const base = node * k
     this.#current = node
-    this.#currentBase = node * k
-    const missing = this.#missing[node]!
-    let kept = 0
-    for (let i = 0; i < missing.length; i++) {
-      const index = missing[i]!
-      if (this.have[this.#currentBase + index] === 0) missing[kept++] = index
-    }
-    if (kept < missing.length) missing.length = kept
-    return {
-      chunkSizes: this.#sizes, haveLocal: this.#haveLocal, missing, inflight: this.#inflight[node]!, peers: this.#peersOf(node), limits: LIMITS, holders: this.#holdersOf
-    }
+    this.#currentBase = base
+    this.#chunks.node = node
+    const state = this.state
+    const input = this.#input
+    const count = k - this.#haveCount[node]!
+    const missing = this.#missing[count] ??= new Array<number>(count).fill(0)
+    let m = 0
+    for (let i = 0; i < k; i++) if ((state[base + i]! & HAVE) === 0) missing[m++] = i
+    input.missing = missing
+    input.peers = this.#peersOf(node)
+    return input
   }
 
   /** The pooled views of `node`'s neighbours, filled from the link state. */
@@ -328,120 +415,134 @@ class Swarm implements UploadHost {
     const { start, neighbour } = this.#net
     const from = start[node]!
     const count = start[node + 1]! - from
-    while (this.#views.length < count) this.#views.push(new LinkView(this))
-    const rtt = 2 * this.#o.latencyMs
+    while (this.#views.length < count) this.#views.push(new LinkView(this, this.#views.length))
+    const rtt = 2 * this.#latency
+    const words = this.#words
     for (let i = 0; i < count; i++) {
       const view = this.#views[i]!
       const slot = from + i
-      const other = neighbour[slot]!
-      const throughput = this.#throughput[slot]!
-      view.id = this.#ids[other]!
-      view.inflight = this.#atPeer[slot]!
-      view.throughput = Number.isNaN(throughput) ? undefined : throughput
       view.rttMs = rtt
-      view.base = other * this.#k
+      const throughput = this.throughput[slot]!
+      view.throughput = Number.isNaN(throughput) ? undefined : throughput
+      view.base = neighbour[slot]! * words
       view.slot = slot
     }
     return (this.#peerLists[count] ??= this.#views.slice(0, count))
   }
 
-  #slotOf (node: number, other: number): number {
-    const { start, neighbour } = this.#net
-    for (let s = start[node]!; s < start[node + 1]!; s++) if (neighbour[s] === other) return s
-    throw new Error(`node ${node} has no link to ${other}`)
+  #ask (node: number, decision: ChunkRequest): void {
+    const start = this.#net.start[node]!
+    const index = decision.index
+    if (decision.replaces !== undefined) this.#cancel(node, start + Number(decision.replaces), index)
+    const slot = start + Number(decision.peer)
+    const uploader = this.#net.neighbour[slot]!
+    const request = this.#pool.pop() ?? new SimRequest()
+    request.peer = decision.peer
+    request.since = this.now
+    request.started = false
+    request.fetcher = node
+    request.uploader = uploader
+    request.fetcherSlot = slot
+    request.uploaderSlot = this.#net.start[uploader]! + this.#net.reverse[slot]!
+    request.index = index
+    request.size = this.#sizes[index]!
+    request.atFetcher = true
+    this.#chunks.add(node, request)
+    this.queue[2 * slot] = this.queue[2 * slot]! + 1
+    this.#countInflight(node, 1)
+    if (!this.#uploads.request(request)) this.#rejects.push(this.now, node, slot, index)
   }
 
-  #ask (node: number, request: ChunkRequest): void {
-    const to = Number(request.peer)
-    if (request.replaces !== undefined) this.#cancel(node, Number(request.replaces), request.index)
-    const inflight = this.#inflight[node]!
-    let list = inflight.get(request.index)
-    if (list === undefined) inflight.set(request.index, list = [])
-    list.push({ peer: request.peer, since: this.now, started: false })
-    const slot = this.#slotOf(node, to)
-    this.#atPeer[slot] = this.#atPeer[slot]! + 1
-    this.#inflightCount[node] = this.#inflightCount[node]! + 1
-    this.events.push(this.now + this.#o.latencyMs, REQUEST, to, node, request.index)
+  #countInflight (node: number, delta: number): void {
+    const count = this.#inflightCount[node] = this.#inflightCount[node]! + delta
+    const flags = this.#flags[node]!
+    this.#flags[node] = count >= LIMITS.maxInflightTotal ? flags | INFLIGHT_FULL : flags & ~INFLIGHT_FULL
   }
 
-  /** Withdraw `node`'s request for `index` at `peer`, and tell the peer (instantly: latency is small next to a chunk's time). */
-  #cancel (node: number, peer: number, index: number): void {
-    if (this.#takeRequest(node, peer, index) !== undefined) this.#uploads.cancel(peer, node, index)
+  /** Withdraw `node`'s request for `index` on link `slot`, and tell the peer (instantly: latency is small next to a chunk's time). */
+  #cancel (node: number, slot: number, index: number): void {
+    const request = this.#takeRequest(node, slot, index)
+    if (request === undefined) return
+    if (request.atUploader) this.#uploads.cancel(request)
+    else this.released(request)
   }
 
-  #takeRequest (node: number, peer: number, index: number): InflightRequest | undefined {
-    const inflight = this.#inflight[node]!
-    const list = inflight.get(index)
-    if (list === undefined) return undefined
-    const id = this.#ids[peer]!
-    const at = list.findIndex(r => r.peer === id)
-    if (at < 0) return undefined
-    const [request] = list.splice(at, 1)
-    if (list.length === 0) inflight.delete(index)
-    const slot = this.#slotOf(node, peer)
-    this.#atPeer[slot] = this.#atPeer[slot]! - 1
-    this.#inflightCount[node] = this.#inflightCount[node]! - 1
+  /** Remove the fetcher's record of its request for `index` on link `slot`; the caller hands it to `released` when done with it. */
+  #takeRequest (node: number, slot: number, index: number): SimRequest | undefined {
+    const request = this.#chunks.take(node, index, slot)
+    if (request === undefined) return undefined
+    request.atFetcher = false
+    this.queue[2 * slot] = this.queue[2 * slot]! - 1
+    this.#countInflight(node, -1)
     return request
   }
 
-  #onRequest (uploader: number, fetcher: number, index: number): void {
-    if (!this.wanted(fetcher, uploader, index)) return
-    if (!this.#uploads.request(uploader, fetcher, index)) this.events.push(this.now + this.#o.latencyMs, REJECT, fetcher, uploader, index)
-  }
-
-  #onReject (fetcher: number, uploader: number, index: number): void {
-    if (this.#takeRequest(fetcher, uploader, index) === undefined) return
+  #onReject (fetcher: number, slot: number, index: number): void {
+    const request = this.#takeRequest(fetcher, slot, index)
+    if (request === undefined) return
+    this.released(request)
     let rejected = this.#rejected[fetcher]
     if (rejected === undefined) this.#rejected[fetcher] = rejected = new Map()
-    const slot = this.#slotOf(fetcher, uploader)
     rejected.set(slot * this.#k + index, this.now)
     const decliners = this.#decliners[fetcher] ??= []
     if (!decliners.includes(slot)) decliners.push(slot)
-    this.#planSoon(fetcher, 0)
+    this.#planSoon(fetcher, this.#planNow)
   }
 
-  #deliver (fetcher: number, uploader: number, index: number): void {
-    const request = this.#takeRequest(fetcher, uploader, index)
+  #deliver (fetcher: number, slot: number, index: number): void {
+    const request = this.#takeRequest(fetcher, slot, index)
     const size = this.#sizes[index]!
-    const bit = fetcher * this.#k + index
-    if (this.have[bit] === 1) { this.#duplicateBytes += size; return }
-    if (request !== undefined) this.#measure(this.#slotOf(fetcher, uploader), request.since, size)
-    this.have[bit] = 1
-    const list = this.#inflight[fetcher]!.get(index)
-    if (list !== undefined) for (const other of [...list]) this.#cancel(fetcher, Number(other.peer), index)
+    const word = fetcher * this.#k + index
+    const held = (this.state[word]! & HAVE) !== 0
+    if (request !== undefined) {
+      if (!held) this.#measure(slot, request.since, size)
+      this.released(request)
+    }
+    if (held) { this.#duplicateBytes += size; return }
+    this.state[word] = this.state[word]! | HAVE
+    const bits = fetcher * this.#words + (index >> 5)
+    this.haveBits[bits] = this.haveBits[bits]! | (1 << (index & 31))
+    for (let list = this.#chunks.listOf(fetcher, index); list !== undefined; list = this.#chunks.listOf(fetcher, index)) {
+      this.#cancel(fetcher, list[list.length - 1]!.fetcherSlot, index)
+    }
     this.#haveCount[fetcher] = this.#haveCount[fetcher]! + 1
     if (this.#haveCount[fetcher] === this.#k) {
       this.#doneAt[fetcher] = this.now
       this.#remaining--
     }
     this.#announce(fetcher, index)
-    this.#planSoon(fetcher, 0)
+    this.#planSoon(fetcher, this.#planNow)
   }
 
   /** Fold a delivery into the link's throughput estimate, as PeerState.recordDelivery does. */
   #measure (slot: number, since: number, size: number): void {
     const elapsed = Math.max(1, this.now - Math.max(since, this.#lastArrival[slot]!))
     const sample = size * 1000 / elapsed
-    const old = this.#throughput[slot]!
+    const old = this.throughput[slot]!
     const alpha = FETCH_DEFAULTS.ewmaAlpha
-    this.#throughput[slot] = Number.isNaN(old) ? sample : alpha * sample + (1 - alpha) * old
+    const throughput = this.throughput[slot] = Number.isNaN(old) ? sample : alpha * sample + (1 - alpha) * old
+    this.queue[2 * slot + 1] = peerQueueDepth({ throughput }, this.#chunkBytes, LIMITS)
     this.#lastArrival[slot] = this.now
   }
 
-  /** HAVE to every neighbour (counted at once); those for which it could lead to a request look again after the latency. */
+  /**
+   * HAVE to every neighbour (counted at once); those for which it could
+   * lead to a request (not held nor asked for, a free place in the queue at
+   * the sender, no call pending anyway) call their policy after the latency.
+   */
   #announce (node: number, index: number): void {
     const { start, neighbour, reverse } = this.#net
     const k = this.#k
+    const state = this.state
     for (let s = start[node]!; s < start[node + 1]!; s++) {
       const other = neighbour[s]!
-      const bit = other * k + index
-      this.#holders[bit] = this.#holders[bit]! + 1
+      const word = other * k + index
+      const before = state[word]!
+      state[word] = before + 1
       // A finished agent holds every chunk, so the first test skips it too.
-      if (this.have[bit] === 1 || this.#planPending[other] === 1 || this.#inflightCount[other]! >= LIMITS.maxInflightTotal) continue
-      const back = start[other]! + reverse[s]!
-      const throughput = this.#throughput[back]!
-      const depth = peerQueueDepth({ throughput: Number.isNaN(throughput) ? undefined : throughput }, this.#chunkBytes, LIMITS)
-      if (this.#atPeer[back]! < depth && !this.#inflight[other]!.has(index)) this.#planSoon(other, this.#o.latencyMs)
+      if ((before & (HAVE | COPIES)) !== 0 || this.#flags[other] !== 0) continue
+      const back = 2 * (start[other]! + reverse[s]!)
+      if (this.queue[back]! < this.queue[back + 1]!) this.#planSoon(other, this.#planOnHave)
     }
   }
 
@@ -457,12 +558,6 @@ function maxDegree (net: Topology): number {
   let most = 0
   for (let n = 0; n < net.nodes; n++) most = Math.max(most, net.start[n + 1]! - net.start[n]!)
   return most
-}
-
-function findRequest (list: readonly InflightRequest[] | undefined, peer: string): InflightRequest | undefined {
-  if (list === undefined) return undefined
-  for (const request of list) if (request.peer === peer) return request
-  return undefined
 }
 
 function evenChunks (packageBytes: number, chunkBytes: number): number[] {

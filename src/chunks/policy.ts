@@ -182,17 +182,28 @@ function candidateLimit (wanted: number): number {
  */
 function migrations (input: PolicyInput, now: number, out: ChunkRequest[]): void {
   if (work.freePeers === 0) return
-  for (const [index, list] of input.inflight) {
-    const request = list[0]
-    if (list.length !== 1 || request === undefined || request.started === true || now - request.since < MIGRATE_MIN_WAIT_MS) continue
-    const at = positionOf(input.peers, request.peer)
-    if (at < 0) continue
-    const current = input.peers[at]!
-    const size = input.chunkSizes[index] ?? 0
-    const currentEta = eta(current, current.inflight, size)
-    const better = pickPeer(input, index, list, currentEta / 2)
-    if (better >= 0) out.push({ index, peer: input.peers[better]!.id, replaces: request.peer })
-  }
+  moves.input = input
+  moves.now = now
+  moves.out = out
+  input.inflight.forEach(considerMove)
+  moves.input = undefined
+  moves.out = undefined
+}
+
+/** The call's arguments for {@link considerMove}, which `Map.forEach` calls without a closure per call. */
+const moves = { input: undefined as PolicyInput | undefined, now: 0, out: undefined as ChunkRequest[] | undefined }
+
+function considerMove (list: readonly InflightRequest[], index: number): void {
+  const request = list[0]
+  if (list.length !== 1 || request === undefined || request.started === true || moves.now - request.since < MIGRATE_MIN_WAIT_MS) return
+  const input = moves.input!
+  const at = positionOf(input.peers, request.peer)
+  if (at < 0) return
+  const current = input.peers[at]!
+  const size = input.chunkSizes[index] ?? 0
+  const currentEta = eta(current, current.inflight, size)
+  const better = pickPeer(input, index, list, currentEta / 2)
+  if (better >= 0) moves.out!.push({ index, peer: input.peers[better]!.id, replaces: request.peer })
 }
 
 /** Peer lists up to this long are searched; longer ones get an id index, built once per call. */
@@ -223,10 +234,13 @@ function averageChunk (sizes: readonly number[]): number {
 }
 
 function countInflight (inflight: PolicyInput['inflight']): number {
-  let n = 0
-  for (const list of inflight.values()) n += list.length
-  return n
+  counted = 0
+  inflight.forEach(countList)
+  return counted
 }
+
+let counted = 0
+function countList (list: readonly InflightRequest[]): void { counted += list.length }
 
 /**
  * Rank up to `limit` missing, not yet requested chunks that some usable
@@ -327,9 +341,11 @@ function pickPeer (input: PolicyInput, index: number, exclude: readonly Inflight
   for (let f = 0; f < freePeers; f++) {
     const p = freeList[f]!
     const peer = peers[p]!
-    if (!peer.has(index) || asked(exclude, peer.id)) continue
+    // The arithmetic first: has() may be a lookup in the driver's tables.
     const peerEta = eta(peer, work.queued[p]! + 1, size)
-    if (peerEta < bestEta) { bestEta = peerEta; best = p }
+    if (peerEta >= bestEta || !peer.has(index) || asked(exclude, peer.id)) continue
+    bestEta = peerEta
+    best = p
   }
   if (best >= 0) {
     work.free[best] = work.free[best]! - 1

@@ -1,5 +1,9 @@
 import test from 'ava'
+import { ChunkTable, COPIES, COPY } from '../../bench/sim/chunks.ts'
+import { DelayLine } from '../../bench/sim/delay-line.ts'
 import { EventQueue } from '../../bench/sim/events.ts'
+import { TimerHeap } from '../../bench/sim/timers.ts'
+import { SimRequest } from '../../bench/sim/uploads.ts'
 import { buildTopology } from '../../bench/sim/topology.ts'
 import { xorshift32 } from '../../src/core/index.ts'
 
@@ -39,4 +43,94 @@ test('random topology: agents have the degree asked for, links are listed at bot
   const exact = agents.filter(d => d === 8 || d === 9).length
   t.true(exact >= 1_900, `${exact} of 2000 agents have 8 or 9 links (one more if the origin picked them)`)
   t.true(Math.min(...agents) >= 6, `fewest links ${Math.min(...agents)}`)
+})
+
+test('timer heap: one timer per key, moved in place, popped in time order', t => {
+  const timers = new TimerHeap(1_000)
+  const next = xorshift32(11)
+  const due = new Map<number, number>()
+  for (let round = 0; round < 5_000; round++) {
+    const key = next() % 1_000
+    if (next() % 5 === 0) { timers.remove(key); due.delete(key); continue }
+    const time = next() % 100_000
+    timers.set(key, time)
+    due.set(key, time)
+  }
+  t.is(timers.size, due.size)
+  for (const [key, time] of due) t.is(timers.timeOf(key), time)
+  let last = -Infinity
+  while (timers.size > 0) {
+    const key = timers.topKey
+    const time = timers.topTime
+    t.true(time >= last)
+    t.is(due.get(key), time)
+    due.delete(key)
+    last = time
+    timers.remove(key)
+  }
+  t.is(due.size, 0)
+  t.is(timers.topTime, Infinity)
+  t.is(timers.timeOf(3), Infinity)
+})
+
+test('delay line: events come out in order, a fixed delay after they were pushed, across growth and wrap-around', t => {
+  const line = new DelayLine(7)
+  let now = 0
+  let pushed = 0
+  let popped = 0
+  const pushedAt: number[] = []
+  const next = xorshift32(3)
+  while (popped < 10_000) {
+    const burst = next() % 40
+    for (let i = 0; i < burst && pushed < 10_000; i++) {
+      pushedAt.push(now)
+      line.push(now, pushed, 2 * pushed, 3 * pushed++)
+    }
+    const take = next() % 40
+    for (let i = 0; i < take && line.size > 0; i++) {
+      const time = line.pop()
+      t.is(line.a, popped)
+      t.deepEqual([line.b, line.c], [2 * popped, 3 * popped])
+      t.is(time, pushedAt[popped]! + 7)
+      popped++
+    }
+    now += next() % 3
+  }
+  t.is(line.nextTime, Infinity)
+})
+
+test('chunk table: requests listed per chunk, chunks iterated in the order first asked, as a Map would be', t => {
+  const table = new ChunkTable(3, 10, 64)
+  const map = new Map<number, SimRequest[]>()
+  const next = xorshift32(8)
+  const live: SimRequest[] = []
+  for (let round = 0; round < 2_000; round++) {
+    if (live.length > 0 && next() % 2 === 0) {
+      const request = live.splice(next() % live.length, 1)[0]!
+      t.is(table.take(2, request.index, request.fetcherSlot), request)
+      const list = map.get(request.index)!
+      list.splice(list.indexOf(request), 1)
+      if (list.length === 0) map.delete(request.index)
+    } else {
+      const request = new SimRequest()
+      request.index = next() % 10
+      request.fetcherSlot = round
+      live.push(request)
+      table.add(2, request)
+      map.set(request.index, [...(map.get(request.index) ?? []), request])
+    }
+    table.node = 2
+    const seen: Array<[number, number[]]> = []
+    table.forEach((list, index) => seen.push([index, list.map(r => (r as SimRequest).fetcherSlot)]))
+    t.deepEqual(seen, [...map].map(([index, list]) => [index, list.map(r => r.fetcherSlot)]))
+    t.is(table.size, map.size)
+    for (let i = 0; i < 10; i++) {
+      t.is(table.has(i), map.has(i))
+      t.is((table.state[2 * 10 + i]! & COPIES) / COPY, map.get(i)?.length ?? 0)
+    }
+  }
+  table.node = 1
+  t.is(table.size, 0)
+  t.is(table.get(3), undefined)
+  t.is(table.take(2, 3, 999_999), undefined)
 })

@@ -1,0 +1,132 @@
+/**
+ * Per agent and chunk, everything the hot paths read in one word
+ * (`ChunkTable.state[node * k + index]`): whether the node holds the chunk,
+ * how many of its own requests for it are in flight, and how many of its
+ * neighbours hold it (counted as HAVEs go out). One cache line serves a
+ * HAVE, and a policy call reads its own row only. The in-flight requests
+ * themselves are listed per node in the order they were made, and
+ * {@link ChunkTable} is, for the node of the running policy call, the
+ * in-flight map the policy reads.
+ */
+import type { InflightRequest } from '../../src/chunks/policy.ts'
+import type { SimRequest } from './uploads.ts'
+
+/** Bits of a state word. */
+export const HOLDERS = 0xf_ffff
+export const COPY = 1 << 20
+export const COPIES = 0xff << 20
+export const HAVE = 1 << 28
+
+/** The chunk state of every node, and the in-flight map of one node at a time. */
+export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[]> {
+  readonly state: Int32Array
+  /** The node the map methods answer for. */
+  node = 0
+  readonly #k: number
+  /** Request lists by node * k + chunk. */
+  readonly #lists: Array<SimRequest[] | undefined>
+  /** Chunks in flight per node, in the order of their first request: `keys[node * cap + i]`, i < `count[node]`. */
+  readonly #keys: Int32Array
+  readonly #count: Int32Array
+  readonly #cap: number
+  readonly #spare: SimRequest[][] = []
+
+  constructor (nodes: number, chunks: number, maxInflight: number) {
+    this.#k = chunks
+    this.state = new Int32Array(nodes * chunks)
+    this.#lists = new Array<SimRequest[] | undefined>(nodes * chunks).fill(undefined)
+    this.#cap = Math.min(chunks, maxInflight)
+    this.#keys = new Int32Array(nodes * this.#cap)
+    this.#count = new Int32Array(nodes)
+  }
+
+  /** Requests of `node` in flight, for all chunks. */
+  add (node: number, request: SimRequest): void {
+    const at = node * this.#k + request.index
+    let list = this.#lists[at]
+    if (list === undefined) {
+      const count = this.#count[node]!
+      if (count === this.#cap) throw new Error(`node ${node} has more than ${this.#cap} chunks in flight`)
+      this.#keys[node * this.#cap + count] = request.index
+      this.#count[node] = count + 1
+      this.#lists[at] = list = this.#spare.pop() ?? []
+    }
+    list.push(request)
+    this.state[at] = this.state[at]! + COPY
+  }
+
+  /** Remove and return `node`'s request for `index` on fetcher-side link `slot`, if any. */
+  take (node: number, index: number, slot: number): SimRequest | undefined {
+    const at = node * this.#k + index
+    const list = this.#lists[at]
+    if (list === undefined) return undefined
+    let i = 0
+    while (i < list.length && list[i]!.fetcherSlot !== slot) i++
+    if (i === list.length) return undefined
+    const request = list[i]!
+    for (; i < list.length - 1; i++) list[i] = list[i + 1]!
+    list.length--
+    this.state[at] = this.state[at]! - COPY
+    if (list.length === 0) {
+      this.#lists[at] = undefined
+      this.#spare.push(list)
+      this.#dropKey(node, index)
+    }
+    return request
+  }
+
+  /** The requests of `node` for `index` (live list: do not keep). */
+  listOf (node: number, index: number): readonly SimRequest[] | undefined {
+    return this.#lists[node * this.#k + index]
+  }
+
+  #dropKey (node: number, index: number): void {
+    const base = node * this.#cap
+    const count = this.#count[node]! - 1
+    let i = base
+    while (this.#keys[i] !== index) i++
+    this.#keys.copyWithin(i, i + 1, base + count + 1)
+    this.#count[node] = count
+  }
+
+  // --- ReadonlyMap of the current node -----------------------------------------
+
+  get size (): number { return this.#count[this.node]! }
+
+  get (index: number): SimRequest[] | undefined {
+    const at = this.node * this.#k + index
+    return (this.state[at]! & COPIES) === 0 ? undefined : this.#lists[at]
+  }
+
+  has (index: number): boolean {
+    return (this.state[this.node * this.#k + index]! & COPIES) !== 0
+  }
+
+  forEach (callback: (list: readonly InflightRequest[], index: number, map: ReadonlyMap<number, readonly InflightRequest[]>) => void): void {
+    const node = this.node
+    const base = node * this.#cap
+    const k = this.#k
+    for (let i = 0; i < this.#count[node]!; i++) {
+      const index = this.#keys[base + i]!
+      callback(this.#lists[node * k + index]!, index, this)
+    }
+  }
+
+  * entries (): MapIterator<[number, readonly InflightRequest[]]> {
+    const node = this.node
+    for (let i = 0; i < this.#count[node]!; i++) {
+      const index = this.#keys[node * this.#cap + i]!
+      yield [index, this.#lists[node * this.#k + index]!]
+    }
+  }
+
+  * keys (): MapIterator<number> {
+    for (const [index] of this.entries()) yield index
+  }
+
+  * values (): MapIterator<readonly InflightRequest[]> {
+    for (const [, list] of this.entries()) yield list
+  }
+
+  [Symbol.iterator] (): MapIterator<[number, readonly InflightRequest[]]> { return this.entries() }
+}

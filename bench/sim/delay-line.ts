@@ -1,0 +1,64 @@
+/**
+ * Events due a fixed delay after they are made (a message one latency
+ * away, a policy call the coalescing time later, the fetcher's tick).
+ * Simulated time only goes forward, so such events come due in the order
+ * they were made: a ring buffer holds them in order, and pushing and
+ * popping cost O(1) with sequential memory instead of a heap's scattered
+ * sifting over hundreds of thousands of pending events.
+ */
+export class DelayLine {
+  readonly delayMs: number
+  #time = new Float64Array(1024)
+  #a = new Int32Array(1024)
+  #b = new Int32Array(1024)
+  #c = new Int32Array(1024)
+  #head = 0
+  #size = 0
+  /** Arguments of the last popped event. */
+  a = 0
+  b = 0
+  c = 0
+
+  constructor (delayMs: number) { this.delayMs = delayMs }
+
+  get size (): number { return this.#size }
+
+  /** When the first event is due; Infinity when none is pending. */
+  get nextTime (): number { return this.#size === 0 ? Infinity : this.#time[this.#head]! }
+
+  /** An event due `delayMs` after `now`, which must not be earlier than the `now` of any earlier push. */
+  push (now: number, a: number, b = 0, c = 0): void {
+    if (this.#size === this.#time.length) this.#grow()
+    const at = (this.#head + this.#size++) & (this.#time.length - 1)
+    this.#time[at] = now + this.delayMs
+    this.#a[at] = a
+    this.#b[at] = b
+    this.#c[at] = c
+  }
+
+  /** Remove the first event into `a`, `b`, `c` (the line must not be empty); returns its time. */
+  pop (): number {
+    const at = this.#head
+    this.#head = (at + 1) & (this.#time.length - 1)
+    this.#size--
+    this.a = this.#a[at]!
+    this.b = this.#b[at]!
+    this.c = this.#c[at]!
+    return this.#time[at]!
+  }
+
+  /** Double the ring, unrolled so the events stay in order from 0. */
+  #grow (): void {
+    const n = this.#time.length
+    const unroll = <T extends Float64Array | Int32Array>(old: T, next: T): T => {
+      next.set(old.subarray(this.#head))
+      next.set(old.subarray(0, this.#head), n - this.#head)
+      return next
+    }
+    this.#time = unroll(this.#time, new Float64Array(2 * n))
+    this.#a = unroll(this.#a, new Int32Array(2 * n))
+    this.#b = unroll(this.#b, new Int32Array(2 * n))
+    this.#c = unroll(this.#c, new Int32Array(2 * n))
+    this.#head = 0
+  }
+}
