@@ -49,9 +49,12 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
       if (count === this.#cap) throw new Error(`node ${node} has more than ${this.#cap} chunks in flight`)
       this.#keys[node * this.#cap + count] = request.index
       this.#count[node] = count + 1
-      this.#lists[at] = list = this.#spare.pop() ?? []
-    }
-    list.push(request)
+      // A spare list keeps its one (stale) entry: emptying an array gives up its storage, and the next push would allocate anew.
+      list = this.#spare.pop()
+      if (list === undefined) list = [request]
+      else list[0] = request
+      this.#lists[at] = list
+    } else list.push(request)
     this.state[at] = this.state[at]! + COPY
   }
 
@@ -64,16 +67,22 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
     while (i < list.length && list[i]!.fetcherSlot !== slot) i++
     if (i === list.length) return undefined
     const request = list[i]!
-    for (; i < list.length - 1; i++) list[i] = list[i + 1]!
-    list.length--
     this.state[at] = this.state[at]! - COPY
-    if (list.length === 0) {
+    if (list.length === 1) {
       this.#lists[at] = undefined
       this.#spare.push(list)
       this.#dropKey(node, index)
+      return request
     }
+    for (; i < list.length - 1; i++) list[i] = list[i + 1]!
+    list.length--
     return request
   }
+
+  /** How many chunks `node` has requests in flight for, and the i-th of them in the order first asked. */
+  countOf (node: number): number { return this.#count[node]! }
+
+  keyAt (node: number, i: number): number { return this.#keys[node * this.#cap + i]! }
 
   /** The requests of `node` for `index` (live list: do not keep). */
   listOf (node: number, index: number): readonly SimRequest[] | undefined {

@@ -14,6 +14,12 @@ export class DelayLine {
   #c = new Int32Array(1024)
   #head = 0
   #size = 0
+  /**
+   * When the first event is due; Infinity when none is pending. A field
+   * rather than a getter: a number returned from a call that is not
+   * inlined is boxed, one allocation per look.
+   */
+  nextTime = Infinity
   /** Arguments of the last popped event. */
   a = 0
   b = 0
@@ -23,9 +29,6 @@ export class DelayLine {
 
   get size (): number { return this.#size }
 
-  /** When the first event is due; Infinity when none is pending. */
-  get nextTime (): number { return this.#size === 0 ? Infinity : this.#time[this.#head]! }
-
   /** An event due `delayMs` after `now`, which must not be earlier than the `now` of any earlier push. */
   push (now: number, a: number, b = 0, c = 0): void {
     if (this.#size === this.#time.length) this.#grow()
@@ -34,6 +37,7 @@ export class DelayLine {
     this.#a[at] = a
     this.#b[at] = b
     this.#c[at] = c
+    if (this.#size === 1) this.nextTime = this.#time[at]!
   }
 
   /** Remove the first event into `a`, `b`, `c` (the line must not be empty); returns its time. */
@@ -44,6 +48,7 @@ export class DelayLine {
     this.a = this.#a[at]!
     this.b = this.#b[at]!
     this.c = this.#c[at]!
+    this.nextTime = this.#size === 0 ? Infinity : this.#time[this.#head]!
     return this.#time[at]!
   }
 

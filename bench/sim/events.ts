@@ -22,8 +22,8 @@ export class EventQueue {
 
   get size (): number { return this.#size }
 
-  /** Time of the earliest event; Infinity when empty. */
-  get nextTime (): number { return this.#size === 0 ? Infinity : this.#time[0]! }
+  /** Time of the earliest event; Infinity when empty (a field, so reading it boxes nothing). */
+  nextTime = Infinity
 
   push (time: number, kind: number, a: number, b = 0, c = 0): void {
     if (this.#size === this.#time.length) this.#grow()
@@ -36,6 +36,7 @@ export class EventQueue {
       i = parent
     }
     this.#set(i, time, kind, a, b, c)
+    this.nextTime = this.#time[0]!
   }
 
   /** Remove the earliest event into `time`, `kind`, `a`, `b`, `c`; false when empty. */
@@ -48,7 +49,7 @@ export class EventQueue {
     this.b = this.#b[0]!
     this.c = this.#c[0]!
     const last = --this.#size
-    if (last === 0) return true
+    if (last === 0) { this.nextTime = Infinity; return true }
     const lastTime = t[last]!
     const lastKind = this.#kind[last]!
     const la = this.#a[last]!
@@ -64,6 +65,7 @@ export class EventQueue {
       i = child
     }
     this.#set(i, lastTime, lastKind, la, lb, lc)
+    this.nextTime = t[0]!
     return true
   }
 

@@ -28,7 +28,7 @@
  * node and chunk one word holds what a HAVE or a policy call reads
  * (chunks.ts); nothing is allocated per request.
  */
-import { peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
+import { MIGRATE_MIN_WAIT_MS, peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../../src/constants.ts'
 import { xorshift32 } from '../../src/core/index.ts'
 import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
@@ -73,6 +73,8 @@ export interface SimulationResult {
   readonly duplicateBytes: number
   readonly events: number
   readonly policyCalls: number
+  /** Calls the driver made that were shown to decide nothing before running the policy (see Swarm.mayDecide). */
+  readonly skippedCalls: number
   readonly wallSeconds: number
   /** CPU time of the run (user + system), less disturbed than wall time by other work on the machine. */
   readonly cpuSeconds: number
@@ -114,6 +116,8 @@ export function simulate (options: SimulationOptions): SimulationResult {
 class LinkView implements PeerView {
   /** The position in the fetcher's row: ids are only ever compared within one fetcher's policy call. */
   readonly id: string
+  /** Copied from the swarm's per-link list of measured numbers, already boxed: storing a fresh number per refill would allocate. */
+  throughput: number | undefined = undefined
   rttMs = 0
   readonly banned = false
   /** The neighbour's first word in `haveBits`, and the link's slot. */
@@ -126,10 +130,7 @@ class LinkView implements PeerView {
     this.id = String(position)
   }
 
-  // Getters over the swarm's typed arrays: refilling fields for every call would box a number per peer.
   get inflight (): number { return this.#swarm.queue[2 * this.slot]! }
-
-  throughput: number | undefined = undefined
 
   has (index: number): boolean {
     return ((this.#swarm.haveBits[this.base + (index >> 5)]! >>> (index & 31)) & 1) !== 0 && !this.#swarm.recentlyRejected(this.slot, index)
@@ -138,11 +139,11 @@ class LinkView implements PeerView {
 
 type MutableInput = { -readonly [K in keyof PolicyInput]: PolicyInput[K] }
 
-/** Flags of a node that make a HAVE from a neighbour no reason to call its policy. */
 /** Event sources besides the delay lines. */
 const UPLOADS = -2
 const MESSAGES = -3
 
+/** Flags of a node that make a HAVE from a neighbour no reason to call its policy. */
 const PLAN_PENDING = 1
 const INFLIGHT_FULL = 2
 
@@ -158,6 +159,8 @@ class Swarm implements UploadHost {
   /** The HAVE bits again, 32 chunks a word: what a policy call reads of every neighbour stays in cache. */
   readonly haveBits: Int32Array
   readonly #words: number
+  /** Scratch: the HAVE bits of the neighbours with a free place in their queue, OR-ed. */
+  readonly #freeHave: Int32Array
   readonly #chunks: ChunkTable
   /** Events at odd times: the first policy calls, deliveries behind a download cap. */
   readonly #messages = new EventQueue()
@@ -199,6 +202,8 @@ class Swarm implements UploadHost {
   /** Per fetcher-side link slot s: requests outstanding at [2s], queue depth the policy allows at [2s + 1]. */
   readonly queue: Uint8Array
   readonly #views: LinkView[] = []
+  /** Per fetcher-side link slot: the throughput as the views take it (undefined until measured). */
+  readonly #measuredThroughput: Array<number | undefined>
   readonly #peerLists: LinkView[][] = []
   readonly #pool: SimRequest[] = []
   readonly #input: MutableInput
@@ -209,6 +214,7 @@ class Swarm implements UploadHost {
   #remaining: number
   #eventCount = 0
   #policyCalls = 0
+  #skippedCalls = 0
   #duplicateBytes = 0
 
   constructor (o: SimulationOptions) {
@@ -231,6 +237,7 @@ class Swarm implements UploadHost {
     for (let i = 0; i < k; i++) this.state[i] = HAVE
     this.#words = Math.ceil(k / 32)
     this.haveBits = new Int32Array(nodes * this.#words)
+    this.#freeHave = new Int32Array(this.#words)
     for (let i = 0; i < k; i++) this.haveBits[i >> 5] = this.haveBits[i >> 5]! | (1 << (i & 31))
     for (let s = net.start[0]!; s < net.start[1]!; s++) this.state.fill(1, net.neighbour[s]! * k, (net.neighbour[s]! + 1) * k)
     this.#haveCount = new Int32Array(nodes)
@@ -249,6 +256,7 @@ class Swarm implements UploadHost {
     this.#rejected = new Array(nodes).fill(undefined)
     this.#decliners = new Array(nodes).fill(undefined)
     this.throughput = new Float64Array(links).fill(NaN)
+    this.#measuredThroughput = new Array<number | undefined>(links).fill(undefined)
     this.#lastArrival = new Float64Array(links)
     this.queue = new Uint8Array(2 * links)
     const depth = peerQueueDepth({}, this.#chunkBytes, LIMITS)
@@ -325,6 +333,7 @@ class Swarm implements UploadHost {
       duplicateBytes: this.#duplicateBytes,
       events: this.#eventCount,
       policyCalls: this.#policyCalls,
+      skippedCalls: this.#skippedCalls,
       topology: this.#net.description
     }
   }
@@ -388,8 +397,10 @@ class Swarm implements UploadHost {
   }
 
   #plan (node: number): void {
+    const input = this.#policyInput(node)
+    if (!this.#mayDecide(node)) { this.#skippedCalls++; return }
     this.#policyCalls++
-    const requests = rarestFirst(this.#policyInput(node), this.now, this.#random)
+    const requests = rarestFirst(input, this.now, this.#random)
     for (let i = 0; i < requests.length; i++) this.#ask(node, requests[i]!)
   }
 
@@ -410,6 +421,42 @@ class Swarm implements UploadHost {
     return input
   }
 
+  /**
+   * False when the policy call would surely return nothing, so it need not
+   * run: no neighbour with a free place in its queue holds a chunk that is
+   * neither held nor asked for (or the node has all the requests in flight
+   * it may have), none holds the chunk of a request old
+   * enough to be moved, and end game is still far. (A peer's `has` is the
+   * HAVE bit less recent rejections, so the bits checked here are a
+   * superset: the test only ever lets through calls that may decide.)
+   */
+  #mayDecide (node: number): boolean {
+    const k = this.#k
+    if (k - this.#haveCount[node]! <= LIMITS.endgameChunks) return true
+    const { start, neighbour } = this.#net
+    const words = this.#words
+    const free = this.#freeHave.fill(0)
+    for (let s = start[node]!; s < start[node + 1]!; s++) {
+      if (this.queue[2 * s]! >= this.queue[2 * s + 1]!) continue
+      const at = neighbour[s]! * words
+      for (let w = 0; w < words; w++) free[w] = free[w]! | this.haveBits[at + w]!
+    }
+    const state = this.state
+    const base = node * k
+    for (let i = 0; i < k && this.#inflightCount[node]! < LIMITS.maxInflightTotal; i++) {
+      if ((state[base + i]! & (HAVE | COPIES)) === 0 && ((free[i >> 5]! >>> (i & 31)) & 1) !== 0) return true
+    }
+    const chunks = this.#chunks
+    for (let j = 0; j < chunks.countOf(node); j++) {
+      const index = chunks.keyAt(node, j)
+      if (((free[index >> 5]! >>> (index & 31)) & 1) === 0) continue
+      const list = chunks.listOf(node, index)!
+      const request = list[0]!
+      if (list.length === 1 && !request.started && this.now - request.since >= MIGRATE_MIN_WAIT_MS) return true
+    }
+    return false
+  }
+
   /** The pooled views of `node`'s neighbours, filled from the link state. */
   #peersOf (node: number): LinkView[] {
     const { start, neighbour } = this.#net
@@ -421,9 +468,8 @@ class Swarm implements UploadHost {
     for (let i = 0; i < count; i++) {
       const view = this.#views[i]!
       const slot = from + i
+      view.throughput = this.#measuredThroughput[slot]
       view.rttMs = rtt
-      const throughput = this.throughput[slot]!
-      view.throughput = Number.isNaN(throughput) ? undefined : throughput
       view.base = neighbour[slot]! * words
       view.slot = slot
     }
@@ -521,6 +567,7 @@ class Swarm implements UploadHost {
     const old = this.throughput[slot]!
     const alpha = FETCH_DEFAULTS.ewmaAlpha
     const throughput = this.throughput[slot] = Number.isNaN(old) ? sample : alpha * sample + (1 - alpha) * old
+    this.#measuredThroughput[slot] = throughput
     this.queue[2 * slot + 1] = peerQueueDepth({ throughput }, this.#chunkBytes, LIMITS)
     this.#lastArrival[slot] = this.now
   }

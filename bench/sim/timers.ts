@@ -23,8 +23,8 @@ export class TimerHeap {
   /** The key due first (the heap must not be empty). */
   get topKey (): number { return this.#key[0]! }
 
-  /** When the first timer is due; Infinity when none is set. */
-  get topTime (): number { return this.#size === 0 ? Infinity : this.#time[0]! }
+  /** When the first timer is due; Infinity when none is set (a field, so reading it boxes nothing). */
+  topTime = Infinity
 
   /** When `key` is due; Infinity when it has no timer. */
   timeOf (key: number): number {
@@ -35,9 +35,10 @@ export class TimerHeap {
   /** Set or move the timer of `key`. */
   set (key: number, time: number): void {
     const at = this.#pos[key]!
-    if (at < 0) { this.#up(this.#size++, key, time); return }
-    if (time < this.#time[at]!) this.#up(at, key, time)
+    if (at < 0) this.#up(this.#size++, key, time)
+    else if (time < this.#time[at]!) this.#up(at, key, time)
     else this.#down(at, key, time)
+    this.topTime = this.#time[0]!
   }
 
   /** Remove the timer of `key`, if any. */
@@ -46,11 +47,13 @@ export class TimerHeap {
     if (at < 0) return
     this.#pos[key] = -1
     const last = --this.#size
-    if (at === last) return
-    const lastKey = this.#key[last]!
-    const lastTime = this.#time[last]!
-    if (lastTime < this.#time[at]!) this.#up(at, lastKey, lastTime)
-    else this.#down(at, lastKey, lastTime)
+    if (at !== last) {
+      const lastKey = this.#key[last]!
+      const lastTime = this.#time[last]!
+      if (lastTime < this.#time[at]!) this.#up(at, lastKey, lastTime)
+      else this.#down(at, lastKey, lastTime)
+    }
+    this.topTime = last === 0 ? Infinity : this.#time[0]!
   }
 
   /** Place `key` due at `t` at or above heap position `i`. */

@@ -36,7 +36,7 @@ export interface PolicyInput {
   readonly haveLocal: (index: number) => boolean
   /** Chunks this node still needs (a superset filter is fine; held ones are skipped). */
   readonly missing: readonly number[]
-  /** Outstanding requests per chunk index. */
+  /** Outstanding requests per chunk index (read with `get` and `forEach` only). */
   readonly inflight: ReadonlyMap<number, readonly InflightRequest[]>
   readonly peers: readonly PeerView[]
   readonly limits: PolicyLimits
@@ -77,8 +77,8 @@ export type SelectionPolicy = (input: PolicyInput, now: number, random: () => nu
 /** Throughput assumed for a peer not yet measured: optimistic, so new peers get tried. @default 8 MiB/s */
 const UNMEASURED_THROUGHPUT = 8 * 1024 * 1024
 
-/** A waiting request is not moved before it is this old. @default 300 ms */
-const MIGRATE_MIN_WAIT_MS = 300
+/** A waiting request is not moved before it is this old (exported for drivers that skip calls which cannot decide anything). @default 300 ms */
+export const MIGRATE_MIN_WAIT_MS = 300
 
 /** Least time a request must have waited before end game duplicates it. @default 500 ms */
 const ENDGAME_MIN_WAIT_MS = 500
