@@ -116,7 +116,7 @@ export function simulate (options: SimulationOptions): SimulationResult {
 class LinkView implements PeerView {
   /** The position in the fetcher's row: ids are only ever compared within one fetcher's policy call. */
   readonly id: string
-  /** Copied from the swarm's per-link list of measured numbers, already boxed: storing a fresh number per refill would allocate. */
+  /** In whole bytes/s, a small integer: storing a fractional number for every refill would allocate a box for it. */
   throughput: number | undefined = undefined
   rttMs = 0
   readonly banned = false
@@ -196,14 +196,13 @@ class Swarm implements UploadHost {
   readonly #rejected: Array<Map<number, number> | undefined>
   /** Link slots whose peer declined a request of the agent (only the origin declines). */
   readonly #decliners: Array<number[] | undefined>
-  /** Per fetcher-side link slot: measured throughput (NaN until measured), last arrival. */
+  /** Per fetcher-side link slot: measured throughput (NaN until measured), the same rounded to whole bytes/s as the policy sees it (0 until measured), last arrival. */
   readonly throughput: Float64Array
+  readonly #seenThroughput: Int32Array
   readonly #lastArrival: Float64Array
   /** Per fetcher-side link slot s: requests outstanding at [2s], queue depth the policy allows at [2s + 1]. */
   readonly queue: Uint8Array
   readonly #views: LinkView[] = []
-  /** Per fetcher-side link slot: the throughput as the views take it (undefined until measured). */
-  readonly #measuredThroughput: Array<number | undefined>
   readonly #peerLists: LinkView[][] = []
   readonly #pool: SimRequest[] = []
   readonly #input: MutableInput
@@ -256,7 +255,7 @@ class Swarm implements UploadHost {
     this.#rejected = new Array(nodes).fill(undefined)
     this.#decliners = new Array(nodes).fill(undefined)
     this.throughput = new Float64Array(links).fill(NaN)
-    this.#measuredThroughput = new Array<number | undefined>(links).fill(undefined)
+    this.#seenThroughput = new Int32Array(links)
     this.#lastArrival = new Float64Array(links)
     this.queue = new Uint8Array(2 * links)
     const depth = peerQueueDepth({}, this.#chunkBytes, LIMITS)
@@ -271,6 +270,7 @@ class Swarm implements UploadHost {
       haveLocal: (index: number): boolean => (this.state[this.#currentBase + index]! & HAVE) !== 0,
       missing: [],
       inflight: this.#chunks,
+      inflightCount: 0,
       peers: [],
       limits: LIMITS,
       holders: (index: number): number => {
@@ -417,6 +417,7 @@ class Swarm implements UploadHost {
     let m = 0
     for (let i = 0; i < k; i++) if ((state[base + i]! & HAVE) === 0) missing[m++] = i
     input.missing = missing
+    input.inflightCount = this.#inflightCount[node]!
     input.peers = this.#peersOf(node)
     return input
   }
@@ -468,7 +469,8 @@ class Swarm implements UploadHost {
     for (let i = 0; i < count; i++) {
       const view = this.#views[i]!
       const slot = from + i
-      view.throughput = this.#measuredThroughput[slot]
+      const throughput = this.#seenThroughput[slot]!
+      view.throughput = throughput === 0 ? undefined : throughput
       view.rttMs = rtt
       view.base = neighbour[slot]! * words
       view.slot = slot
@@ -567,8 +569,8 @@ class Swarm implements UploadHost {
     const old = this.throughput[slot]!
     const alpha = FETCH_DEFAULTS.ewmaAlpha
     const throughput = this.throughput[slot] = Number.isNaN(old) ? sample : alpha * sample + (1 - alpha) * old
-    this.#measuredThroughput[slot] = throughput
-    this.queue[2 * slot + 1] = peerQueueDepth({ throughput }, this.#chunkBytes, LIMITS)
+    const seen = this.#seenThroughput[slot] = Math.min(2 ** 30, Math.max(1, Math.round(throughput)))
+    this.queue[2 * slot + 1] = peerQueueDepth({ throughput: seen }, this.#chunkBytes, LIMITS)
     this.#lastArrival[slot] = this.now
   }
 

@@ -47,6 +47,11 @@ export interface PolicyInput {
    * chunks × peers); the decisions are the same as without it.
    */
   readonly holders?: (index: number) => number
+  /**
+   * Optional: the number of requests in `inflight` (all lists' lengths
+   * added up), for a driver that keeps it; saves a pass over the map.
+   */
+  readonly inflightCount?: number
 }
 
 export interface PolicyLimits {
@@ -117,7 +122,7 @@ const work = {
 export const rarestFirst: SelectionPolicy = (input, now, random) => {
   work.positionsOf = undefined
   const wantedBySlots = fillSlots(input)
-  let budget = input.limits.maxInflightTotal - countInflight(input.inflight)
+  let budget = input.limits.maxInflightTotal - (input.inflightCount ?? countInflight(input.inflight))
   const requests: ChunkRequest[] = []
   const wanted = Math.min(budget, wantedBySlots)
   const count = wanted > 0 ? rankByRarity(input, random, candidateLimit(wanted)) : 0

@@ -166,6 +166,23 @@ test('with the holders count kept by the driver, it decides exactly as when it c
   }
 })
 
+test('with the in-flight count kept by the driver, it decides exactly as when it counts them itself; the count bounds new requests', t => {
+  const next = xorshift32(12)
+  for (let run = 0; run < 1_000; run++) {
+    const { input: sample, now } = randomInput(next)
+    let inflightCount = 0
+    sample.inflight.forEach(list => { inflightCount += list.length })
+    const seed = next()
+    const a = xorshift32(seed)
+    const b = xorshift32(seed)
+    t.deepEqual(rarestFirst({ ...sample, inflightCount }, now, () => a() / 2 ** 32), rarestFirst(sample, now, () => b() / 2 ** 32), `run ${run}`)
+  }
+  const peers = [peer('a', [0, 1, 2], { throughput: 1e6 }), peer('b', [0, 1, 2], { throughput: 1e6 })]
+  t.is(rarestFirst(input(peers, { missing: [0, 1, 2] }), 0, fixed).length, 3)
+  t.is(rarestFirst(input(peers, { missing: [0, 1, 2], inflightCount: LIMITS.maxInflightTotal - 1 }), 0, fixed).length, 1, 'one place left in the total bound')
+  t.deepEqual(rarestFirst(input(peers, { missing: [0, 1, 2], inflightCount: LIMITS.maxInflightTotal }), 0, fixed), [], 'the total bound is reached')
+})
+
 test('ranks by the holders count when the driver gives one', t => {
   const peers = [peer('a', [0, 1], { throughput: 1e6 }), peer('b', [0, 1], { throughput: 1e6 })]
   const rarity = [1, 2]
