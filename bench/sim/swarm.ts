@@ -143,6 +143,15 @@ type MutableInput = { -readonly [K in keyof PolicyInput]: PolicyInput[K] }
 const UPLOADS = -2
 const MESSAGES = -3
 
+/** Fields of a node in `counts` and in `times`. */
+const FLAGS = 0
+const HELD = 1
+const INFLIGHT = 2
+const PLAN_AT = 0
+const LAST_PLAN = 1
+const DONE_AT = 2
+const DOWN_FREE = 3
+
 /** Flags of a node that make a HAVE from a neighbour no reason to call its policy. */
 const PLAN_PENDING = 1
 const INFLIGHT_FULL = 2
@@ -183,16 +192,17 @@ class Swarm implements UploadHost {
   readonly #tickMs: number
   readonly #coalesceMs: number
   readonly #down: number
-  readonly #haveCount: Int32Array
   /** Missing-chunk lists by length, refilled for each policy call from the caller's row. */
   readonly #missing: number[][] = []
-  readonly #inflightCount: Int32Array
-  readonly #flags: Uint8Array
-  readonly #doneAt: Float64Array
-  /** When the pending policy call of a node is due (valid while PLAN_PENDING is set), and when its last one ran. */
-  readonly #planAt: Float64Array
-  readonly #lastPlan: Float64Array
-  readonly #downFree: Float64Array
+  /**
+   * Per node, what a wake-up reads together in one cache line each:
+   * `counts[4n ..]` = flags, chunks held, requests in flight;
+   * `times[4n ..]` = when the pending policy call is due (valid while
+   * PLAN_PENDING is set), when the last one ran, completion (-1 before),
+   * when its download link is next free (with `down`).
+   */
+  readonly #counts: Int32Array
+  readonly #times: Float64Array
   readonly #rejected: Array<Map<number, number> | undefined>
   /** Link slots whose peer declined a request of the agent (only the origin declines). */
   readonly #decliners: Array<number[] | undefined>
@@ -239,19 +249,18 @@ class Swarm implements UploadHost {
     this.#freeHave = new Int32Array(this.#words)
     for (let i = 0; i < k; i++) this.haveBits[i >> 5] = this.haveBits[i >> 5]! | (1 << (i & 31))
     for (let s = net.start[0]!; s < net.start[1]!; s++) this.state.fill(1, net.neighbour[s]! * k, (net.neighbour[s]! + 1) * k)
-    this.#haveCount = new Int32Array(nodes)
-    this.#inflightCount = new Int32Array(nodes)
-    this.#flags = new Uint8Array(nodes)
-    this.#doneAt = new Float64Array(nodes).fill(-1)
-    this.#planAt = new Float64Array(nodes)
-    this.#lastPlan = new Float64Array(nodes).fill(-Infinity)
+    this.#counts = new Int32Array(4 * nodes)
+    this.#times = new Float64Array(4 * nodes)
+    for (let n = 0; n < nodes; n++) {
+      this.#times[4 * n + LAST_PLAN] = -Infinity
+      this.#times[4 * n + DONE_AT] = -1
+    }
     this.#planNow = new DelayLine(this.#coalesceMs)
     this.#planOnHave = new DelayLine(this.#latency + this.#coalesceMs)
     this.#ticks = this.#tickMs > 0 ? new DelayLine(this.#tickMs) : undefined
     this.#deliverNow = new DelayLine(this.#latency)
     this.#deliverLater = new DelayLine(2 * this.#latency)
     this.#rejects = new DelayLine(2 * this.#latency)
-    this.#downFree = new Float64Array(nodes)
     this.#rejected = new Array(nodes).fill(undefined)
     this.#decliners = new Array(nodes).fill(undefined)
     this.throughput = new Float64Array(links).fill(NaN)
@@ -285,9 +294,9 @@ class Swarm implements UploadHost {
   run (): void {
     const nodes = this.#net.nodes
     for (let n = 1; n < nodes; n++) {
-      this.#flags[n] = PLAN_PENDING
-      this.#planAt[n] = this.#latency * this.#random()
-      this.#messages.push(this.#planAt[n]!, PLAN, n)
+      this.#counts[4 * n + FLAGS] = PLAN_PENDING
+      this.#times[4 * n + PLAN_AT] = this.#latency * this.#random()
+      this.#messages.push(this.#times[4 * n + PLAN_AT]!, PLAN, n)
     }
     const limitMs = this.#timeLimitMs()
     const lines = [this.#planNow, this.#planOnHave, this.#ticks ?? new DelayLine(0), this.#deliverNow, this.#deliverLater, this.#rejects]
@@ -327,7 +336,7 @@ class Swarm implements UploadHost {
   result (): Omit<SimulationResult, 'wallSeconds' | 'cpuSeconds'> {
     const uploaded = this.#uploads.uploaded
     return {
-      times: Array.from({ length: this.#o.agents }, (_, a) => this.#doneAt[a + 1]! / 1000),
+      times: Array.from({ length: this.#o.agents }, (_, a) => this.#times[4 * (a + 1) + DONE_AT]! / 1000),
       originUploadBytes: Math.round(uploaded[0]!),
       totalUploadBytes: Math.round(uploaded.reduce((sum, b) => sum + b, 0)),
       duplicateBytes: this.#duplicateBytes,
@@ -346,8 +355,8 @@ class Swarm implements UploadHost {
       line.push(this.now, request.fetcher, request.fetcherSlot, request.index)
       return
     }
-    const at = Math.max(this.now + line.delayMs, this.#downFree[request.fetcher]! + request.size * 1000 / this.#down)
-    this.#downFree[request.fetcher] = at
+    const at = Math.max(this.now + line.delayMs, this.#times[4 * request.fetcher + DOWN_FREE]! + request.size * 1000 / this.#down)
+    this.#times[4 * request.fetcher + DOWN_FREE] = at
     this.#messages.push(at, DELIVER, request.fetcher, request.fetcherSlot, request.index)
   }
 
@@ -368,31 +377,31 @@ class Swarm implements UploadHost {
 
   /** A policy call asked for (after an arrival, a rejection or a useful HAVE, merged within `coalesceMs`) is due, unless a tick served it. */
   #planDue (node: number): void {
-    if ((this.#flags[node]! & PLAN_PENDING) === 0 || this.#planAt[node] !== this.now) return
+    if ((this.#counts[4 * node + FLAGS]! & PLAN_PENDING) === 0 || this.#times[4 * node + PLAN_AT] !== this.now) return
     this.#wake(node)
   }
 
   /** The fetcher's tick is due `tickMs` after the last policy call, unless another call came since. */
   #tickDue (node: number): void {
-    if (this.#lastPlan[node]! + this.#tickMs !== this.now) return
+    if (this.#times[4 * node + LAST_PLAN]! + this.#tickMs !== this.now) return
     this.#wake(node)
   }
 
   /** One policy call serves the pending request for one and the tick. */
   #wake (node: number): void {
-    this.#flags[node] = this.#flags[node]! & ~PLAN_PENDING
-    if (this.#doneAt[node]! >= 0) return
+    this.#counts[4 * node + FLAGS] = this.#counts[4 * node + FLAGS]! & ~PLAN_PENDING
+    if (this.#times[4 * node + DONE_AT]! >= 0) return
     this.#eventCount++
-    this.#lastPlan[node] = this.now
+    this.#times[4 * node + LAST_PLAN] = this.now
     this.#plan(node)
     this.#ticks?.push(this.now, node)
   }
 
   /** Ask for a policy call of `node` after `line`'s delay, unless one is pending. */
   #planSoon (node: number, line: DelayLine): void {
-    if ((this.#flags[node]! & PLAN_PENDING) !== 0 || this.#doneAt[node]! >= 0) return
-    this.#flags[node] = this.#flags[node]! | PLAN_PENDING
-    this.#planAt[node] = this.now + line.delayMs
+    if ((this.#counts[4 * node + FLAGS]! & PLAN_PENDING) !== 0 || this.#times[4 * node + DONE_AT]! >= 0) return
+    this.#counts[4 * node + FLAGS] = this.#counts[4 * node + FLAGS]! | PLAN_PENDING
+    this.#times[4 * node + PLAN_AT] = this.now + line.delayMs
     line.push(this.now, node)
   }
 
@@ -412,12 +421,12 @@ class Swarm implements UploadHost {
     this.#chunks.node = node
     const state = this.state
     const input = this.#input
-    const count = k - this.#haveCount[node]!
+    const count = k - this.#counts[4 * node + HELD]!
     const missing = this.#missing[count] ??= new Array<number>(count).fill(0)
     let m = 0
     for (let i = 0; i < k; i++) if ((state[base + i]! & HAVE) === 0) missing[m++] = i
     input.missing = missing
-    input.inflightCount = this.#inflightCount[node]!
+    input.inflightCount = this.#counts[4 * node + INFLIGHT]!
     input.peers = this.#peersOf(node)
     return input
   }
@@ -433,7 +442,7 @@ class Swarm implements UploadHost {
    */
   #mayDecide (node: number): boolean {
     const k = this.#k
-    if (k - this.#haveCount[node]! <= LIMITS.endgameChunks) return true
+    if (k - this.#counts[4 * node + HELD]! <= LIMITS.endgameChunks) return true
     const { start, neighbour } = this.#net
     const words = this.#words
     const free = this.#freeHave.fill(0)
@@ -444,7 +453,7 @@ class Swarm implements UploadHost {
     }
     const state = this.state
     const base = node * k
-    for (let i = 0; i < k && this.#inflightCount[node]! < LIMITS.maxInflightTotal; i++) {
+    for (let i = 0; i < k && this.#counts[4 * node + INFLIGHT]! < LIMITS.maxInflightTotal; i++) {
       if ((state[base + i]! & (HAVE | COPIES)) === 0 && ((free[i >> 5]! >>> (i & 31)) & 1) !== 0) return true
     }
     const chunks = this.#chunks
@@ -502,9 +511,9 @@ class Swarm implements UploadHost {
   }
 
   #countInflight (node: number, delta: number): void {
-    const count = this.#inflightCount[node] = this.#inflightCount[node]! + delta
-    const flags = this.#flags[node]!
-    this.#flags[node] = count >= LIMITS.maxInflightTotal ? flags | INFLIGHT_FULL : flags & ~INFLIGHT_FULL
+    const count = this.#counts[4 * node + INFLIGHT] = this.#counts[4 * node + INFLIGHT]! + delta
+    const flags = this.#counts[4 * node + FLAGS]!
+    this.#counts[4 * node + FLAGS] = count >= LIMITS.maxInflightTotal ? flags | INFLIGHT_FULL : flags & ~INFLIGHT_FULL
   }
 
   /** Withdraw `node`'s request for `index` on link `slot`, and tell the peer (instantly: latency is small next to a chunk's time). */
@@ -553,9 +562,9 @@ class Swarm implements UploadHost {
     for (let list = this.#chunks.listOf(fetcher, index); list !== undefined; list = this.#chunks.listOf(fetcher, index)) {
       this.#cancel(fetcher, list[list.length - 1]!.fetcherSlot, index)
     }
-    this.#haveCount[fetcher] = this.#haveCount[fetcher]! + 1
-    if (this.#haveCount[fetcher] === this.#k) {
-      this.#doneAt[fetcher] = this.now
+    this.#counts[4 * fetcher + HELD] = this.#counts[4 * fetcher + HELD]! + 1
+    if (this.#counts[4 * fetcher + HELD] === this.#k) {
+      this.#times[4 * fetcher + DONE_AT] = this.now
       this.#remaining--
     }
     this.#announce(fetcher, index)
@@ -589,7 +598,7 @@ class Swarm implements UploadHost {
       const before = state[word]!
       state[word] = before + 1
       // A finished agent holds every chunk, so the first test skips it too.
-      if ((before & (HAVE | COPIES)) !== 0 || this.#flags[other] !== 0) continue
+      if ((before & (HAVE | COPIES)) !== 0 || this.#counts[4 * other + FLAGS] !== 0) continue
       const back = 2 * (start[other]! + reverse[s]!)
       if (this.queue[back]! < this.queue[back + 1]!) this.#planSoon(other, this.#planOnHave)
     }
