@@ -443,6 +443,19 @@ class Swarm implements UploadHost {
   #mayDecide (node: number): boolean {
     const k = this.#k
     if (k - this.#counts[4 * node + HELD]! <= LIMITS.endgameChunks) return true
+    // First from the node's own row (no neighbour's memory touched): some neighbour holds a chunk to ask for, or another one the chunk of a movable request.
+    const state = this.state
+    const base = node * k
+    let wanted = false
+    for (let i = 0; i < k && !wanted && this.#counts[4 * node + INFLIGHT]! < LIMITS.maxInflightTotal; i++) {
+      const word = state[base + i]!
+      wanted = (word & (HAVE | COPIES)) === 0 && (word & HOLDERS) > 0
+    }
+    const chunks = this.#chunks
+    let movable = false
+    for (let j = 0; j < chunks.countOf(node) && !movable; j++) movable = this.#movable(node, chunks.keyAt(node, j), 2)
+    if (!wanted && !movable) return false
+    // Then the same against the neighbours with a free place in their queue only.
     const { start, neighbour } = this.#net
     const words = this.#words
     const free = this.#freeHave.fill(0)
@@ -451,20 +464,22 @@ class Swarm implements UploadHost {
       const at = neighbour[s]! * words
       for (let w = 0; w < words; w++) free[w] = free[w]! | this.haveBits[at + w]!
     }
-    const state = this.state
-    const base = node * k
-    for (let i = 0; i < k && this.#counts[4 * node + INFLIGHT]! < LIMITS.maxInflightTotal; i++) {
+    for (let i = 0; i < k && wanted; i++) {
       if ((state[base + i]! & (HAVE | COPIES)) === 0 && ((free[i >> 5]! >>> (i & 31)) & 1) !== 0) return true
     }
-    const chunks = this.#chunks
-    for (let j = 0; j < chunks.countOf(node); j++) {
+    for (let j = 0; j < chunks.countOf(node) && movable; j++) {
       const index = chunks.keyAt(node, j)
-      if (((free[index >> 5]! >>> (index & 31)) & 1) === 0) continue
-      const list = chunks.listOf(node, index)!
-      const request = list[0]!
-      if (list.length === 1 && !request.started && this.now - request.since >= MIGRATE_MIN_WAIT_MS) return true
+      if (((free[index >> 5]! >>> (index & 31)) & 1) !== 0 && this.#movable(node, index, 1)) return true
     }
     return false
+  }
+
+  /** Whether `node`'s request for `index` may be moved (alone, not started, old enough) and at least `holders` neighbours hold the chunk. */
+  #movable (node: number, index: number, holders: number): boolean {
+    if ((this.state[node * this.#k + index]! & HOLDERS) < holders) return false
+    const list = this.#chunks.listOf(node, index)!
+    const request = list[0]!
+    return list.length === 1 && !request.started && this.now - request.since >= MIGRATE_MIN_WAIT_MS
   }
 
   /** The pooled views of `node`'s neighbours, filled from the link state. */
