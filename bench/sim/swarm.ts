@@ -61,6 +61,8 @@ export interface SimulationOptions {
   readonly tickMs?: number
   /** Events for one agent within this many ms are answered by one policy call. @default PLAN_COALESCE_MS */
   readonly coalesceMs?: number
+  /** Run the policy on every call the driver skips as deciding nothing, and throw if it decides something (tests). @default false */
+  readonly checkSkips?: boolean
 }
 
 /** Outcome of one simulation. */
@@ -224,6 +226,8 @@ class Swarm implements UploadHost {
   #eventCount = 0
   #policyCalls = 0
   #skippedCalls = 0
+  /** Randomness for the calls `checkSkips` runs, apart from the run's own. */
+  readonly #checkRandom = ((next) => () => next() / 2 ** 32)(xorshift32(7))
   #duplicateBytes = 0
 
   constructor (o: SimulationOptions) {
@@ -407,7 +411,11 @@ class Swarm implements UploadHost {
 
   #plan (node: number): void {
     const input = this.#policyInput(node)
-    if (!this.#mayDecide(node)) { this.#skippedCalls++; return }
+    if (!this.#mayDecide(node)) {
+      this.#skippedCalls++
+      if (this.#o.checkSkips === true && rarestFirst(input, this.now, this.#checkRandom).length > 0) throw new Error(`a skipped policy call of node ${node} would have decided something`)
+      return
+    }
     this.#policyCalls++
     const requests = rarestFirst(input, this.now, this.#random)
     for (let i = 0; i < requests.length; i++) this.#ask(node, requests[i]!)

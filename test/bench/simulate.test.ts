@@ -48,3 +48,11 @@ test('with degree and origin degree at least the swarm size, every node is linke
   t.regex(simulate({ ...base, agents: 12, degree: 12, originDegree: 12 }).topology, /full mesh/)
   t.regex(simulate(base).topology, /8-regular/)
 })
+
+test('a policy call the driver skips would have decided nothing, and skipping changes no outcome but the random draws', t => {
+  for (const options of [base, { ...base, agents: 12, degree: 12, originDegree: 12 }, { ...base, down: MiB }]) {
+    const r = simulate({ ...options, checkSkips: true })
+    t.true(r.skippedCalls > 0, `${r.skippedCalls} calls skipped`)
+    t.is(r.times.length, options.agents)
+  }
+})
