@@ -227,5 +227,7 @@ async function main (argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv)
+// Writes to a pipe are asynchronous: let a long JSON line (simulate --json with 10,000 times) out before exiting.
+await new Promise<void>(resolve => process.stdout.write('', () => { resolve() }))
 // libp2p and level may leave timers behind; the run is over.
 process.exit()
