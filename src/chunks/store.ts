@@ -32,6 +32,8 @@ export interface ChunkStore {
   get(cid: string, options?: { signal?: AbortSignal }): Promise<Uint8Array>
   /**
    * Verify and store a block atomically; a no-op when already present.
+   * Keeps no reference to `bytes` once the promise settles (the fetcher
+   * reuses the buffer for the next chunk).
    * @throws {ChunkHashMismatchError} when `bytes` do not hash to `cid` (nothing is stored)
    * @throws {InvalidCidError}
    */
