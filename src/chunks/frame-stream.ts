@@ -21,7 +21,7 @@ export class FrameStream {
   readonly stream: Stream
   readonly #maxFrameBytes: number
   #writing: Promise<void> = Promise.resolve()
-  /** Control frames waiting for the chunk being sent to reach a piece boundary. */
+  /** Control frames not yet written: waiting for their queued write, or for the chunk being sent to reach a piece boundary. */
   #controls: Uint8Array[] = []
   #sendingData = false
   /** The queued write that will carry the control frames sent meanwhile (undefined once it started). */
