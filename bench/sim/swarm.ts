@@ -28,7 +28,7 @@
  * node and chunk one word holds what a HAVE or a policy call reads
  * (chunks.ts); nothing is allocated per request.
  */
-import { MIGRATE_MIN_WAIT_MS, peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
+import { ENDGAME_MIN_WAIT_MS, eta, MIGRATE_MIN_WAIT_MS, peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../../src/constants.ts'
 import { xorshift32 } from '../../src/core/index.ts'
 import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
@@ -172,6 +172,8 @@ class Swarm implements UploadHost {
   readonly #words: number
   /** Scratch: the HAVE bits of the neighbours with a free place in their queue, OR-ed. */
   readonly #freeHave: Int32Array
+  /** Scratch peer for the policy's ETA in the skip test. */
+  readonly #etaPeer: { rttMs: number, throughput: number | undefined }
   readonly #chunks: ChunkTable
   /** Events at odd times: the first policy calls, deliveries behind a download cap. */
   readonly #messages = new EventQueue()
@@ -251,6 +253,7 @@ class Swarm implements UploadHost {
     this.#words = Math.ceil(k / 32)
     this.haveBits = new Int32Array(nodes * this.#words)
     this.#freeHave = new Int32Array(this.#words)
+    this.#etaPeer = { rttMs: 2 * this.#latency, throughput: undefined }
     for (let i = 0; i < k; i++) this.haveBits[i >> 5] = this.haveBits[i >> 5]! | (1 << (i & 31))
     for (let s = net.start[0]!; s < net.start[1]!; s++) this.state.fill(1, net.neighbour[s]! * k, (net.neighbour[s]! + 1) * k)
     this.#counts = new Int32Array(4 * nodes)
@@ -450,7 +453,7 @@ class Swarm implements UploadHost {
    */
   #mayDecide (node: number): boolean {
     const k = this.#k
-    if (k - this.#counts[4 * node + HELD]! <= LIMITS.endgameChunks) return true
+    const endgame = k - this.#counts[4 * node + HELD]! <= LIMITS.endgameChunks
     // First from the node's own row (no neighbour's memory touched): some neighbour holds a chunk to ask for, or another one the chunk of a movable request.
     const state = this.state
     const base = node * k
@@ -461,9 +464,9 @@ class Swarm implements UploadHost {
     }
     const chunks = this.#chunks
     let movable = false
-    for (let j = 0; j < chunks.countOf(node) && !movable; j++) movable = this.#movable(node, chunks.keyAt(node, j), 2)
+    for (let j = 0; j < chunks.countOf(node) && !movable; j++) movable = this.#movable(node, chunks.keyAt(node, j), 2) || (endgame && this.#duplicable(node, chunks.keyAt(node, j)))
     if (!wanted && !movable) return false
-    // Then the same against the neighbours with a free place in their queue only.
+    // Then against the neighbours with a free place in their queue only.
     const { start, neighbour } = this.#net
     const words = this.#words
     const free = this.#freeHave.fill(0)
@@ -477,7 +480,9 @@ class Swarm implements UploadHost {
     }
     for (let j = 0; j < chunks.countOf(node) && movable; j++) {
       const index = chunks.keyAt(node, j)
-      if (((free[index >> 5]! >>> (index & 31)) & 1) !== 0 && this.#movable(node, index, 1)) return true
+      if (((free[index >> 5]! >>> (index & 31)) & 1) === 0) continue
+      if (endgame && this.#duplicable(node, index)) return true
+      if (this.#movable(node, index, 2) && this.#fasterHolder(node, index)) return true
     }
     return false
   }
@@ -488,6 +493,44 @@ class Swarm implements UploadHost {
     const list = this.#chunks.listOf(node, index)!
     const request = list[0]!
     return list.length === 1 && !request.started && this.now - request.since >= MIGRATE_MIN_WAIT_MS
+  }
+
+  /** Whether end game may add a copy of the request for `index`: fewer copies than it allows, all waiting longer than it ever waits. */
+  #duplicable (node: number, index: number): boolean {
+    const list = this.#chunks.listOf(node, index)!
+    if (list.length >= LIMITS.endgameCopies) return false
+    for (const request of list) if (this.now - request.since <= ENDGAME_MIN_WAIT_MS) return false
+    return true
+  }
+
+  /**
+   * Whether a neighbour with a free place in its queue holds `index` and
+   * would deliver it in under half the time the peer it is asked of would
+   * (what the policy moves a request for; the policy's own ETA, from the
+   * fewest requests the neighbour can have queued in the call).
+   */
+  #fasterHolder (node: number, index: number): boolean {
+    const request = this.#chunks.listOf(node, index)![0]!
+    const size = this.#sizes[index]!
+    const peer = this.#etaPeer
+    const current = request.fetcherSlot
+    this.#showLink(current)
+    const deadline = eta(peer, this.queue[2 * current]!, size) / 2
+    const { start, neighbour } = this.#net
+    const words = this.#words
+    for (let s = start[node]!; s < start[node + 1]!; s++) {
+      if (s === current || this.queue[2 * s]! >= this.queue[2 * s + 1]!) continue
+      if (((this.haveBits[neighbour[s]! * words + (index >> 5)]! >>> (index & 31)) & 1) === 0) continue
+      this.#showLink(s)
+      if (eta(peer, this.queue[2 * s]! + 1, size) < deadline) return true
+    }
+    return false
+  }
+
+  /** Load link `slot` into the scratch peer `#etaPeer`, as its view would show it. */
+  #showLink (slot: number): void {
+    const throughput = this.#seenThroughput[slot]!
+    this.#etaPeer.throughput = throughput === 0 ? undefined : throughput
   }
 
   /** The pooled views of `node`'s neighbours, filled from the link state. */

@@ -86,7 +86,7 @@ const UNMEASURED_THROUGHPUT = 8 * 1024 * 1024
 export const MIGRATE_MIN_WAIT_MS = 300
 
 /** Least time a request must have waited before end game duplicates it. @default 500 ms */
-const ENDGAME_MIN_WAIT_MS = 500
+export const ENDGAME_MIN_WAIT_MS = 500
 
 /**
  * Per-call working state, kept between calls so that a call allocates
@@ -228,7 +228,8 @@ function positionOf (peers: readonly PeerView[], id: string): number {
   return work.position.get(id) ?? -1
 }
 
-function eta (peer: PeerView, queued: number, size: number): number {
+/** When a chunk of `size` bytes asked of `peer` behind `queued` requests is expected, in ms: what the policy ranks holders by (exported for drivers that skip calls which cannot decide anything). */
+export function eta (peer: Pick<PeerView, 'rttMs' | 'throughput'>, queued: number, size: number): number {
   return (peer.rttMs ?? 0) + 1000 * queued * size / (peer.throughput ?? UNMEASURED_THROUGHPUT)
 }
 
