@@ -11,15 +11,19 @@
 import type { InflightRequest } from '../../src/chunks/policy.ts'
 import type { SimRequest } from './uploads.ts'
 
-/** Bits of a state word. */
+/** Bits of a state word: neighbours holding the chunk, own requests for it in flight and how many of those started, held. */
 export const HOLDERS = 0xf_ffff
 export const COPY = 1 << 20
-export const COPIES = 0xff << 20
+export const COPIES = 0xf << 20
+export const STARTED_ONE = 1 << 24
+export const STARTED = 0xf << 24
 export const HAVE = 1 << 28
 
 /** The chunk state of every node, and the in-flight map of one node at a time. */
 export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[]> {
   readonly state: Int32Array
+  /** When the newest request in flight for a chunk was made, by node * k + chunk (valid while some is). */
+  readonly newest: Float64Array
   /** The node the map methods answer for. */
   node = 0
   readonly #k: number
@@ -34,6 +38,7 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
   constructor (nodes: number, chunks: number, maxInflight: number) {
     this.#k = chunks
     this.state = new Int32Array(nodes * chunks)
+    this.newest = new Float64Array(nodes * chunks)
     this.#lists = new Array<SimRequest[] | undefined>(nodes * chunks).fill(undefined)
     this.#cap = Math.min(chunks, maxInflight)
     this.#keys = new Int32Array(nodes * this.#cap)
@@ -55,7 +60,9 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
       else list[0] = request
       this.#lists[at] = list
     } else list.push(request)
+    if ((this.state[at]! & COPIES) === COPIES) throw new Error(`more than ${COPIES / COPY} requests for one chunk`)
     this.state[at] = this.state[at]! + COPY
+    this.newest[at] = list.length === 1 ? request.since : Math.max(this.newest[at]!, request.since)
   }
 
   /** Remove and return `node`'s request for `index` on fetcher-side link `slot`, if any. */
@@ -67,7 +74,7 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
     while (i < list.length && list[i]!.fetcherSlot !== slot) i++
     if (i === list.length) return undefined
     const request = list[i]!
-    this.state[at] = this.state[at]! - COPY
+    this.state[at] = this.state[at]! - COPY - (request.started ? STARTED_ONE : 0)
     if (list.length === 1) {
       this.#lists[at] = undefined
       this.#spare.push(list)
@@ -76,7 +83,17 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
     }
     for (; i < list.length - 1; i++) list[i] = list[i + 1]!
     list.length--
+    let newest = -Infinity
+    for (const other of list) newest = Math.max(newest, other.since)
+    this.newest[at] = newest
     return request
+  }
+
+  /** The uploader started sending `request` (in flight at its fetcher). */
+  markStarted (request: SimRequest): void {
+    request.started = true
+    const at = request.fetcher * this.#k + request.index
+    this.state[at] = this.state[at]! + STARTED_ONE
   }
 
   /** How many chunks `node` has requests in flight for, and the i-th of them in the order first asked. */

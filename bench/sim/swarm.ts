@@ -31,7 +31,7 @@
 import { ENDGAME_MIN_WAIT_MS, eta, MIGRATE_MIN_WAIT_MS, peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../../src/constants.ts'
 import { xorshift32 } from '../../src/core/index.ts'
-import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
+import { ChunkTable, COPIES, COPY, HAVE, HOLDERS, STARTED } from './chunks.ts'
 import { DelayLine } from './delay-line.ts'
 import { EventQueue } from './events.ts'
 import { buildTopology, type Topology } from './topology.ts'
@@ -367,6 +367,8 @@ class Swarm implements UploadHost {
     this.#messages.push(at, DELIVER, request.fetcher, request.fetcherSlot, request.index)
   }
 
+  started (request: SimRequest): void { this.#chunks.markStarted(request) }
+
   /** Pool a request once neither side holds it; each side hands it here once, after letting go. */
   released (request: SimRequest): void {
     if (!request.atFetcher && !request.atUploader) this.#pool.push(request)
@@ -463,9 +465,12 @@ class Swarm implements UploadHost {
       wanted = (word & (HAVE | COPIES)) === 0 && (word & HOLDERS) > 0
     }
     const chunks = this.#chunks
-    let movable = false
-    for (let j = 0; j < chunks.countOf(node) && !movable; j++) movable = this.#movable(node, chunks.keyAt(node, j), 2) || (endgame && this.#duplicable(node, chunks.keyAt(node, j)))
-    if (!wanted && !movable) return false
+    let worthALook = wanted
+    for (let j = 0; j < chunks.countOf(node) && !worthALook; j++) {
+      const index = chunks.keyAt(node, j)
+      worthALook = this.#movable(node, index, 2) || (endgame && this.#duplicable(node, index))
+    }
+    if (!worthALook) return false
     // Then against the neighbours with a free place in their queue only.
     const { start, neighbour } = this.#net
     const words = this.#words
@@ -478,7 +483,7 @@ class Swarm implements UploadHost {
     for (let i = 0; i < k && wanted; i++) {
       if ((state[base + i]! & (HAVE | COPIES)) === 0 && ((free[i >> 5]! >>> (i & 31)) & 1) !== 0) return true
     }
-    for (let j = 0; j < chunks.countOf(node) && movable; j++) {
+    for (let j = 0; j < chunks.countOf(node); j++) {
       const index = chunks.keyAt(node, j)
       if (((free[index >> 5]! >>> (index & 31)) & 1) === 0) continue
       if (endgame && this.#duplicable(node, index)) return true
@@ -487,20 +492,17 @@ class Swarm implements UploadHost {
     return false
   }
 
-  /** Whether `node`'s request for `index` may be moved (alone, not started, old enough) and at least `holders` neighbours hold the chunk. */
+  /** Whether `node`'s request for `index` may be moved (alone, not started, old enough) and at least `holders` neighbours hold the chunk; from the node's own row. */
   #movable (node: number, index: number, holders: number): boolean {
-    if ((this.state[node * this.#k + index]! & HOLDERS) < holders) return false
-    const list = this.#chunks.listOf(node, index)!
-    const request = list[0]!
-    return list.length === 1 && !request.started && this.now - request.since >= MIGRATE_MIN_WAIT_MS
+    const at = node * this.#k + index
+    const word = this.state[at]!
+    return (word & HOLDERS) >= holders && (word & COPIES) === COPY && (word & STARTED) === 0 && this.now - this.#chunks.newest[at]! >= MIGRATE_MIN_WAIT_MS
   }
 
   /** Whether end game may add a copy of the request for `index`: fewer copies than it allows, all waiting longer than it ever waits. */
   #duplicable (node: number, index: number): boolean {
-    const list = this.#chunks.listOf(node, index)!
-    if (list.length >= LIMITS.endgameCopies) return false
-    for (const request of list) if (this.now - request.since <= ENDGAME_MIN_WAIT_MS) return false
-    return true
+    const at = node * this.#k + index
+    return (this.state[at]! & COPIES) < LIMITS.endgameCopies * COPY && this.now - this.#chunks.newest[at]! > ENDGAME_MIN_WAIT_MS
   }
 
   /**

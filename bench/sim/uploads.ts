@@ -44,6 +44,8 @@ export class SimRequest implements InflightRequest {
 /** What the uploads need from the swarm around them. */
 export interface UploadHost {
   readonly now: number
+  /** The first bytes of the request's chunk are on their way (sets `started`). */
+  started (request: SimRequest): void
   /** The last byte of the request's chunk left the uploader. */
   sent (request: SimRequest): void
   /** The uploader no longer holds the request (sent or cancelled). */
@@ -236,7 +238,7 @@ export class Uploads {
       request.next = null
       this.#state[s] = SENDING
       request.remaining = request.size
-      request.started = true
+      this.#host.started(request)
       request.direct = this.#arriving
       this.#active[uploader * slots + this.#count[uploader]!++] = request
       changed = true
