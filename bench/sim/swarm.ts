@@ -26,15 +26,17 @@
  * Speed. Events that come due a fixed delay after they are made sit in
  * ring buffers (delay-line.ts), only upload completions in a heap; per
  * node and chunk one word holds what a HAVE or a policy call reads
- * (chunks.ts); nothing is allocated per request.
+ * (chunks.ts); nothing is allocated per request; calls that cannot decide
+ * anything are not made (skip.ts).
  */
-import { ENDGAME_MIN_WAIT_MS, eta, MIGRATE_MIN_WAIT_MS, peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
+import { peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../../src/constants.ts'
 import { xorshift32 } from '../../src/core/index.ts'
-import { ChunkTable, COPIES, COPY, HAVE, HOLDERS, STARTED } from './chunks.ts'
+import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
 import { DelayLine } from './delay-line.ts'
 import { EventQueue } from './events.ts'
 import { buildTopology, type Topology } from './topology.ts'
+import { SkipTest } from './skip.ts'
 import { TimerHeap } from './timers.ts'
 import { SimRequest, Uploads, type UploadHost } from './uploads.ts'
 
@@ -75,7 +77,7 @@ export interface SimulationResult {
   readonly duplicateBytes: number
   readonly events: number
   readonly policyCalls: number
-  /** Calls the driver made that were shown to decide nothing before running the policy (see Swarm.mayDecide). */
+  /** Calls the driver made that were shown to decide nothing before running the policy (see skip.ts). */
   readonly skippedCalls: number
   readonly wallSeconds: number
   /** CPU time of the run (user + system), less disturbed than wall time by other work on the machine. */
@@ -170,10 +172,6 @@ class Swarm implements UploadHost {
   /** The HAVE bits again, 32 chunks a word: what a policy call reads of every neighbour stays in cache. */
   readonly haveBits: Int32Array
   readonly #words: number
-  /** Scratch: the HAVE bits of the neighbours with a free place in their queue, OR-ed. */
-  readonly #freeHave: Int32Array
-  /** Scratch peer for the policy's ETA in the skip test. */
-  readonly #etaPeer: { rttMs: number, throughput: number | undefined }
   readonly #chunks: ChunkTable
   /** Events at odd times: the first policy calls, deliveries behind a download cap. */
   readonly #messages = new EventQueue()
@@ -213,6 +211,7 @@ class Swarm implements UploadHost {
   /** Per fetcher-side link slot: measured throughput (NaN until measured), the same rounded to whole bytes/s as the policy sees it (0 until measured), last arrival. */
   readonly throughput: Float64Array
   readonly #seenThroughput: Int32Array
+  readonly #skipTest: SkipTest
   readonly #lastArrival: Float64Array
   /** Per fetcher-side link slot s: requests outstanding at [2s], queue depth the policy allows at [2s + 1]. */
   readonly queue: Uint8Array
@@ -252,8 +251,6 @@ class Swarm implements UploadHost {
     for (let i = 0; i < k; i++) this.state[i] = HAVE
     this.#words = Math.ceil(k / 32)
     this.haveBits = new Int32Array(nodes * this.#words)
-    this.#freeHave = new Int32Array(this.#words)
-    this.#etaPeer = { rttMs: 2 * this.#latency, throughput: undefined }
     for (let i = 0; i < k; i++) this.haveBits[i >> 5] = this.haveBits[i >> 5]! | (1 << (i & 31))
     for (let s = net.start[0]!; s < net.start[1]!; s++) this.state.fill(1, net.neighbour[s]! * k, (net.neighbour[s]! + 1) * k)
     this.#counts = new Int32Array(4 * nodes)
@@ -281,6 +278,9 @@ class Swarm implements UploadHost {
     rates[0] = o.originUp
     this.#uploads = new Uploads(this, this.#timers, 0, rates, links, o.uploadSlots ?? EXCHANGE_DEFAULTS.maxConcurrentUploads, k, EXCHANGE_DEFAULTS.initialSeedHoldMs)
     this.#remaining = o.agents
+    this.#skipTest = new SkipTest({
+      net, limits: LIMITS, chunks: this.#chunks, sizes: this.#sizes, haveBits: this.haveBits, words: this.#words, queue: this.queue, seenThroughput: this.#seenThroughput, rttMs: 2 * this.#latency
+    })
     this.#input = {
       chunkSizes: this.#sizes,
       haveLocal: (index: number): boolean => (this.state[this.#currentBase + index]! & HAVE) !== 0,
@@ -416,7 +416,7 @@ class Swarm implements UploadHost {
 
   #plan (node: number): void {
     const input = this.#policyInput(node)
-    if (!this.#mayDecide(node)) {
+    if (!this.#skipTest.mayDecide(node, this.now, this.#counts[4 * node + HELD]!, this.#counts[4 * node + INFLIGHT]!)) {
       this.#skippedCalls++
       if (this.#o.checkSkips === true && rarestFirst(input, this.now, this.#checkRandom).length > 0) throw new Error(`a skipped policy call of node ${node} would have decided something`)
       return
@@ -442,97 +442,6 @@ class Swarm implements UploadHost {
     input.inflightCount = this.#counts[4 * node + INFLIGHT]!
     input.peers = this.#peersOf(node)
     return input
-  }
-
-  /**
-   * False when the policy call would surely return nothing, so it need not
-   * run: no neighbour with a free place in its queue holds a chunk that is
-   * neither held nor asked for (or the node has all the requests in flight
-   * it may have), none holds the chunk of a request old
-   * enough to be moved, and end game is still far. (A peer's `has` is the
-   * HAVE bit less recent rejections, so the bits checked here are a
-   * superset: the test only ever lets through calls that may decide.)
-   */
-  #mayDecide (node: number): boolean {
-    const k = this.#k
-    const endgame = k - this.#counts[4 * node + HELD]! <= LIMITS.endgameChunks
-    // First from the node's own row (no neighbour's memory touched): some neighbour holds a chunk to ask for, or another one the chunk of a movable request.
-    const state = this.state
-    const base = node * k
-    let wanted = false
-    for (let i = 0; i < k && !wanted && this.#counts[4 * node + INFLIGHT]! < LIMITS.maxInflightTotal; i++) {
-      const word = state[base + i]!
-      wanted = (word & (HAVE | COPIES)) === 0 && (word & HOLDERS) > 0
-    }
-    const chunks = this.#chunks
-    let worthALook = wanted
-    for (let j = 0; j < chunks.countOf(node) && !worthALook; j++) {
-      const index = chunks.keyAt(node, j)
-      worthALook = this.#movable(node, index, 2) || (endgame && this.#duplicable(node, index))
-    }
-    if (!worthALook) return false
-    // Then against the neighbours with a free place in their queue only.
-    const { start, neighbour } = this.#net
-    const words = this.#words
-    const free = this.#freeHave.fill(0)
-    for (let s = start[node]!; s < start[node + 1]!; s++) {
-      if (this.queue[2 * s]! >= this.queue[2 * s + 1]!) continue
-      const at = neighbour[s]! * words
-      for (let w = 0; w < words; w++) free[w] = free[w]! | this.haveBits[at + w]!
-    }
-    for (let i = 0; i < k && wanted; i++) {
-      if ((state[base + i]! & (HAVE | COPIES)) === 0 && ((free[i >> 5]! >>> (i & 31)) & 1) !== 0) return true
-    }
-    for (let j = 0; j < chunks.countOf(node); j++) {
-      const index = chunks.keyAt(node, j)
-      if (((free[index >> 5]! >>> (index & 31)) & 1) === 0) continue
-      if (endgame && this.#duplicable(node, index)) return true
-      if (this.#movable(node, index, 2) && this.#fasterHolder(node, index)) return true
-    }
-    return false
-  }
-
-  /** Whether `node`'s request for `index` may be moved (alone, not started, old enough) and at least `holders` neighbours hold the chunk; from the node's own row. */
-  #movable (node: number, index: number, holders: number): boolean {
-    const at = node * this.#k + index
-    const word = this.state[at]!
-    return (word & HOLDERS) >= holders && (word & COPIES) === COPY && (word & STARTED) === 0 && this.now - this.#chunks.newest[at]! >= MIGRATE_MIN_WAIT_MS
-  }
-
-  /** Whether end game may add a copy of the request for `index`: fewer copies than it allows, all waiting longer than it ever waits. */
-  #duplicable (node: number, index: number): boolean {
-    const at = node * this.#k + index
-    return (this.state[at]! & COPIES) < LIMITS.endgameCopies * COPY && this.now - this.#chunks.newest[at]! > ENDGAME_MIN_WAIT_MS
-  }
-
-  /**
-   * Whether a neighbour with a free place in its queue holds `index` and
-   * would deliver it in under half the time the peer it is asked of would
-   * (what the policy moves a request for; the policy's own ETA, from the
-   * fewest requests the neighbour can have queued in the call).
-   */
-  #fasterHolder (node: number, index: number): boolean {
-    const request = this.#chunks.listOf(node, index)![0]!
-    const size = this.#sizes[index]!
-    const peer = this.#etaPeer
-    const current = request.fetcherSlot
-    this.#showLink(current)
-    const deadline = eta(peer, this.queue[2 * current]!, size) / 2
-    const { start, neighbour } = this.#net
-    const words = this.#words
-    for (let s = start[node]!; s < start[node + 1]!; s++) {
-      if (s === current || this.queue[2 * s]! >= this.queue[2 * s + 1]!) continue
-      if (((this.haveBits[neighbour[s]! * words + (index >> 5)]! >>> (index & 31)) & 1) === 0) continue
-      this.#showLink(s)
-      if (eta(peer, this.queue[2 * s]! + 1, size) < deadline) return true
-    }
-    return false
-  }
-
-  /** Load link `slot` into the scratch peer `#etaPeer`, as its view would show it. */
-  #showLink (slot: number): void {
-    const throughput = this.#seenThroughput[slot]!
-    this.#etaPeer.throughput = throughput === 0 ? undefined : throughput
   }
 
   /** The pooled views of `node`'s neighbours, filled from the link state. */

@@ -1,0 +1,129 @@
+/**
+ * The driver's test for a policy call that cannot decide anything, so that
+ * the simulator need not make it. It reads the same state the policy's
+ * input is built from and only ever answers "nothing to decide" when the
+ * policy would return no request: its checks are supersets of the policy's
+ * (a peer's `has` is the HAVE bit less recent rejections; the ETAs use the
+ * policy's own `eta` with the fewest requests a peer can have queued in the
+ * call). The simulation's `checkSkips` option verifies that on every
+ * skipped call.
+ */
+import { ENDGAME_MIN_WAIT_MS, eta, MIGRATE_MIN_WAIT_MS, type PolicyLimits } from '../../src/chunks/policy.ts'
+import { COPIES, COPY, HAVE, HOLDERS, STARTED, type ChunkTable } from './chunks.ts'
+import type { Topology } from './topology.ts'
+
+/** The swarm state the test reads (live arrays, not copies). */
+export interface SkipInputs {
+  readonly net: Topology
+  readonly limits: PolicyLimits
+  readonly chunks: ChunkTable
+  readonly sizes: readonly number[]
+  /** HAVE bits, `words` Int32 per node. */
+  readonly haveBits: Int32Array
+  readonly words: number
+  /** Per fetcher-side link slot s: requests outstanding at [2s], queue depth allowed at [2s + 1]. */
+  readonly queue: Uint8Array
+  /** Per fetcher-side link slot: throughput as the policy sees it, whole bytes/s (0: not measured). */
+  readonly seenThroughput: Int32Array
+  readonly rttMs: number
+}
+
+/** See the module comment. */
+export class SkipTest {
+  readonly #in: SkipInputs
+  readonly #k: number
+  /** Scratch: the HAVE bits of the neighbours with a free place in their queue, OR-ed. */
+  readonly #freeHave: Int32Array
+  /** Scratch peer for `eta`. */
+  readonly #peer: { rttMs: number, throughput: number | undefined }
+  #now = 0
+
+  constructor (inputs: SkipInputs) {
+    this.#in = inputs
+    this.#k = inputs.sizes.length
+    this.#freeHave = new Int32Array(inputs.words)
+    this.#peer = { rttMs: inputs.rttMs, throughput: undefined }
+  }
+
+  /**
+   * False when a policy call of `node` (holding `held` chunks, with
+   * `inflight` requests out) would surely return nothing: no neighbour with
+   * a free place in its queue holds a chunk that is neither held nor asked
+   * for (or the node has all the requests in flight it may have); none
+   * holds the chunk of a request old enough to be moved and would deliver
+   * it in under half the time; no request waited long enough for end game
+   * to add a copy. The node's own row first; its neighbours' bits only
+   * when that passes.
+   */
+  mayDecide (node: number, now: number, held: number, inflight: number): boolean {
+    this.#now = now
+    const { chunks, limits, net, queue, haveBits, words } = this.#in
+    const k = this.#k
+    const endgame = k - held <= limits.endgameChunks
+    const state = chunks.state
+    const base = node * k
+    let wanted = false
+    for (let i = 0; i < k && !wanted && inflight < limits.maxInflightTotal; i++) {
+      const word = state[base + i]!
+      wanted = (word & (HAVE | COPIES)) === 0 && (word & HOLDERS) > 0
+    }
+    let worthALook = wanted
+    for (let j = 0; j < chunks.countOf(node) && !worthALook; j++) {
+      const index = chunks.keyAt(node, j)
+      worthALook = this.#movable(node, index) || (endgame && this.#duplicable(node, index))
+    }
+    if (!worthALook) return false
+    const { start, neighbour } = net
+    const free = this.#freeHave.fill(0)
+    for (let s = start[node]!; s < start[node + 1]!; s++) {
+      if (queue[2 * s]! >= queue[2 * s + 1]!) continue
+      const at = neighbour[s]! * words
+      for (let w = 0; w < words; w++) free[w] = free[w]! | haveBits[at + w]!
+    }
+    for (let i = 0; i < k && wanted; i++) {
+      if ((state[base + i]! & (HAVE | COPIES)) === 0 && ((free[i >> 5]! >>> (i & 31)) & 1) !== 0) return true
+    }
+    for (let j = 0; j < chunks.countOf(node); j++) {
+      const index = chunks.keyAt(node, j)
+      if (((free[index >> 5]! >>> (index & 31)) & 1) === 0) continue
+      if (endgame && this.#duplicable(node, index)) return true
+      if (this.#movable(node, index) && this.#fasterHolder(node, index)) return true
+    }
+    return false
+  }
+
+  /** Whether `node`'s request for `index` may be moved (alone, not started, old enough) and another neighbour holds the chunk; from the node's own row. */
+  #movable (node: number, index: number): boolean {
+    const at = node * this.#k + index
+    const word = this.#in.chunks.state[at]!
+    return (word & HOLDERS) >= 2 && (word & COPIES) === COPY && (word & STARTED) === 0 && this.#now - this.#in.chunks.newest[at]! >= MIGRATE_MIN_WAIT_MS
+  }
+
+  /** Whether end game may add a copy of the request for `index`: fewer copies than it allows, all waiting longer than it ever waits. */
+  #duplicable (node: number, index: number): boolean {
+    const at = node * this.#k + index
+    return (this.#in.chunks.state[at]! & COPIES) < this.#in.limits.endgameCopies * COPY && this.#now - this.#in.chunks.newest[at]! > ENDGAME_MIN_WAIT_MS
+  }
+
+  /** Whether a neighbour with a free place in its queue holds `index` and would deliver it in under half the time the peer it is asked of would. */
+  #fasterHolder (node: number, index: number): boolean {
+    const { chunks, net, queue, haveBits, words, sizes } = this.#in
+    const current = chunks.listOf(node, index)![0]!.fetcherSlot
+    const size = sizes[index]!
+    const deadline = eta(this.#show(current), queue[2 * current]!, size) / 2
+    const { start, neighbour } = net
+    for (let s = start[node]!; s < start[node + 1]!; s++) {
+      if (s === current || queue[2 * s]! >= queue[2 * s + 1]!) continue
+      if (((haveBits[neighbour[s]! * words + (index >> 5)]! >>> (index & 31)) & 1) === 0) continue
+      if (eta(this.#show(s), queue[2 * s]! + 1, size) < deadline) return true
+    }
+    return false
+  }
+
+  /** The scratch peer, showing link `slot` as its view would. */
+  #show (slot: number): { rttMs: number, throughput: number | undefined } {
+    const throughput = this.#in.seenThroughput[slot]!
+    this.#peer.throughput = throughput === 0 ? undefined : throughput
+    return this.#peer
+  }
+}
