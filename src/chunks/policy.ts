@@ -349,7 +349,7 @@ function pickPeer (input: PolicyInput, index: number, exclude: readonly Inflight
     const peer = peers[p]!
     // The arithmetic first: has() may be a lookup in the driver's tables.
     const peerEta = eta(peer, work.queued[p]! + 1, size)
-    if (peerEta >= bestEta || !peer.has(index) || asked(exclude, peer.id)) continue
+    if (!(peerEta < bestEta) || !peer.has(index) || asked(exclude, peer.id)) continue
     bestEta = peerEta
     best = p
   }
