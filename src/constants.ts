@@ -17,8 +17,17 @@ export const NODE_DEFAULTS = {
    * devices behind one gateway are normal for Pollen. @default 10_000
    */
   inboundConnectionThreshold: 10_000,
-  /** mDNS query interval. @default 2_000 */
+  /** mDNS query interval while the node has fewer peers than its connection target. @default 2_000 */
   mdnsIntervalMs: 2_000,
+  /**
+   * Least mDNS query interval once it has enough; on a LAN of more than 30
+   * hosts, a second per host seen, so the LAN sends about one query a second
+   * (every host answers every query, and every host hears every answer).
+   * @default 30_000
+   */
+  mdnsQuietIntervalMs: 30_000,
+  /** An mDNS answer naming a known peer at unchanged addresses reaches libp2p's peer store again only after this long. @default 300_000 */
+  mdnsRefreshMs: 300_000,
   /** File (inside the data directory) that holds the node's private key. @default 'peer.key' */
   keyFile: 'peer.key',
   /** Timeout for one dial. @default 10_000 */
@@ -151,8 +160,15 @@ export const GOSSIP_DEFAULTS = {
   maxClockSkewMs: 300_000,
   /** Subscribe to the tasks topic (agents obey it; every member relays it). @default true */
   subscribeTasks: true,
-  /** Subscribe to the status topic (the manager reads it; agents relay it). @default true */
+  /**
+   * Subscribe to the status topic from the start: the manager reads it. An
+   * agent's own subscription is decided by its relay role (`AgentOptions.relayStatus`). @default true
+   */
   subscribeStatus: true,
+  /** Protocol the manager serves members' addresses on (peer exchange); it also marks the manager to identify. @default '/pollen/peers/1.0.0' */
+  peersProtocol: '/pollen/peers/1.0.0',
+  /** Most members one peer-exchange answer names. @default 32 */
+  peersMaxEntries: 32,
   /** Protocol a late joiner uses to ask a peer for the signed tasks and stop orders it holds. @default '/pollen/sync/1.0.0' */
   syncProtocol: '/pollen/sync/1.0.0',
   /** Most messages one sync answer carries (the newest). @default 64 */
@@ -260,6 +276,10 @@ export const AGENT_RUN_DEFAULTS = {
   advertIntervalMs: 10_000,
   /** Between two syncs with a random connected peer (anti-entropy for missed announcements). @default 30_000 */
   syncIntervalMs: 30_000,
+  /** The status relay role is first decided this long after start, once the first connections are identified. @default 2_000 */
+  relaySettleMs: 2_000,
+  /** Least time between two requests for members to the manager (peer exchange), while below the connection target. @default 15_000 */
+  peersAskIntervalMs: 15_000,
   /** Transfer progress is acknowledged at most this often. @default 1_000 */
   progressIntervalMs: 1_000,
   /** Live log lines (debug tasks) are batched for this long. @default 500 */

@@ -7,15 +7,13 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PeerDiscovery, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
-import type { MulticastDNSComponents } from '@libp2p/mdns'
+import type { Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2pOptions } from 'libp2p'
@@ -23,6 +21,7 @@ import { NODE_DEFAULTS } from '../constants.ts'
 import { AbortError, InvalidOptionError, TimeoutError } from '../core/errors.ts'
 import { PeerDialer, parseBootstrapAddr } from './dialer.ts'
 import { loadOrCreatePrivateKey } from './identity.ts'
+import { quietMdns } from './mdns.ts'
 import type { BootstrapPeer } from './dialer.ts'
 
 /** Services every swarm node runs, plus any extra ones passed in {@link SwarmNodeOptions.services}. */
@@ -118,12 +117,18 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
   const privateKey = await resolvePrivateKey(options)
   let dialer: PeerDialer | undefined
   const denied = new Set<string>()
-  const libp2p = await createLibp2p<SwarmServices>({
-    ...libp2pOptions(options, privateKey, peer => dialer?.onDiscovered(peer)),
+  const target = options.connectionTarget ?? NODE_DEFAULTS.connectionTarget
+  let libp2p: SwarmLibp2p | undefined
+  const discovery: DiscoveryHooks = {
+    onPeer: peer => dialer?.onDiscovered(peer),
+    wantsPeers: () => libp2p == null || libp2p.getPeers().length < target
+  }
+  libp2p = await createLibp2p<SwarmServices>({
+    ...libp2pOptions(options, privateKey, discovery),
     connectionGater: deniedPeersGater(denied)
   })
   dialer = new PeerDialer(libp2p, {
-    connectionTarget: options.connectionTarget ?? NODE_DEFAULTS.connectionTarget,
+    connectionTarget: target,
     bootstrap,
     retryMinMs: NODE_DEFAULTS.bootstrapRetryMinMs,
     retryMaxMs: NODE_DEFAULTS.bootstrapRetryMaxMs
@@ -237,7 +242,13 @@ class Swarm implements SwarmNode {
   }
 }
 
-function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, onMdnsPeer: (peer: PeerInfo) => void): Libp2pOptions<SwarmServices> {
+/** What mDNS discovery needs from the node, which exists only after libp2p is created. */
+interface DiscoveryHooks {
+  readonly onPeer: (peer: PeerInfo) => void
+  readonly wantsPeers: () => boolean
+}
+
+function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, discovery: DiscoveryHooks): Libp2pOptions<SwarmServices> {
   return {
     start: false,
     privateKey,
@@ -246,7 +257,13 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, onMdn
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: (options.mdns ?? true)
-      ? [mdnsDiscovery(options.mdnsServiceTag ?? NODE_DEFAULTS.mdnsServiceTag, onMdnsPeer)]
+      ? [quietMdns({
+          serviceTag: options.mdnsServiceTag ?? NODE_DEFAULTS.mdnsServiceTag,
+          busyIntervalMs: NODE_DEFAULTS.mdnsIntervalMs,
+          quietIntervalMs: NODE_DEFAULTS.mdnsQuietIntervalMs,
+          refreshMs: NODE_DEFAULTS.mdnsRefreshMs,
+          ...discovery
+        })]
       : [],
     connectionManager: {
       maxConnections: options.maxConnections ?? NODE_DEFAULTS.maxConnections,
@@ -273,20 +290,6 @@ function deniedPeersGater (denied: ReadonlySet<string>): NonNullable<Libp2pOptio
     denyOutboundEncryptedConnection: deny,
     denyInboundUpgradedConnection: deny,
     denyOutboundUpgradedConnection: deny
-  }
-}
-
-/**
- * mDNS discovery that also reports every response to `onPeer`. libp2p only
- * emits 'peer:discovery' for peers new to its peer store, so without this a
- * node that lost its connections would never re-dial peers it already knows.
- */
-function mdnsDiscovery (serviceTag: string, onPeer: (peer: PeerInfo) => void): (components: MulticastDNSComponents) => PeerDiscovery {
-  const factory = mdns({ serviceTag, interval: NODE_DEFAULTS.mdnsIntervalMs })
-  return components => {
-    const discovery = factory(components)
-    discovery.addEventListener('peer', evt => { onPeer(evt.detail) })
-    return discovery
   }
 }
 

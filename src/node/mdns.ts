@@ -1,0 +1,108 @@
+/**
+ * mDNS discovery that stays cheap on a crowded LAN. Every mDNS query is
+ * answered by every host, and every answer is multicast to every host, so a
+ * LAN of N hosts querying every t seconds makes each host parse N²/t answers
+ * a second. `@libp2p/mdns` also hands each answer to libp2p, which rewrites
+ * the peer's peer-store record every time. At 20 hosts querying every 2 s
+ * that was most of an idle agent's CPU, and at 50 it was the whole machine.
+ *
+ * So this wrapper queries quickly only while the node lacks peers, and
+ * otherwise about once per `quietIntervalMs` (longer on a LAN with more hosts,
+ * so the LAN as a whole sends about one query a second). It passes an answer
+ * on to libp2p only when it names a new peer or new addresses (or the last one
+ * is old), and gives every answer to `onPeer`, the node's dialler, which is
+ * cheap for peers already connected.
+ */
+import { peerDiscoverySymbol, serviceCapabilities, TypedEventEmitter, type PeerDiscovery, type PeerDiscoveryEvents, type PeerInfo, type Startable } from '@libp2p/interface'
+import { mdns, type MulticastDNSComponents } from '@libp2p/mdns'
+
+/** Settings of {@link quietMdns}. */
+export interface QuietMdnsInit {
+  readonly serviceTag: string
+  /** Query interval while the node wants more peers. */
+  readonly busyIntervalMs: number
+  /** Least query interval once it has enough. */
+  readonly quietIntervalMs: number
+  /** An answer of a known peer with unchanged addresses is passed to libp2p again after this long. */
+  readonly refreshMs: number
+  /** Does the node want more peers (below its connection target)? */
+  readonly wantsPeers: () => boolean
+  /** Every answer, for the dialler. */
+  readonly onPeer: (peer: PeerInfo) => void
+}
+
+/** The part of `@libp2p/mdns`'s instance used to send a query (its `mdns` socket, public in its typings). */
+interface MdnsSocketHolder {
+  mdns?: { query: (query: { questions: Array<{ name: string, type: 'PTR' }> }) => void }
+}
+
+/** Longest setTimeout delay: the inner module's own query timer is parked at this. */
+const NEVER_MS = 2 ** 31 - 1
+
+/** A peer-discovery factory for libp2p's `peerDiscovery` list. */
+export function quietMdns (init: QuietMdnsInit): (components: MulticastDNSComponents) => PeerDiscovery {
+  return components => new QuietMdns(components, init)
+}
+
+class QuietMdns extends TypedEventEmitter<PeerDiscoveryEvents> implements PeerDiscovery, Startable {
+  readonly [peerDiscoverySymbol] = this
+  readonly [Symbol.toStringTag] = 'pollen:quiet-mdns'
+  readonly [serviceCapabilities] = ['@libp2p/peer-discovery']
+  readonly #inner: PeerDiscovery & Startable & MdnsSocketHolder
+  readonly #init: QuietMdnsInit
+  /** Addresses last passed to libp2p, and when, by peer. */
+  readonly #reported = new Map<string, { addresses: string, at: number }>()
+  #timer: NodeJS.Timeout | undefined
+  #lastQuery = 0
+
+  constructor (components: MulticastDNSComponents, init: QuietMdnsInit) {
+    super()
+    this.#init = init
+    // The inner module queries once when it starts; its own timer is parked and ours decides.
+    this.#inner = mdns({ serviceTag: init.serviceTag, interval: NEVER_MS })(components) as PeerDiscovery & Startable & MdnsSocketHolder
+    this.#inner.addEventListener('peer', this.#onAnswer)
+  }
+
+  async start (): Promise<void> {
+    if (this.#timer != null) return
+    await this.#inner.start()
+    this.#lastQuery = Date.now()
+    this.#schedule()
+  }
+
+  async stop (): Promise<void> {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    await this.#inner.stop()
+  }
+
+  readonly #onAnswer = (evt: CustomEvent<PeerInfo>): void => {
+    const peer = evt.detail
+    this.#init.onPeer(peer)
+    const key = peer.id.toString()
+    const addresses = peer.multiaddrs.map(a => a.toString()).sort().join(' ')
+    const last = this.#reported.get(key)
+    const now = Date.now()
+    if (last != null && last.addresses === addresses && now - last.at < this.#init.refreshMs) return
+    this.#reported.set(key, { addresses, at: now })
+    this.safeDispatchEvent('peer', { detail: peer })
+  }
+
+  /** Ticks at the busy interval; queries when the node wants peers or the quiet interval has passed. */
+  #schedule (): void {
+    const jitter = 0.8 + 0.4 * Math.random()
+    this.#timer = setTimeout(() => {
+      this.#tick()
+      if (this.#timer != null) this.#schedule()
+    }, this.#init.busyIntervalMs * jitter)
+    this.#timer.unref()
+  }
+
+  #tick (): void {
+    const now = Date.now()
+    const quiet = Math.max(this.#init.quietIntervalMs, this.#reported.size * 1000)
+    if (!this.#init.wantsPeers() && now - this.#lastQuery < quiet) return
+    this.#lastQuery = now
+    this.#inner.mdns?.query({ questions: [{ name: this.#init.serviceTag, type: 'PTR' }] })
+  }
+}
