@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { createAgent, type Agent } from '../src/agent/index.ts'
+import { createAgent, type Agent, type RelayMode } from '../src/agent/index.ts'
 import type { SwarmFile } from '../src/core/index.ts'
 import { cpuSecondsNow, peakRssNow, sha256File } from './common.ts'
 import { WorkerProcess } from './ipc.ts'
@@ -26,7 +26,8 @@ export interface AgentGroupConfig {
   /** Upload cap of every agent, bytes/s (null: none; JSON has no Infinity). */
   readonly up: number | null
   /** Agents subscribe to the status topic and relay reports (the `pollen agent` default). */
-  readonly relayStatus: boolean
+  /** Which agents relay the status topic (the agent's `relayStatus` option). */
+  readonly relayStatus: RelayMode
   /** Agents started at once. */
   readonly startConcurrency: number
 }
@@ -79,7 +80,7 @@ export class LocalAgentGroup implements AgentGroupHandle {
       tags: ['bench'],
       node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: config.bootstrap },
       uploadBytesPerSecond: config.up ?? Infinity,
-      relayStatus: config.relayStatus,
+      ...(config.relayStatus === 'auto' ? {} : { relayStatus: config.relayStatus === 'always' }),
       runSettleMs: 200
     }))
     try {

@@ -8,6 +8,7 @@
  * Content-defined chunking keeps the chunks outside the edited regions, and
  * an agent fetches only the chunks its store lacks.
  */
+import type { RelayMode } from '../src/agent/index.ts'
 import { formatBytes, type Manifest } from '../src/core/index.ts'
 import { cpuSecondsNow, seededBytes, sha256, tempRoot } from './common.ts'
 import { deploy, startSwarm, type PollenRun, type Swarm } from './inprocess.ts'
@@ -24,7 +25,7 @@ export interface DeltaOptions extends HarnessOptions {
   readonly edits: number
   readonly workers: number
   readonly degree: number
-  readonly relayStatus: boolean
+  readonly relayStatus: RelayMode
 }
 
 /**

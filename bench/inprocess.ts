@@ -5,6 +5,7 @@
  * fan-out baseline under the same upload caps, against the lower bound.
  */
 import { join } from 'node:path'
+import type { RelayMode } from '../src/agent/index.ts'
 import { createApi } from '../src/api/index.ts'
 import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { createManager, type Manager } from '../src/manager/index.ts'
@@ -23,8 +24,8 @@ export interface InprocessOptions extends HarnessOptions {
   readonly workers: number
   /** Once every agent is up, each dials this many random agents (as mDNS would find them); 0: only what adverts bring. */
   readonly degree: number
-  /** Agents subscribe to the status topic and relay every report (the `pollen agent` default). */
-  readonly relayStatus: boolean
+  /** Which agents relay the status topic: as needed (the `pollen agent` default), every one, or none. */
+  readonly relayStatus: RelayMode
 }
 
 export interface Swarm { manager: Manager, groups: AgentGroupHandle[], url: string, token: string, close: () => Promise<void> }
@@ -248,7 +249,7 @@ function printSummary (r: RunRecord, o: InprocessOptions, files: string[]): void
   const n = (key: string): number => Number(r[key] ?? 0)
   printResult([
     ['swarm', `${o.agents} agents ${o.workers > 1 ? `in ${o.workers} worker processes` : 'in-process'}, ${formatBytes(r.packageBytes)} package, agents ${formatRate(o.up)}, manager ${formatRate(o.originUp)}`],
-    ['mesh', `${n('meanPeersAtSubmit')} peers per agent at submission (dial degree ${o.degree}, status relay ${o.relayStatus ? 'on' : 'off'})`],
+    ['mesh', `${n('meanPeersAtSubmit')} peers per agent at submission (dial degree ${o.degree}, status relay ${o.relayStatus})`],
     ['lower bound', `${r.lowerBoundSeconds} s (broadcast bound ${r.broadcastBoundSeconds ?? '-'} s)`],
     line('pollen (REST → RUN)', r.systems.pollen),
     line('pollen (transfer)', r.systems.pollenTransfer),

@@ -10,14 +10,15 @@ import { mkdir, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PeerId } from '@libp2p/interface'
 import { createChunkExchange, createChunkStore, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
-import { AGENT_DEFAULTS, AGENT_RUN_DEFAULTS, GOSSIP_DEFAULTS, POLLEN_VERSION } from '../constants.ts'
+import { AGENT_DEFAULTS, AGENT_RUN_DEFAULTS, GOSSIP_DEFAULTS, NODE_DEFAULTS, POLLEN_VERSION } from '../constants.ts'
 import {
   decodePublicKey, enrollmentProof, matchesSelector, NotStartedError, withDefaults, type LogRequestBody, type RevokeBody, type Signed, type StopBody,
   type SwarmFile, type TaskBody
 } from '../core/index.ts'
-import { checkManagerMessage, createGossip, createSync, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
+import { checkManagerMessage, createGossip, createPeerExchange, createSync, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
+import { createMembership, type Membership } from './membership.ts'
 import { TaskProcessor, type AgentLogger, type ProcessorSettings } from './processor.ts'
 import { createReporter, type Reporter } from './reporter.ts'
 import { AgentState, loadState } from './state.ts'
@@ -33,10 +34,11 @@ export interface AgentOptions extends Partial<ProcessorSettings> {
   readonly node?: Omit<SwarmNodeOptions, 'dataDir' | 'connectionProtector' | 'pubsubScoreParams'>
   readonly uploadBytesPerSecond?: number
   /**
-   * Subscribe to the status topic, so this agent relays other members'
-   * reports and dials the members their adverts name. Off, its own reports
-   * still reach the subscribers it is connected to (the manager), and the
-   * swarm's report traffic grows with N instead of N². @default GOSSIP_DEFAULTS.subscribeStatus
+   * Relay other members' reports (subscribe to the status topic): `true`
+   * always, `false` never. Left out, the agent relays only where needed: when
+   * it has no link to the manager, or a neighbour without one asks for a
+   * relay (see `membership.ts`). Its own reports reach the manager either way,
+   * and the swarm's report traffic grows with N instead of N². @default undefined (as needed)
    */
   readonly relayStatus?: boolean
   /** One-time enrollment token (`pollen token enroll`), for a manager run with `--enrollment token`. */
@@ -73,6 +75,7 @@ interface Parts {
   exchange: ChunkExchange
   gossip: SwarmGossip
   sync: SyncService
+  membership: Membership
   state: AgentState
   reporter: Reporter
   processor: TaskProcessor
@@ -132,6 +135,7 @@ class PollenAgent implements Agent {
       await parts.processor.close()
       await parts.reporter.close()
       await parts.state.update(data => ({ ...data, gossipSeq: parts.gossip.lastSeq() }))
+      parts.membership.stop()
       await parts.sync.stop()
       await parts.gossip.stop()
       await parts.exchange.stop()
@@ -161,7 +165,7 @@ class PollenAgent implements Agent {
       managerPublicKey: decodePublicKey(swarm.managerPublicKey),
       clock: this.#clock,
       lastSeq: state.data.gossipSeq,
-      subscribeStatus: this.#opts.relayStatus ?? GOSSIP_DEFAULTS.subscribeStatus,
+      subscribeStatus: this.#opts.relayStatus === true,
       isRevoked: peer => node.isDenied(peer)
     })
     const reporter = createReporter({
@@ -177,7 +181,17 @@ class PollenAgent implements Agent {
     const sync = createSync(node.libp2p, {
       provide: () => [...state.data.relay.filter(m => m.body.expiresAt > this.#clock()), ...state.data.revocations ?? []]
     })
-    const parts: Parts = { node, store, exchange, gossip, sync, state, reporter, processor }
+    const membership = createMembership({
+      node,
+      gossip,
+      peers: createPeerExchange(node.libp2p),
+      mode: this.#opts.relayStatus == null ? 'auto' : this.#opts.relayStatus ? 'always' : 'never',
+      connectionTarget: this.#opts.node?.connectionTarget ?? NODE_DEFAULTS.connectionTarget,
+      settleMs: this.#opts.relaySettleMs,
+      askIntervalMs: this.#opts.peersAskIntervalMs,
+      onError: (err, what) => { this.#log.warn({ err: err.message }, what) }
+    })
+    const parts: Parts = { node, store, exchange, gossip, sync, membership, state, reporter, processor }
     gossip.addEventListener('manager-message', evt => { void this.#onManagerMessage(parts, evt.detail.signed) })
     gossip.addEventListener('status', evt => { this.#onStatus(parts, evt.detail) })
     gossip.addEventListener('refused', evt => {
@@ -186,6 +200,7 @@ class PollenAgent implements Agent {
     })
     await gossip.start()
     await sync.start()
+    membership.start()
     node.libp2p.addEventListener('peer:identify', evt => {
       if (evt.detail.protocols.includes(GOSSIP_DEFAULTS.syncProtocol)) void this.#syncWith(parts, evt.detail.peerId)
     })
@@ -215,6 +230,7 @@ class PollenAgent implements Agent {
       const peers = parts.node.libp2p.getPeers()
       const peer = peers[Math.floor(Math.random() * peers.length)]
       if (peer != null) void this.#syncWith(parts, peer)
+      parts.membership.findPeers()
       this.#timers[1] = setTimeout(syncLoop, jitter(this.#opts.syncIntervalMs)).unref()
     }
     advertLoop()

@@ -3,7 +3,7 @@
  * guarded by strict validators, with typed events for what passes them.
  */
 import { TypedEventEmitter, type PeerId, type PublicKey, type TypedEventTarget } from '@libp2p/interface'
-import type { GossipSub, Message, PublishResult } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type GossipSub, type Message, type PublishResult } from '@libp2p/gossipsub'
 import { GOSSIP_DEFAULTS } from '../constants.ts'
 import { NotStartedError } from '../core/errors.ts'
 import { withDefaults } from '../core/options.ts'
@@ -48,6 +48,12 @@ export interface SwarmGossipEvents {
   refused: CustomEvent<Refusal>
 }
 
+/** What a node subscribes to beyond the tasks topic; see {@link SwarmGossip.setRole}. */
+export interface GossipRole {
+  readonly relayStatus: boolean
+  readonly wantRelay: boolean
+}
+
 /** Counters of a {@link SwarmGossip}. */
 export type GossipStats = Readonly<Record<TopicKind, TopicStats>>
 
@@ -73,6 +79,15 @@ export interface SwarmGossip extends TypedEventTarget<SwarmGossipEvents> {
   publishStatus(body: StatusBody): Promise<PublishResult>
   /** Highest `seq` accepted per kind: persist it and pass it back as `lastSeq` after a restart. */
   lastSeq(): LastSeq
+  /**
+   * Change what this node subscribes to beyond the tasks topic: `relayStatus`,
+   * the status topic (it then relays every member's reports); `wantRelay`,
+   * the relay-wanted topic (it asks its neighbours to relay for it). Takes
+   * effect at once when started, else at `start()`.
+   */
+  setRole(role: GossipRole): void
+  /** Is a connected peer asking for a status relay (subscribed to the relay-wanted topic)? */
+  relayWanted(): boolean
   stats(): GossipStats
 }
 
@@ -85,12 +100,16 @@ export function createGossip (pubsub: GossipSub, options: GossipOptions): SwarmG
   return new Gossip(pubsub, options)
 }
 
+/** The relay-wanted topic carries subscriptions only: any message on it is refused. */
+const refuseAll = (): TopicValidatorResult => TopicValidatorResult.Reject
+
 class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip {
   readonly topics: SwarmTopics
   readonly #pubsub: GossipSub
   readonly #opts: typeof GOSSIP_DEFAULTS & GossipOptions
   readonly #clock: () => number
   readonly #validators: SwarmValidators
+  #role: GossipRole
   #running = false
 
   constructor (pubsub: GossipSub, options: GossipOptions) {
@@ -99,6 +118,7 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
     this.#pubsub = pubsub
     this.#opts = withDefaults(GOSSIP_DEFAULTS, options)
     this.#clock = options.clock ?? Date.now
+    this.#role = { relayStatus: this.#opts.subscribeStatus, wantRelay: false }
     this.#validators = new SwarmValidators({
       ...this.#opts,
       clock: this.#clock,
@@ -111,6 +131,7 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
     this.#running = true
     this.#pubsub.topicValidators.set(this.topics.tasks, this.#validators.tasks)
     this.#pubsub.topicValidators.set(this.topics.status, this.#validators.status)
+    this.#pubsub.topicValidators.set(this.topics.relayWanted, refuseAll)
     this.#pubsub.addEventListener('message', this.#onMessage)
     for (const topic of this.#subscribed()) this.#pubsub.subscribe(topic)
   }
@@ -122,7 +143,22 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
     this.#pubsub.removeEventListener('message', this.#onMessage)
     this.#removeValidator(this.topics.tasks, this.#validators.tasks)
     this.#removeValidator(this.topics.status, this.#validators.status)
+    this.#removeValidator(this.topics.relayWanted, refuseAll)
   }
+
+  setRole (role: GossipRole): void {
+    const before = new Set(this.#running ? this.#subscribed() : [])
+    this.#role = { ...role }
+    if (!this.#running) return
+    const after = new Set(this.#subscribed())
+    for (const topic of before) if (!after.has(topic)) this.#pubsub.unsubscribe(topic)
+    for (const topic of after) if (!before.has(topic)) this.#pubsub.subscribe(topic)
+  }
+
+  relayWanted (): boolean {
+    return this.#pubsub.getSubscribers(this.topics.relayWanted).length > 0
+  }
+
 
   async publishManagerMessage (signed: Signed<ManagerBody>): Promise<PublishResult> {
     this.#checkRunning()
@@ -155,7 +191,11 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
   }
 
   #subscribed (): string[] {
-    return [...(this.#opts.subscribeTasks ? [this.topics.tasks] : []), ...(this.#opts.subscribeStatus ? [this.topics.status] : [])]
+    return [
+      ...(this.#opts.subscribeTasks ? [this.topics.tasks] : []),
+      ...(this.#role.relayStatus ? [this.topics.status] : []),
+      ...(this.#role.wantRelay ? [this.topics.relayWanted] : [])
+    ]
   }
 
   #removeValidator (topic: string, validator: unknown): void {

@@ -5,7 +5,7 @@
  * validators and the topic score parameters.
  */
 export { createGossip } from './gossip.ts'
-export type { GossipOptions, GossipStats, ManagerMessageEvent, StatusEvent, SwarmGossip, SwarmGossipEvents } from './gossip.ts'
+export type { GossipOptions, GossipRole, GossipStats, ManagerMessageEvent, StatusEvent, SwarmGossip, SwarmGossipEvents } from './gossip.ts'
 export { decodeManagerMessage, decodeStatus, encodeManagerMessage, encodeStatus } from './codec.ts'
 export type { CodecOptions } from './codec.ts'
 export { checkManagerMessage, isReplay } from './check.ts'
@@ -19,3 +19,5 @@ export { gossipScoreParams, POLLEN_TOPIC_SCORE } from './score.ts'
 export type { PublishResult } from '@libp2p/gossipsub'
 export { createSync } from './sync.ts'
 export type { SyncOptions, SyncService } from './sync.ts'
+export { createPeerExchange } from './peers.ts'
+export type { MemberAddresses, PeerExchange, PeerExchangeOptions } from './peers.ts'

@@ -8,6 +8,12 @@ export interface SwarmTopics {
   readonly tasks: string
   /** `pollen/<swarm>/status`: agents → manager (adverts, acks, logs). */
   readonly status: string
+  /**
+   * `pollen/<swarm>/relay-wanted`: nothing is ever published here. An agent
+   * with no link to the manager subscribes, and a neighbour that has one sees
+   * the subscription and relays the status topic for it.
+   */
+  readonly relayWanted: string
 }
 
 /**
@@ -16,5 +22,5 @@ export interface SwarmTopics {
  */
 export function swarmTopics (swarm: string): SwarmTopics {
   if (!SWARM_NAME.test(swarm)) throw new InvalidOptionError(`swarm name ${JSON.stringify(swarm)} must be 1-64 letters, digits, ".", "_" or "-"`)
-  return { tasks: `pollen/${swarm}/tasks`, status: `pollen/${swarm}/status` }
+  return { tasks: `pollen/${swarm}/tasks`, status: `pollen/${swarm}/status`, relayWanted: `pollen/${swarm}/relay-wanted` }
 }

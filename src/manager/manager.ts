@@ -14,9 +14,10 @@ import {
   TaskNotFoundError, withDefaults, type ManagerBody, type Signed, type Stage, type SwarmFile, type TargetRecord,
   type TargetSelector, type TaskBody, type TaskSpec, type RevokeBody, type StatusBody
 } from '../core/index.ts'
-import { createGossip, createSync, encodeManagerMessage, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
+import { createGossip, createPeerExchange, createSync, encodeManagerMessage, gossipScoreParams, type PeerExchange, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
 import { buildPackage } from './builder.ts'
+import { sampleMembers } from './members.ts'
 import { createRegistry, type Registry, type TaskRecord } from './registry.ts'
 import { applyAck, applyAdvert, applyLogs, newTarget, type Applied } from './target-state.ts'
 import { createTokenChecker, type TokenChecker, type TokenScope } from './tokens.ts'
@@ -93,7 +94,7 @@ export function createManager (options: ManagerOptions): Manager {
 
 const silent: ManagerLogger = { info () {}, warn () {}, error () {}, debug () {} }
 
-interface Parts { node: SwarmNode, store: ChunkStore, exchange: ChunkExchange, gossip: SwarmGossip, sync: SyncService, registry: Registry }
+interface Parts { node: SwarmNode, store: ChunkStore, exchange: ChunkExchange, gossip: SwarmGossip, sync: SyncService, peers: PeerExchange, registry: Registry }
 
 class PollenManager implements Manager {
   readonly #opts: ManagerOptions & typeof MANAGER_DEFAULTS
@@ -135,6 +136,7 @@ class PollenManager implements Manager {
       this.#timers = []
       await this.#saveUploads(parts).catch(err => { this.#log.warn({ err }, 'saving upload counters failed') })
       this.#parts = undefined
+      await parts.peers.stop()
       await parts.sync.stop()
       await parts.gossip.stop()
       await parts.exchange.stop()
@@ -175,7 +177,11 @@ class PollenManager implements Manager {
     await gossip.start()
     const sync = createSync(node.libp2p, { provide: () => [...this.#current(registry), ...registry.revocations()] })
     await sync.start()
-    const parts = { node, store, exchange, gossip, sync, registry }
+    const peers = createPeerExchange(node.libp2p, {
+      provide: (asker, max) => sampleMembers(registry.targets(), asker.toString(), max, peer => registry.isRevoked(peer))
+    })
+    await peers.start()
+    const parts = { node, store, exchange, gossip, sync, peers, registry }
     await this.#resumeSeeding(parts)
     this.#timers.push(setInterval(() => {
       this.#saveUploads(parts).catch(err => { this.#log.warn({ err }, 'saving upload counters failed') })

@@ -64,7 +64,7 @@ test('start installs validators and subscribes, stop undoes it; both are safe tw
   const { pubsub, gossip } = await started()
   await gossip.start()
   t.deepEqual([...pubsub.subscriptions].sort(), [topics.status, topics.tasks])
-  t.deepEqual([...pubsub.topicValidators.keys()].sort(), [topics.status, topics.tasks])
+  t.deepEqual([...pubsub.topicValidators.keys()].sort(), [topics.relayWanted, topics.status, topics.tasks])
   await Promise.all([gossip.stop(), gossip.stop()])
   t.is(pubsub.subscriptions.size, 0)
   t.is(pubsub.topicValidators.size, 0)
@@ -72,14 +72,27 @@ test('start installs validators and subscribes, stop undoes it; both are safe tw
   t.is(pubsub.subscriptions.size, 2)
 })
 
-test('subscriptions follow the options; validators guard both topics regardless', async t => {
+test('subscriptions follow the options and the role; validators guard every topic regardless', async t => {
   const { pubsub, gossip } = await started({ subscribeStatus: false })
   t.deepEqual([...pubsub.subscriptions], [topics.tasks])
-  t.is(pubsub.topicValidators.size, 2)
+  t.is(pubsub.topicValidators.size, 3)
+  gossip.setRole({ relayStatus: true, wantRelay: true })
+  t.deepEqual([...pubsub.subscriptions].sort(), [topics.relayWanted, topics.status, topics.tasks])
+  gossip.setRole({ relayStatus: false, wantRelay: true })
+  t.deepEqual([...pubsub.subscriptions].sort(), [topics.relayWanted, topics.tasks])
+  gossip.setRole({ relayStatus: false, wantRelay: false })
+  t.deepEqual([...pubsub.subscriptions], [topics.tasks])
   const other: TopicValidatorFn = () => Accept
   pubsub.topicValidators.set(topics.status, other)
   await gossip.stop()
   t.is(pubsub.topicValidators.get(topics.status), other, 'a validator installed by someone else is left alone')
+})
+
+test('any message on the relay-wanted topic is rejected: it carries subscriptions only', async t => {
+  const h = await started()
+  h.gossip.setRole({ relayStatus: true, wantRelay: true })
+  t.is(await h.pubsub.deliver(peer, topics.relayWanted, encodeManagerMessage(await sign(task({ seq: 1 })))), TopicValidatorResult.Reject)
+  t.is(h.managerMessages.length, 0)
 })
 
 test('a valid manager message is accepted, emitted with its author and raises lastSeq', async t => {

@@ -1,0 +1,142 @@
+/**
+ * How an agent takes part in the swarm beyond its own tasks: whether it
+ * relays other members' reports, and how it finds members beyond its LAN.
+ *
+ * Reports (adverts, acknowledgements, logs) go to the manager over the status
+ * topic. When every agent relays that topic, every agent receives and checks
+ * the signature of every other agent's reports: N² messages for the swarm,
+ * which was most of an idle agent's CPU at N = 20. So by default (`auto`) an
+ * agent linked to the manager (directly connected) does not subscribe to the
+ * status topic: gossipsub hands its own reports straight to the subscribed
+ * peers it is connected to, the manager among them. An agent without that
+ * link subscribes to the relay-wanted topic; a linked neighbour that sees the
+ * subscription relays the status topic, and so do unlinked agents (reports
+ * then cross several hops). The manager is the peer that serves the peer
+ * exchange (identify lists it); the exchange also gives an agent that knows
+ * only the manager some members to dial.
+ */
+import type { PeerId } from '@libp2p/interface'
+import { GOSSIP_DEFAULTS } from '../constants.ts'
+import type { GossipRole, PeerExchange, SwarmGossip } from '../gossip/index.ts'
+import type { SwarmLibp2p, SwarmNode } from '../node/index.ts'
+
+/** `auto`: relay only where needed (see the module); `always`: every agent relays; `never`: none does. */
+export type RelayMode = 'auto' | 'always' | 'never'
+
+/** Options of {@link createMembership}. */
+export interface MembershipOptions {
+  readonly node: SwarmNode
+  readonly gossip: SwarmGossip
+  readonly peers: PeerExchange
+  readonly mode: RelayMode
+  /** Below this many connected peers, the agent asks the manager for members. */
+  readonly connectionTarget: number
+  /** The role is first decided this long after start, once the first connections are identified. */
+  readonly settleMs: number
+  /** Least time between two peer-exchange requests. */
+  readonly askIntervalMs: number
+  readonly onError: (err: Error, what: string) => void
+}
+
+/** An agent's membership duties. */
+export interface Membership {
+  /** Start following connections and subscriptions; a no-op when started. */
+  start (): void
+  /** Stop; a no-op when stopped. */
+  stop (): void
+  /** Is the agent connected to the manager? */
+  linked (): boolean
+  /** Ask the manager for members now if the agent has fewer peers than its target (rate-limited). */
+  findPeers (): void
+}
+
+/** Build the membership duties of an agent. */
+export function createMembership (options: MembershipOptions): Membership {
+  return new AgentMembership(options)
+}
+
+class AgentMembership implements Membership {
+  readonly #opts: MembershipOptions
+  readonly #libp2p: SwarmLibp2p
+  /** Peers that serve the peer exchange: the manager (one, unless it moved to a new key). */
+  readonly #managers = new Map<string, PeerId>()
+  #role: GossipRole | undefined
+  #settled = false
+  #started = false
+  #lastAsk = 0
+  #timers: NodeJS.Timeout[] = []
+  #pending: NodeJS.Timeout | undefined
+
+  constructor (options: MembershipOptions) {
+    this.#opts = options
+    this.#libp2p = options.node.libp2p
+  }
+
+  start (): void {
+    if (this.#started) return
+    this.#started = true
+    this.#setRole({ relayStatus: this.#opts.mode === 'always', wantRelay: false })
+    if (this.#opts.mode !== 'auto') return
+    this.#libp2p.addEventListener('peer:identify', this.#onIdentify)
+    this.#libp2p.addEventListener('peer:disconnect', this.#soon)
+    this.#libp2p.services.pubsub.addEventListener('subscription-change', this.#soon)
+    this.#timers.push(setTimeout(() => { this.#settled = true; this.#evaluate() }, this.#opts.settleMs).unref())
+    // A safety net for a change no event reported (a subscription lost with a connection, say).
+    this.#timers.push(setInterval(this.#soon, 5 * this.#opts.settleMs).unref())
+  }
+
+  stop (): void {
+    if (!this.#started) return
+    this.#started = false
+    this.#timers.forEach(clearTimeout)
+    this.#timers = []
+    clearTimeout(this.#pending)
+    this.#pending = undefined
+    this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
+    this.#libp2p.removeEventListener('peer:disconnect', this.#soon)
+    this.#libp2p.services.pubsub.removeEventListener('subscription-change', this.#soon)
+  }
+
+  linked (): boolean {
+    for (const peer of this.#managers.values()) if (this.#libp2p.getConnections(peer).length > 0) return true
+    return false
+  }
+
+  findPeers (): void {
+    if (this.#libp2p.getPeers().length >= this.#opts.connectionTarget) return
+    const now = Date.now()
+    if (now - this.#lastAsk < this.#opts.askIntervalMs) return
+    const manager = [...this.#managers.values()].find(p => this.#libp2p.getConnections(p).length > 0)
+    if (manager == null) return
+    this.#lastAsk = now
+    this.#opts.peers.ask(manager).then(members => {
+      for (const member of members) this.#opts.node.discovered(member)
+    }, err => { this.#opts.onError(err as Error, 'asking the manager for members') })
+  }
+
+  readonly #onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+    if (!evt.detail.protocols.includes(GOSSIP_DEFAULTS.peersProtocol)) return
+    this.#managers.set(evt.detail.peerId.toString(), evt.detail.peerId)
+    this.findPeers()
+    this.#soon()
+  }
+
+  /** Decide again shortly: events come in bursts (a connection brings several). */
+  readonly #soon = (): void => {
+    if (this.#pending != null || !this.#started) return
+    this.#pending = setTimeout(() => { this.#pending = undefined; this.#evaluate() }, 250)
+    this.#pending.unref()
+  }
+
+  #evaluate (): void {
+    if (!this.#started || !this.#settled) return
+    const linked = this.linked()
+    this.#setRole({ relayStatus: !linked || this.#opts.gossip.relayWanted(), wantRelay: !linked })
+  }
+
+  #setRole (role: GossipRole): void {
+    if (role.relayStatus === this.#role?.relayStatus && role.wantRelay === this.#role.wantRelay) return
+    this.#role = role
+    this.#opts.gossip.setRole(role)
+  }
+}
