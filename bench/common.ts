@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChunkerOptions, ChunkExchange, ChunkStore } from '../src/chunks/index.ts'
 import type { SwarmNode } from '../src/node/index.ts'
-import { startCliPeer, type CliPeer } from '../src/cli/peer.ts'
+import type { CliPeer } from '../src/cli/peer.ts'
 
 export const MiB = 1024 * 1024
 
@@ -19,6 +19,8 @@ export type BenchPeer = CliPeer & { readonly name: string, readonly dir: string 
 /** Start a loopback peer (no mDNS, no bootstrap) with data in `<root>/<name>` and upload cap `up` (Infinity: none). */
 export async function startBenchPeer (root: string, name: string, up: number): Promise<BenchPeer> {
   const dir = join(root, name)
+  // Loaded here, not at the top: `bench/index.ts` imports this file, and libp2p takes seconds to load.
+  const { startCliPeer } = await import('../src/cli/peer.ts')
   const peer = await startCliPeer({ chunksDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [], uploadBytesPerSecond: up })
   return { name, dir, ...peer }
 }

@@ -1,18 +1,12 @@
 /**
  * Pollen benchmarks: `npm run bench -- <mode> [options]`. Each mode lives in
- * `bench/<mode>.ts`; this file parses argv and dispatches. Bad options exit 2.
+ * `bench/<mode>.ts`; this file parses argv and dispatches (each mode's module
+ * is loaded only when it runs: libp2p alone takes seconds). Bad options exit 2.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { parseBytes, parseRate } from '../src/core/units.ts'
 import { cleanupOnSignals, interrupted, runCleanup } from './common.ts'
-import { runFetchBench } from './fetch.ts'
-import { runRawBench } from './raw.ts'
-import { runChunkingBench } from './chunking.ts'
-import { runInprocessBench } from './inprocess.ts'
-import { runDeltaBench } from './delta.ts'
-import { runSimulateBench } from './simulate.ts'
-import { runValidation } from './sim/validate.ts'
-import { runNetnsBench } from './netns.ts'
+import type { RelayMode } from '../src/agent/index.ts'
 
 interface FetchCliOptions {
   peers: number
@@ -62,6 +56,12 @@ function positiveInt (text: string): number {
   return n
 }
 
+/** A status relay mode (`auto`, `always`, `never`). */
+function relayMode (text: string): RelayMode {
+  if (text === 'auto' || text === 'always' || text === 'never') return text
+  throw new InvalidArgumentError('must be auto, always or never')
+}
+
 function nonNegativeInt (text: string): number {
   const n = Number(text)
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected an integer >= 0, got ${JSON.stringify(text)}`)
@@ -83,10 +83,10 @@ function positiveBytes (text: string): number {
 
 async function runFetch (o: FetchCliOptions): Promise<void> {
   if (o.raw) {
-    await runRawBench({ size: o.size, chunkAvg: o.chunkAvg, json: o.json })
+    await (await import('./raw.ts')).runRawBench({ size: o.size, chunkAvg: o.chunkAvg, json: o.json })
     return
   }
-  await runFetchBench({
+  await (await import('./fetch.ts')).runFetchBench({
     peers: o.peers, size: o.size, up: o.up, originUp: o.originUp ?? o.up, chunkAvg: o.chunkAvg, workers: o.workers, json: o.json
   })
 }
@@ -118,10 +118,10 @@ function program (): Command {
     .option('--no-helia', 'skip the Helia/bitswap baseline')
     .option('--workers <n>', 'spread the agents over this many child processes (1: all in this process, with the manager)', positiveInt, 1)
     .option('--degree <k>', 'once all are up, each agent dials k random agents, as mDNS would find them (0: only the peers adverts bring)', nonNegativeInt, 0)
-    .option('--no-status-relay', 'agents do not subscribe to the status topic: reports go straight to the manager (relayed reports cost every agent work for every report: N² in all)')
+    .option('--status-relay <mode>', 'which agents relay the status topic: auto (only where an agent has no link to the manager, the `pollen agent` default), always (every agent: N² report messages in all), never', relayMode, 'auto')
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, helia: boolean, workers: number, degree: number, statusRelay: boolean }) => {
-      await runInprocessBench({
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, helia: boolean, workers: number, degree: number, statusRelay: RelayMode }) => {
+      await (await import('./inprocess.ts')).runInprocessBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http, noHelia: !o.helia,
         workers: o.workers, degree: o.degree, relayStatus: o.statusRelay
       })
@@ -140,8 +140,8 @@ function program (): Command {
     .option('--out <dir>', 'directory for the run\'s JSON and Markdown files', 'bench/runs')
     .exitOverride()
     .action(async (o: { agents: number, size: number, change: number, edits: number, up: number, originUp?: number, workers: number, json: boolean, plot?: string, out: string }) => {
-      await runDeltaBench({
-        agents: o.agents, size: o.size, change: o.change, edits: o.edits, up: o.up, originUp: o.originUp ?? o.up, workers: o.workers, degree: 0, relayStatus: true,
+      await (await import('./delta.ts')).runDeltaBench({
+        agents: o.agents, size: o.size, change: o.change, edits: o.edits, up: o.up, originUp: o.originUp ?? o.up, workers: o.workers, degree: 0, relayStatus: 'auto',
         json: o.json, plot: o.plot, out: o.out, noHttp: true
       })
     })
@@ -162,7 +162,7 @@ function program (): Command {
     .option('--lan-rate <rate>', 'link rate of every agent host in a device site (default: --up)', arg(parseRate))
     .exitOverride()
     .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number }) => {
-      await runNetnsBench({
+      await (await import('./netns.ts')).runNetnsBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, timeoutMs: o.timeout * 1000, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http,
         topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate
       })
@@ -193,8 +193,8 @@ function program (): Command {
         agents: o.agents, packageBytes: o.size, chunkBytes: o.chunk, up: o.up, originUp: o.originUp ?? o.up, down: o.down, degree: o.degree,
         originDegree: o.originDegree, latencyMs: o.latency, uploadSlots: o.slots, coalesceMs: o.coalesce, seed: o.seed, json: o.json, plot: o.plot, out: o.out
       }
-      if (o.validate) await runValidation({ ...options, workers: o.workers })
-      else await runSimulateBench(options)
+      if (o.validate) await (await import('./sim/validate.ts')).runValidation({ ...options, workers: o.workers })
+      else await (await import('./simulate.ts')).runSimulateBench(options)
     })
   cli.command('chunking')
     .description('chunking speed and the share of a package refetched after edits, per average chunk size')
@@ -205,7 +205,7 @@ function program (): Command {
     .option('--json', 'print a JSON object as the last line', false)
     .exitOverride()
     .action(async (o: { size: number, averages: number[], json: boolean }) => {
-      await runChunkingBench({ size: o.size, averages: o.averages, json: o.json })
+      await (await import('./chunking.ts')).runChunkingBench({ size: o.size, averages: o.averages, json: o.json })
     })
   return cli
 }
