@@ -278,7 +278,7 @@ export const AGENT_RUN_DEFAULTS = {
   syncIntervalMs: 30_000,
   /** The status relay role is first decided this long after start, once the first connections are identified. @default 2_000 */
   relaySettleMs: 2_000,
-  /** Least time between two requests for members to the manager (peer exchange), while below the connection target. @default 15_000 */
+  /** Longest gap between two requests for members to the manager (peer exchange) while below the connection target; the first come 0.5 s, 1 s, 2 s… apart. @default 15_000 */
   peersAskIntervalMs: 15_000,
   /** Transfer progress is acknowledged at most this often. @default 1_000 */
   progressIntervalMs: 1_000,

@@ -230,7 +230,6 @@ class PollenAgent implements Agent {
       const peers = parts.node.libp2p.getPeers()
       const peer = peers[Math.floor(Math.random() * peers.length)]
       if (peer != null) void this.#syncWith(parts, peer)
-      parts.membership.findPeers()
       this.#timers[1] = setTimeout(syncLoop, jitter(this.#opts.syncIntervalMs)).unref()
     }
     advertLoop()

@@ -20,6 +20,9 @@ import { GOSSIP_DEFAULTS } from '../constants.ts'
 import type { GossipRole, PeerExchange, SwarmGossip } from '../gossip/index.ts'
 import type { SwarmLibp2p, SwarmNode } from '../node/index.ts'
 
+/** First gap between two peer-exchange requests; also the least. */
+const FIRST_ASK_GAP_MS = 500
+
 /** `auto`: relay only where needed (see the module); `always`: every agent relays; `never`: none does. */
 export type RelayMode = 'auto' | 'always' | 'never'
 
@@ -33,7 +36,11 @@ export interface MembershipOptions {
   readonly connectionTarget: number
   /** The role is first decided this long after start, once the first connections are identified. */
   readonly settleMs: number
-  /** Least time between two peer-exchange requests. */
+  /**
+   * Longest time between two peer-exchange requests while below the target.
+   * They start 0.5 s apart and the gap doubles up to this, so agents that
+   * start together find each other once the manager has heard their adverts.
+   */
   readonly askIntervalMs: number
   readonly onError: (err: Error, what: string) => void
 }
@@ -46,7 +53,7 @@ export interface Membership {
   stop (): void
   /** Is the agent connected to the manager? */
   linked (): boolean
-  /** Ask the manager for members now if the agent has fewer peers than its target (rate-limited). */
+  /** Ask the manager for members now if the agent has fewer peers than its target (at most once a second). */
   findPeers (): void
 }
 
@@ -64,6 +71,8 @@ class AgentMembership implements Membership {
   #settled = false
   #started = false
   #lastAsk = 0
+  #askGap = FIRST_ASK_GAP_MS
+  #askTimer: NodeJS.Timeout | undefined
   #timers: NodeJS.Timeout[] = []
   #pending: NodeJS.Timeout | undefined
 
@@ -76,8 +85,9 @@ class AgentMembership implements Membership {
     if (this.#started) return
     this.#started = true
     this.#setRole({ relayStatus: this.#opts.mode === 'always', wantRelay: false })
-    if (this.#opts.mode !== 'auto') return
     this.#libp2p.addEventListener('peer:identify', this.#onIdentify)
+    this.#scheduleAsk()
+    if (this.#opts.mode !== 'auto') return
     this.#libp2p.addEventListener('peer:disconnect', this.#soon)
     this.#libp2p.services.pubsub.addEventListener('subscription-change', this.#soon)
     this.#timers.push(setTimeout(() => { this.#settled = true; this.#evaluate() }, this.#opts.settleMs).unref())
@@ -90,10 +100,12 @@ class AgentMembership implements Membership {
     this.#started = false
     this.#timers.forEach(clearTimeout)
     this.#timers = []
+    clearTimeout(this.#askTimer)
     clearTimeout(this.#pending)
     this.#pending = undefined
     this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
     this.#libp2p.removeEventListener('peer:disconnect', this.#soon)
+    this.#askGap = FIRST_ASK_GAP_MS
     this.#libp2p.services.pubsub.removeEventListener('subscription-change', this.#soon)
   }
 
@@ -105,7 +117,7 @@ class AgentMembership implements Membership {
   findPeers (): void {
     if (this.#libp2p.getPeers().length >= this.#opts.connectionTarget) return
     const now = Date.now()
-    if (now - this.#lastAsk < this.#opts.askIntervalMs) return
+    if (now - this.#lastAsk < FIRST_ASK_GAP_MS * 2) return
     const manager = [...this.#managers.values()].find(p => this.#libp2p.getConnections(p).length > 0)
     if (manager == null) return
     this.#lastAsk = now
@@ -118,7 +130,18 @@ class AgentMembership implements Membership {
     if (!evt.detail.protocols.includes(GOSSIP_DEFAULTS.peersProtocol)) return
     this.#managers.set(evt.detail.peerId.toString(), evt.detail.peerId)
     this.findPeers()
-    this.#soon()
+    if (this.#opts.mode === 'auto') this.#soon()
+  }
+
+  /** Ask again and again while below the target, ever less often (see `askIntervalMs`). */
+  #scheduleAsk (): void {
+    const timer = setTimeout(() => {
+      this.findPeers()
+      this.#askGap = Math.min(this.#askGap * 2, this.#opts.askIntervalMs)
+      if (this.#started) this.#scheduleAsk()
+    }, this.#askGap)
+    timer.unref()
+    this.#askTimer = timer
   }
 
   /** Decide again shortly: events come in bursts (a connection brings several). */

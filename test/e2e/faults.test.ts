@@ -168,7 +168,7 @@ test.serial('a member serving corrupted chunks and flooding invalid gossip: hone
       let heard = false
       void rogue.serving.then(() => { heard = true })
       await until(() => heard ? true : undefined, 'the rogue to hear of the task and claim its chunks')
-      await rogue.flood(400)
+      await rogue.flood(800)
     }
     registry = await fleet.waitForTargets(allAt(AGENTS, task.taskId))
     t.deepEqual(await endChecks(AGENTS, task, registry), [])
@@ -184,10 +184,12 @@ test.serial('a member serving corrupted chunks and flooding invalid gossip: hone
     const summary = transfer.find(o => o.startsWith('fetched ')) ?? ''
     t.log(`${id}: ${summary}`)
     const log = await readFile(join(fleet.root, `${id}.log`), 'utf8')
-    const refused = log.split('\n').filter(l => l.includes('gossip message refused') && l.includes(rogue.peerId)).length
-    t.log(`${id}: refused ${refused} of the rogue's ${rogue.hostileMessages} invalid messages before ignoring it`)
-    t.true(refused > 0, `${id} saw invalid messages from the rogue`)
-    t.true(refused < rogue.hostileMessages / 2, `${id}'s gossipsub stopped hearing the rogue (score below the graylist threshold)`)
+    const refusals = log.split('\n').filter(l => l.includes('gossip message refused') && l.includes(rogue.peerId))
+    const onTasks = refusals.filter(l => l.includes('"topic":"tasks"')).length
+    t.log(`${id}: refused ${refusals.length} of the rogue's ${rogue.hostileMessages} invalid messages before ignoring it (${onTasks} of ${rogue.hostileTaskMessages} on the tasks topic)`)
+    t.true(refusals.length > 0, `${id} saw invalid messages from the rogue`)
+    // The tasks topic reaches every agent (the status topic only those relaying it): most of its flood must go unheard.
+    t.true(onTasks < rogue.hostileTaskMessages / 2, `${id}'s gossipsub stopped hearing the rogue (score below the graylist threshold)`)
   }
   const banned = AGENTS.filter(id => /refused for sending bad data/.test(registry.find(r => r.ID === id)!.Task!.StageLogs.Transfer!.Logs.map(l => l.Output).join('\n')))
   t.log(`agents that refused the rogue for bad data: ${banned.join(', ')}`)

@@ -24,6 +24,8 @@ export interface Rogue {
   readonly corruptChunksServed: number
   /** Invalid gossip messages it published. */
   readonly hostileMessages: number
+  /** Of those, the ones on the tasks topic (every agent receives that topic; the status topic only agents that relay it). */
+  readonly hostileTaskMessages: number
   /** Peers it knows subscribe to the tasks topic (it hears announcements through them). */
   subscribers (): number
   /** Resolves once it claims the package of an announced task (so it must hear the task before it floods). */
@@ -71,6 +73,7 @@ export async function startRogue (swarmPath: string, peers: readonly Multiaddr[]
   const dir = await mkdtemp(join(tmpdir(), 'pollen-rogue-'))
   let corrupt = 0
   let hostile = 0
+  let hostileTasks = 0
   const store = lyingStore(createChunkStore({ dir: join(dir, 'chunks') }), () => { corrupt++ })
   await store.start()
   const node = await createSwarmNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, ...swarmNodeOptions(swarm) })
@@ -113,11 +116,13 @@ export async function startRogue (swarmPath: string, peers: readonly Multiaddr[]
     subscribers: () => pubsub.getSubscribers(gossip.topics.tasks).length,
     get corruptChunksServed () { return corrupt },
     get hostileMessages () { return hostile },
+    get hostileTaskMessages () { return hostileTasks },
     async flood (count, gapMs = 5) {
       for (let i = 0; i < count; i++) {
         const { topic, data } = await invalid(hostile)
         await pubsub.publish(topic, data).catch(() => {})
         hostile++
+        if (topic === gossip.topics.tasks) hostileTasks++
         await new Promise(resolve => setTimeout(resolve, gapMs))
       }
     },
