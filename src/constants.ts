@@ -17,15 +17,18 @@ export const NODE_DEFAULTS = {
    * devices behind one gateway are normal for Pollen. @default 10_000
    */
   inboundConnectionThreshold: 10_000,
-  /** mDNS query interval while the node has fewer peers than its connection target. @default 2_000 */
+  /** mDNS query interval while the node has fewer peers than its connection target (on a small LAN). @default 2_000 */
   mdnsIntervalMs: 2_000,
   /**
-   * Least mDNS query interval once it has enough; on a LAN of more than 30
-   * hosts, a second per host seen, so the LAN sends about one query a second
-   * (every host answers every query, and every host hears every answer).
-   * @default 30_000
+   * On a LAN of more than 10 hosts, the interval while wanting peers is this
+   * much per host heard: every host answers every query and every host hears
+   * every answer, so the LAN then sends about 5 queries a second in all. @default 200
    */
+  mdnsIntervalPerHostMs: 200,
+  /** mDNS query interval once the node has enough peers (on a LAN of at most 30 hosts). @default 30_000 */
   mdnsQuietIntervalMs: 30_000,
+  /** Beyond 30 hosts, the quiet interval is this much per host heard: about one query a second for the LAN. @default 1_000 */
+  mdnsQuietIntervalPerHostMs: 1_000,
   /** An mDNS answer naming a known peer at unchanged addresses reaches libp2p's peer store again only after this long. @default 300_000 */
   mdnsRefreshMs: 300_000,
   /** File (inside the data directory) that holds the node's private key. @default 'peer.key' */

@@ -261,6 +261,8 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, disco
           serviceTag: options.mdnsServiceTag ?? NODE_DEFAULTS.mdnsServiceTag,
           busyIntervalMs: NODE_DEFAULTS.mdnsIntervalMs,
           quietIntervalMs: NODE_DEFAULTS.mdnsQuietIntervalMs,
+          busyPerHostMs: NODE_DEFAULTS.mdnsIntervalPerHostMs,
+          quietPerHostMs: NODE_DEFAULTS.mdnsQuietIntervalPerHostMs,
           refreshMs: NODE_DEFAULTS.mdnsRefreshMs,
           ...discovery
         })]

@@ -6,9 +6,13 @@
  * the peer's peer-store record every time. At 20 hosts querying every 2 s
  * that was most of an idle agent's CPU, and at 50 it was the whole machine.
  *
- * So this wrapper queries quickly only while the node lacks peers, and
- * otherwise about once per `quietIntervalMs` (longer on a LAN with more hosts,
- * so the LAN as a whole sends about one query a second). It passes an answer
+ * But every host hears every answer, so one query anywhere refreshes what
+ * every host knows: the LAN needs a few queries a second in all, not a few
+ * per host. So this wrapper queries every `busyIntervalMs` while the node
+ * lacks peers, and every `quietIntervalMs` otherwise, each stretched on a
+ * crowded LAN (by `busyPerHostMs` and `quietPerHostMs` per host heard) so the
+ * LAN as a whole sends about 5 queries a second while its nodes look for
+ * peers and 1 a second once they have them. It passes an answer
  * on to libp2p only when it names a new peer or new addresses (or the last one
  * is old), and gives every answer to `onPeer`, the node's dialler, which is
  * cheap for peers already connected.
@@ -23,6 +27,10 @@ export interface QuietMdnsInit {
   readonly busyIntervalMs: number
   /** Least query interval once it has enough. */
   readonly quietIntervalMs: number
+  /** Busy query interval per host heard on the LAN, when that is longer than `busyIntervalMs`. */
+  readonly busyPerHostMs: number
+  /** Quiet query interval per host heard on the LAN, when that is longer than `quietIntervalMs`. */
+  readonly quietPerHostMs: number
   /** An answer of a known peer with unchanged addresses is passed to libp2p again after this long. */
   readonly refreshMs: number
   /** Does the node want more peers (below its connection target)? */
@@ -91,16 +99,17 @@ class QuietMdns extends TypedEventEmitter<PeerDiscoveryEvents> implements PeerDi
   /** Ticks at the busy interval; queries when the node wants peers or the quiet interval has passed. */
   #schedule (): void {
     const jitter = 0.8 + 0.4 * Math.random()
+    const busy = Math.max(this.#init.busyIntervalMs, this.#reported.size * this.#init.busyPerHostMs)
     this.#timer = setTimeout(() => {
       this.#tick()
       if (this.#timer != null) this.#schedule()
-    }, this.#init.busyIntervalMs * jitter)
+    }, busy * jitter)
     this.#timer.unref()
   }
 
   #tick (): void {
     const now = Date.now()
-    const quiet = Math.max(this.#init.quietIntervalMs, this.#reported.size * 1000)
+    const quiet = Math.max(this.#init.quietIntervalMs, this.#reported.size * this.#init.quietPerHostMs)
     if (!this.#init.wantsPeers() && now - this.#lastQuery < quiet) return
     this.#lastQuery = now
     this.#inner.mdns?.query({ questions: [{ name: this.#init.serviceTag, type: 'PTR' }] })
