@@ -105,8 +105,9 @@ class AgentMembership implements Membership {
     this.#pending = undefined
     this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
     this.#libp2p.removeEventListener('peer:disconnect', this.#soon)
-    this.#askGap = FIRST_ASK_GAP_MS
     this.#libp2p.services.pubsub.removeEventListener('subscription-change', this.#soon)
+    this.#settled = false
+    this.#askGap = FIRST_ASK_GAP_MS
   }
 
   linked (): boolean {
