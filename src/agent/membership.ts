@@ -111,20 +111,24 @@ class AgentMembership implements Membership {
   }
 
   linked (): boolean {
-    for (const peer of this.#managers.values()) if (this.#libp2p.getConnections(peer).length > 0) return true
-    return false
+    return this.#connectedManager() != null
   }
 
   findPeers (): void {
     if (this.#libp2p.getPeers().length >= this.#opts.connectionTarget) return
     const now = Date.now()
     if (now - this.#lastAsk < FIRST_ASK_GAP_MS * 2) return
-    const manager = [...this.#managers.values()].find(p => this.#libp2p.getConnections(p).length > 0)
+    const manager = this.#connectedManager()
     if (manager == null) return
     this.#lastAsk = now
     this.#opts.peers.ask(manager).then(members => {
       for (const member of members) this.#opts.node.discovered(member)
     }, err => { this.#opts.onError(err as Error, 'asking the manager for members') })
+  }
+
+  #connectedManager (): PeerId | undefined {
+    for (const peer of this.#managers.values()) if (this.#libp2p.getConnections(peer).length > 0) return peer
+    return undefined
   }
 
   readonly #onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {

@@ -10,9 +10,10 @@
 import * as lp from 'it-length-prefixed'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { Libp2p, PeerId, PeerInfo, Stream } from '@libp2p/interface'
+import type { Libp2p, PeerId, PeerInfo } from '@libp2p/interface'
 import { GOSSIP_DEFAULTS } from '../constants.ts'
 import { withDefaults } from '../core/options.ts'
+import { askPeer, protocolHandler } from './protocol.ts'
 
 /** A member as the exchange carries it. */
 export interface MemberAddresses {
@@ -51,45 +52,32 @@ export function createPeerExchange (libp2p: Libp2p, options: PeerExchangeOptions
     syncTimeoutMs: GOSSIP_DEFAULTS.syncTimeoutMs
   }, options)
   const maxBytes = opts.peersMaxEntries * (128 + MAX_ADDRESSES * (MAX_ADDRESS_CHARS + 8))
-  let running = false
-
-  const answer = async (stream: Stream, asker: PeerId): Promise<void> => {
+  const serving = protocolHandler(libp2p, opts.peersProtocol, async (stream, connection) => {
     try {
-      const members = (options.provide?.(asker, opts.peersMaxEntries) ?? []).slice(0, opts.peersMaxEntries)
+      const members = (options.provide?.(connection.remotePeer, opts.peersMaxEntries) ?? []).slice(0, opts.peersMaxEntries)
       const body = members.map(m => ({ id: m.id, addresses: m.addresses.filter(a => a.length <= MAX_ADDRESS_CHARS).slice(0, MAX_ADDRESSES) }))
       stream.send(lp.encode.single(new TextEncoder().encode(JSON.stringify(body))).subarray())
       await stream.close()
     } catch (err) {
       stream.abort(err as Error)
     }
-  }
+  })
 
   return {
     async start () {
-      if (running || options.provide == null) return
-      running = true
-      await libp2p.handle(opts.peersProtocol, (stream, connection) => { void answer(stream, connection.remotePeer) }, { maxInboundStreams: 4 })
+      if (options.provide != null) await serving.start()
     },
     async stop () {
-      if (!running) return
-      running = false
-      await libp2p.unhandle(opts.peersProtocol)
+      await serving.stop()
     },
     async ask (peer, signal) {
-      const deadline = AbortSignal.timeout(opts.syncTimeoutMs)
-      const combined = signal == null ? deadline : AbortSignal.any([signal, deadline])
-      const stream = await libp2p.dialProtocol(peer, opts.peersProtocol, { signal: combined })
-      const onAbort = (): void => { stream.abort(new Error('peer exchange timed out or was aborted')) }
-      combined.addEventListener('abort', onAbort, { once: true })
-      try {
+      return await askPeer(libp2p, peer, opts.peersProtocol, opts.syncTimeoutMs, signal, async stream => {
         await stream.close()
         for await (const frame of lp.decode(stream, { maxDataLength: maxBytes })) {
           return parseMembers(new TextDecoder().decode(frame.subarray()), opts.peersMaxEntries)
         }
         return []
-      } finally {
-        combined.removeEventListener('abort', onAbort)
-      }
+      })
     }
   }
 }

@@ -12,6 +12,7 @@ import { GOSSIP_DEFAULTS } from '../constants.ts'
 import { withDefaults } from '../core/options.ts'
 import type { Signed } from '../core/task.ts'
 import { decodeManagerMessage, encodeManagerMessage } from './codec.ts'
+import { askPeer, protocolHandler } from './protocol.ts'
 
 /** The request frame: a version byte, so later versions can ask for more. */
 const REQUEST = Uint8Array.of(1)
@@ -51,7 +52,6 @@ export function createSync (libp2p: Libp2p, options: SyncOptions): SyncService {
     syncTimeoutMs: GOSSIP_DEFAULTS.syncTimeoutMs,
     maxManagerMessageBytes: GOSSIP_DEFAULTS.maxManagerMessageBytes
   }, options)
-  let running = false
 
   const answer = async (stream: Stream): Promise<void> => {
     try {
@@ -68,24 +68,10 @@ export function createSync (libp2p: Libp2p, options: SyncOptions): SyncService {
   }
 
   return {
-    async start () {
-      if (running) return
-      running = true
-      await libp2p.handle(opts.syncProtocol, stream => { void answer(stream) }, { maxInboundStreams: 4 })
-    },
-    async stop () {
-      if (!running) return
-      running = false
-      await libp2p.unhandle(opts.syncProtocol)
-    },
+    ...protocolHandler(libp2p, opts.syncProtocol, answer),
     async ask (peer, signal) {
-      const deadline = AbortSignal.timeout(opts.syncTimeoutMs)
-      const combined = signal == null ? deadline : AbortSignal.any([signal, deadline])
-      const stream = await libp2p.dialProtocol(peer, opts.syncProtocol, { signal: combined })
-      const onAbort = (): void => { stream.abort(new Error('sync timed out or was aborted')) }
-      combined.addEventListener('abort', onAbort, { once: true })
-      const messages: Signed[] = []
-      try {
+      return await askPeer(libp2p, peer, opts.syncProtocol, opts.syncTimeoutMs, signal, async stream => {
+        const messages: Signed[] = []
         const frames = lp.decode(stream, { maxDataLength: opts.maxManagerMessageBytes })
         stream.send(lp.encode.single(REQUEST).subarray())
         await stream.close()
@@ -95,10 +81,8 @@ export function createSync (libp2p: Libp2p, options: SyncOptions): SyncService {
           } catch {}
           if (messages.length >= opts.syncMaxMessages) break
         }
-      } finally {
-        combined.removeEventListener('abort', onAbort)
-      }
-      return messages
+        return messages
+      })
     }
   }
 }
