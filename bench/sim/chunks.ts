@@ -1,15 +1,17 @@
 /**
- * Per agent and chunk, everything the hot paths read in one word
- * (`ChunkTable.state[node * k + index]`): whether the node holds the chunk,
- * how many of its own requests for it are in flight, and how many of its
- * neighbours hold it (counted as HAVEs go out). One cache line serves a
- * HAVE, and a policy call reads its own row only. The in-flight requests
- * themselves are listed per node in the order they were made, and
- * {@link ChunkTable} is, for the node of the running policy call, the
- * in-flight map the policy reads.
+ * Per agent and chunk, everything the hot paths read in one word (the
+ * `state` row of the node's block, see nodes.ts): whether the node holds
+ * the chunk, how many of its own requests for it are in flight and how many
+ * of those started, and how many of its neighbours hold it (counted as
+ * HAVEs go out). One cache line serves a HAVE, and a policy call reads its
+ * own row only. The requests in flight are request records (requests.ts)
+ * listed per chunk in the order made; the chunks in flight are listed per
+ * node in the order first asked. {@link ChunkTable} is, for the node of
+ * the running policy call, the in-flight map the policy reads.
  */
 import type { InflightRequest } from '../../src/chunks/policy.ts'
-import type { SimRequest } from './uploads.ts'
+import { KEY_COUNT, type NodeTable } from './nodes.ts'
+import { BITS, FETCHER, FETCHER_SLOT, INDEX, NEXT_COPY, SINCE, STARTED as STARTED_BIT, type RequestTable } from './requests.ts'
 
 /** Bits of a state word: neighbours holding the chunk, own requests for it in flight and how many of those started, held. */
 export const HOLDERS = 0xf_ffff
@@ -19,130 +21,161 @@ export const STARTED_ONE = 1 << 24
 export const STARTED = 0xf << 24
 export const HAVE = 1 << 28
 
-/** The chunk state of every node, and the in-flight map of one node at a time. */
+/** A request as the policy sees it; pooled, refilled for each call. */
+class InflightView implements InflightRequest {
+  peer = ''
+  since = 0
+  started = false
+}
+
+/** The in-flight bookkeeping of every node, and the in-flight map of one node at a time. */
 export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[]> {
-  readonly state: Int32Array
-  /** When the newest request in flight for a chunk was made, by node * k + chunk (valid while some is). */
-  readonly newest: Float64Array
-  /** The node the map methods answer for. */
-  node = 0
+  readonly #nodes: NodeTable
+  readonly #requests: RequestTable
   readonly #k: number
-  /** Request lists by node * k + chunk. */
-  readonly #lists: Array<SimRequest[] | undefined>
-  /** Chunks in flight per node, in the order of their first request: `keys[node * cap + i]`, i < `count[node]`. */
-  readonly #keys: Int32Array
-  readonly #count: Int32Array
-  readonly #cap: number
-  readonly #spare: SimRequest[][] = []
+  /** The node the map methods answer for, and its block. */
+  #node = 0
+  #block = 0
+  /** Peer ids by position in a fetcher's row (what the policy's views are called), and the current node's first slot. */
+  readonly #ids: readonly string[]
+  #rowStart = 0
+  /** Per chunk: the call (`#call`) whose list `#listOf` holds; lists and views pooled per call. */
+  readonly #stamp: Int32Array
+  readonly #listOf: InflightView[][]
+  #call = 0
+  /** Lists by length, then by use within a call. */
+  readonly #lists: InflightView[][][] = []
+  readonly #listsUsed: number[] = []
+  readonly #views: InflightView[] = []
+  #viewsUsed = 0
 
-  constructor (nodes: number, chunks: number, maxInflight: number) {
+  constructor (nodes: NodeTable, requests: RequestTable, chunks: number, ids: readonly string[]) {
+    this.#nodes = nodes
+    this.#requests = requests
     this.#k = chunks
-    this.state = new Int32Array(nodes * chunks)
-    this.newest = new Float64Array(nodes * chunks)
-    this.#lists = new Array<SimRequest[] | undefined>(nodes * chunks).fill(undefined)
-    this.#cap = Math.min(chunks, maxInflight)
-    this.#keys = new Int32Array(nodes * this.#cap)
-    this.#count = new Int32Array(nodes)
+    this.#ids = ids
+    this.#stamp = new Int32Array(chunks)
+    this.#listOf = new Array<InflightView[]>(chunks).fill([])
   }
 
-  /** Requests of `node` in flight, for all chunks. */
-  add (node: number, request: SimRequest): void {
-    const at = node * this.#k + request.index
-    let list = this.#lists[at]
-    if (list === undefined) {
-      const count = this.#count[node]!
-      if (count === this.#cap) throw new Error(`node ${node} has more than ${this.#cap} chunks in flight`)
-      this.#keys[node * this.#cap + count] = request.index
-      this.#count[node] = count + 1
-      // A spare list keeps its one (stale) entry: emptying an array gives up its storage, and the next push would allocate anew.
-      list = this.#spare.pop()
-      if (list === undefined) list = [request]
-      else list[0] = request
-      this.#lists[at] = list
-    } else list.push(request)
-    if ((this.state[at]! & COPIES) === COPIES) throw new Error(`more than ${COPIES / COPY} requests for one chunk`)
-    this.state[at] = this.state[at]! + COPY
-    this.newest[at] = list.length === 1 ? request.since : Math.max(this.newest[at]!, request.since)
-  }
-
-  /** Remove and return `node`'s request for `index` on fetcher-side link `slot`, if any. */
-  take (node: number, index: number, slot: number): SimRequest | undefined {
-    const at = node * this.#k + index
-    const list = this.#lists[at]
-    if (list === undefined) return undefined
-    let i = 0
-    while (i < list.length && list[i]!.fetcherSlot !== slot) i++
-    if (i === list.length) return undefined
-    const request = list[i]!
-    this.state[at] = this.state[at]! - COPY - (request.started ? STARTED_ONE : 0)
-    if (list.length === 1) {
-      this.#lists[at] = undefined
-      this.#spare.push(list)
-      this.#dropKey(node, index)
-      return request
+  /** Add request `r` (its fetcher, index and slot set) at the end of its chunk's list. */
+  add (r: number): void {
+    const { i32: q } = this.#requests
+    const node = q[16 * r + FETCHER]!
+    const index = q[16 * r + INDEX]!
+    const { i32, stride, state, head, keys, cap } = this.#nodes
+    const block = node * stride
+    const at = block + state + index
+    q[16 * r + NEXT_COPY] = 0
+    const first = i32[block + head + index]!
+    if (first === 0) {
+      const count = i32[block + KEY_COUNT]!
+      if (count === cap) throw new Error(`node ${node} has more than ${cap} chunks in flight`)
+      i32[block + keys + count] = index
+      i32[block + KEY_COUNT] = count + 1
+      i32[block + head + index] = r
+    } else {
+      let last = first
+      while (q[16 * last + NEXT_COPY] !== 0) last = q[16 * last + NEXT_COPY]!
+      q[16 * last + NEXT_COPY] = r
     }
-    for (; i < list.length - 1; i++) list[i] = list[i + 1]!
-    list.length--
-    let newest = -Infinity
-    for (const other of list) newest = Math.max(newest, other.since)
-    this.newest[at] = newest
-    return request
+    if ((i32[at]! & COPIES) === COPIES) throw new Error(`more than ${COPIES / COPY} requests for one chunk`)
+    i32[at] = i32[at]! + COPY
   }
 
-  /** The uploader started sending `request` (in flight at its fetcher). */
-  markStarted (request: SimRequest): void {
-    request.started = true
-    const at = request.fetcher * this.#k + request.index
-    this.state[at] = this.state[at]! + STARTED_ONE
+  /** Remove and return `node`'s request for `index` on fetcher-side link `slot`; 0 if none. */
+  take (node: number, index: number, slot: number): number {
+    const { i32, stride, state, head } = this.#nodes
+    const block = node * stride
+    const q = this.#requests.i32
+    let before = 0
+    let r = i32[block + head + index]!
+    while (r !== 0 && q[16 * r + FETCHER_SLOT] !== slot) { before = r; r = q[16 * r + NEXT_COPY]! }
+    if (r === 0) return 0
+    const next = q[16 * r + NEXT_COPY]!
+    const at = block + state + index
+    i32[at] = i32[at]! - COPY - ((q[16 * r + BITS]! & STARTED_BIT) !== 0 ? STARTED_ONE : 0)
+    if (before !== 0) q[16 * before + NEXT_COPY] = next
+    else {
+      i32[block + head + index] = next
+      if (next === 0) this.#dropKey(block, index)
+    }
+    return r
+  }
+
+  /** The uploader started sending request `r`, in flight at its fetcher. */
+  markStarted (r: number): void {
+    const q = this.#requests.i32
+    q[16 * r + BITS] = q[16 * r + BITS]! | STARTED_BIT
+    const { i32, stride, state } = this.#nodes
+    const at = q[16 * r + FETCHER]! * stride + state + q[16 * r + INDEX]!
+    i32[at] = i32[at]! + STARTED_ONE
   }
 
   /** How many chunks `node` has requests in flight for, and the i-th of them in the order first asked. */
-  countOf (node: number): number { return this.#count[node]! }
+  countOf (node: number): number { return this.#nodes.i32[node * this.#nodes.stride + KEY_COUNT]! }
 
-  keyAt (node: number, i: number): number { return this.#keys[node * this.#cap + i]! }
+  keyAt (node: number, i: number): number { return this.#nodes.i32[node * this.#nodes.stride + this.#nodes.keys + i]! }
 
-  /** The requests of `node` for `index` (live list: do not keep). */
-  listOf (node: number, index: number): readonly SimRequest[] | undefined {
-    return this.#lists[node * this.#k + index]
+  /** The first of `node`'s requests for `index` (0: none); the others follow by NEXT_COPY. */
+  first (node: number, index: number): number { return this.#nodes.i32[node * this.#nodes.stride + this.#nodes.head + index]! }
+
+  /** When the newest of `node`'s requests for `index` was made (-Infinity: none). */
+  newest (node: number, index: number): number {
+    const { i32: q, f64 } = this.#requests
+    let newest = -Infinity
+    for (let r = this.first(node, index); r !== 0; r = q[16 * r + NEXT_COPY]!) newest = Math.max(newest, f64[8 * r + SINCE]!)
+    return newest
   }
 
-  #dropKey (node: number, index: number): void {
-    const base = node * this.#cap
-    const count = this.#count[node]! - 1
+  #dropKey (block: number, index: number): void {
+    const { i32, keys } = this.#nodes
+    const base = block + keys
+    const count = i32[block + KEY_COUNT]! - 1
     let i = base
-    while (this.#keys[i] !== index) i++
-    this.#keys.copyWithin(i, i + 1, base + count + 1)
-    this.#count[node] = count
+    while (i32[i] !== index) i++
+    i32.copyWithin(i, i + 1, base + count + 1)
+    i32[block + KEY_COUNT] = count
   }
 
   // --- ReadonlyMap of the current node -----------------------------------------
 
-  get size (): number { return this.#count[this.node]! }
+  /** Answer for `node` from now on, with its row of links starting at slot `rowStart`; views from before are stale. */
+  setNode (node: number, rowStart: number): void {
+    this.#node = node
+    this.#block = node * this.#nodes.stride
+    this.#rowStart = rowStart
+    this.#call++
+    this.#viewsUsed = 0
+    this.#listsUsed.fill(0)
+  }
 
-  get (index: number): SimRequest[] | undefined {
-    const at = this.node * this.#k + index
-    return (this.state[at]! & COPIES) === 0 ? undefined : this.#lists[at]
+  get size (): number { return this.#nodes.i32[this.#block + KEY_COUNT]! }
+
+  get (index: number): InflightView[] | undefined {
+    if ((this.#nodes.i32[this.#block + this.#nodes.state + index]! & COPIES) === 0) return undefined
+    if (this.#stamp[index] === this.#call) return this.#listOf[index]
+    return this.#fill(index)
   }
 
   has (index: number): boolean {
-    return (this.state[this.node * this.#k + index]! & COPIES) !== 0
+    return (this.#nodes.i32[this.#block + this.#nodes.state + index]! & COPIES) !== 0
   }
 
   forEach (callback: (list: readonly InflightRequest[], index: number, map: ReadonlyMap<number, readonly InflightRequest[]>) => void): void {
-    const node = this.node
-    const base = node * this.#cap
-    const k = this.#k
-    for (let i = 0; i < this.#count[node]!; i++) {
-      const index = this.#keys[base + i]!
-      callback(this.#lists[node * k + index]!, index, this)
+    const { i32, keys } = this.#nodes
+    const block = this.#block
+    for (let i = 0; i < i32[block + KEY_COUNT]!; i++) {
+      const index = i32[block + keys + i]!
+      callback(this.get(index)!, index, this)
     }
   }
 
   * entries (): MapIterator<[number, readonly InflightRequest[]]> {
-    const node = this.node
-    for (let i = 0; i < this.#count[node]!; i++) {
-      const index = this.#keys[node * this.#cap + i]!
-      yield [index, this.#lists[node * this.#k + index]!]
+    const { i32, keys } = this.#nodes
+    for (let i = 0; i < i32[this.#block + KEY_COUNT]!; i++) {
+      const index = i32[this.#block + keys + i]!
+      yield [index, this.get(index)!]
     }
   }
 
@@ -155,4 +188,29 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
   }
 
   [Symbol.iterator] (): MapIterator<[number, readonly InflightRequest[]]> { return this.entries() }
+
+  /** The current node's requests for `index` as pooled views, in the order made. */
+  #fill (index: number): InflightView[] {
+    const { i32: q, f64 } = this.#requests
+    const head = this.#nodes.i32[this.#block + this.#nodes.head + index]!
+    let length = 0
+    for (let r = head; r !== 0; r = q[16 * r + NEXT_COPY]!) length++
+    const used = this.#listsUsed[length] ?? 0
+    const pool = this.#lists[length] ??= []
+    if (used === pool.length) pool.push(new Array<InflightView>(length).fill(new InflightView()))
+    this.#listsUsed[length] = used + 1
+    const list = pool[used]!
+    let i = 0
+    for (let r = head; r !== 0; r = q[16 * r + NEXT_COPY]!) {
+      if (this.#viewsUsed === this.#views.length) this.#views.push(new InflightView())
+      const view = list[i++] = this.#views[this.#viewsUsed++]!
+      view.peer = this.#ids[q[16 * r + FETCHER_SLOT]! - this.#rowStart]!
+      view.since = f64[8 * r + SINCE]!
+      view.started = (q[16 * r + BITS]! & STARTED_BIT) !== 0
+    }
+    this.#stamp[index] = this.#call
+    this.#listOf[index] = list
+    return list
+  }
 }
+

@@ -10,13 +10,17 @@
  */
 import { ENDGAME_MIN_WAIT_MS, eta, MIGRATE_MIN_WAIT_MS, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { COPIES, COPY, HAVE, HOLDERS, STARTED, type ChunkTable } from './chunks.ts'
+import type { NodeTable } from './nodes.ts'
+import { FETCHER_SLOT, type RequestTable } from './requests.ts'
 import type { Topology } from './topology.ts'
 
 /** The swarm state the test reads (live arrays, not copies). */
 export interface SkipInputs {
   readonly net: Topology
   readonly limits: PolicyLimits
+  readonly nodes: NodeTable
   readonly chunks: ChunkTable
+  readonly requests: RequestTable
   readonly sizes: readonly number[]
   /** HAVE bits, `words` Int32 per node. */
   readonly haveBits: Int32Array
@@ -57,11 +61,11 @@ export class SkipTest {
    */
   mayDecide (node: number, now: number, held: number, inflight: number): boolean {
     this.#now = now
-    const { chunks, limits, net, queue, haveBits, words } = this.#in
+    const { chunks, limits, net, queue, haveBits, words, nodes } = this.#in
     const k = this.#k
     const endgame = k - held <= limits.endgameChunks
-    const state = chunks.state
-    const base = node * k
+    const state = nodes.i32
+    const base = node * nodes.stride + nodes.state
     let wanted = false
     for (let i = 0; i < k && !wanted && inflight < limits.maxInflightTotal; i++) {
       const word = state[base + i]!
@@ -94,21 +98,21 @@ export class SkipTest {
 
   /** Whether `node`'s request for `index` may be moved (alone, not started, old enough) and another neighbour holds the chunk; from the node's own row. */
   #movable (node: number, index: number): boolean {
-    const at = node * this.#k + index
-    const word = this.#in.chunks.state[at]!
-    return (word & HOLDERS) >= 2 && (word & COPIES) === COPY && (word & STARTED) === 0 && this.#now - this.#in.chunks.newest[at]! >= MIGRATE_MIN_WAIT_MS
+    const { nodes, chunks } = this.#in
+    const word = nodes.i32[node * nodes.stride + nodes.state + index]!
+    return (word & HOLDERS) >= 2 && (word & COPIES) === COPY && (word & STARTED) === 0 && this.#now - chunks.newest(node, index) >= MIGRATE_MIN_WAIT_MS
   }
 
   /** Whether end game may add a copy of the request for `index`: fewer copies than it allows, all waiting longer than it ever waits. */
   #duplicable (node: number, index: number): boolean {
-    const at = node * this.#k + index
-    return (this.#in.chunks.state[at]! & COPIES) < this.#in.limits.endgameCopies * COPY && this.#now - this.#in.chunks.newest[at]! > ENDGAME_MIN_WAIT_MS
+    const { nodes, chunks, limits } = this.#in
+    return (nodes.i32[node * nodes.stride + nodes.state + index]! & COPIES) < limits.endgameCopies * COPY && this.#now - chunks.newest(node, index) > ENDGAME_MIN_WAIT_MS
   }
 
   /** Whether a neighbour with a free place in its queue holds `index` and would deliver it in under half the time the peer it is asked of would. */
   #fasterHolder (node: number, index: number): boolean {
-    const { chunks, net, queue, haveBits, words, sizes } = this.#in
-    const current = chunks.listOf(node, index)![0]!.fetcherSlot
+    const { chunks, requests, net, queue, haveBits, words, sizes } = this.#in
+    const current = requests.i32[16 * chunks.first(node, index) + FETCHER_SLOT]!
     const size = sizes[index]!
     const deadline = eta(this.#show(current), queue[2 * current]!, size) / 2
     const { start, neighbour } = net

@@ -26,8 +26,10 @@
  * Speed. Events that come due a fixed delay after they are made sit in
  * ring buffers (delay-line.ts), only upload completions in a heap; per
  * node and chunk one word holds what a HAVE or a policy call reads
- * (chunks.ts); nothing is allocated per request; calls that cannot decide
- * anything are not made (skip.ts).
+ * (chunks.ts), and a node's scalars and rows share one block (nodes.ts);
+ * requests are records in a typed buffer (requests.ts): nothing is
+ * allocated per request; calls that cannot decide anything are not made
+ * (skip.ts).
  */
 import { peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../../src/constants.ts'
@@ -35,10 +37,12 @@ import { xorshift32 } from '../../src/core/index.ts'
 import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
 import { DelayLine } from './delay-line.ts'
 import { EventQueue } from './events.ts'
+import { DECLINED, DONE_AT, DOWN_FREE, FLAGS, HELD, INFLIGHT, INFLIGHT_FULL, LAST_PLAN, NodeTable, PLAN_AT, PLAN_PENDING, RATE } from './nodes.ts'
+import { AT_FETCHER, AT_UPLOADER, BITS, DIRECT, FETCHER, FETCHER_SLOT, INDEX, NEXT_COPY, RequestTable, SINCE, UPLOADER, UPLOADER_SLOT } from './requests.ts'
 import { buildTopology, type Topology } from './topology.ts'
 import { SkipTest } from './skip.ts'
 import { TimerHeap } from './timers.ts'
-import { SimRequest, Uploads, type UploadHost } from './uploads.ts'
+import { Uploads, type UploadHost } from './uploads.ts'
 
 /** Options of {@link simulate}. */
 export interface SimulationOptions {
@@ -129,9 +133,9 @@ class LinkView implements PeerView {
   slot = 0
   readonly #swarm: Swarm
 
-  constructor (swarm: Swarm, position: number) {
+  constructor (swarm: Swarm, id: string) {
     this.#swarm = swarm
-    this.id = String(position)
+    this.id = id
   }
 
   get inflight (): number { return this.#swarm.queue[2 * this.slot]! }
@@ -147,19 +151,6 @@ type MutableInput = { -readonly [K in keyof PolicyInput]: PolicyInput[K] }
 const UPLOADS = -2
 const MESSAGES = -3
 
-/** Fields of a node in `counts` and in `times`. */
-const FLAGS = 0
-const HELD = 1
-const INFLIGHT = 2
-const PLAN_AT = 0
-const LAST_PLAN = 1
-const DONE_AT = 2
-const DOWN_FREE = 3
-
-/** Flags of a node that make a HAVE from a neighbour no reason to call its policy. */
-const PLAN_PENDING = 1
-const INFLIGHT_FULL = 2
-
 /**
  * The state of one run. Nodes are numbered 0 (origin) to `agents`; links by
  * slot in the topology's rows (a fetcher's slot for the link is where its
@@ -167,8 +158,13 @@ const INFLIGHT_FULL = 2
  */
 class Swarm implements UploadHost {
   now = 0
-  /** Per node and chunk: held, own requests in flight, neighbours holding it (see chunks.ts). */
-  readonly state: Int32Array
+  /** Per node, its block (nodes.ts): scalars, upload slots, the chunk words (held, own requests in flight, neighbours holding it: see chunks.ts). */
+  readonly #nodes: NodeTable
+  readonly #blocks: Int32Array
+  readonly #stride: number
+  /** Offset of the chunk words in a block. */
+  readonly #state: number
+  readonly #requests: RequestTable
   /** The HAVE bits again, 32 chunks a word: what a policy call reads of every neighbour stays in cache. */
   readonly haveBits: Int32Array
   readonly #words: number
@@ -196,31 +192,28 @@ class Swarm implements UploadHost {
   readonly #down: number
   /** Missing-chunk lists by length, refilled for each policy call from the caller's row. */
   readonly #missing: number[][] = []
-  /**
-   * Per node, what a wake-up reads together in one cache line each:
-   * `counts[4n ..]` = flags, chunks held, requests in flight;
-   * `times[4n ..]` = when the pending policy call is due (valid while
-   * PLAN_PENDING is set), when the last one ran, completion (-1 before),
-   * when its download link is next free (with `down`).
-   */
-  readonly #counts: Int32Array
+  /** The same block as Float64 (half the index). */
   readonly #times: Float64Array
-  readonly #rejected: Array<Map<number, number> | undefined>
-  /** Link slots whose peer declined a request of the agent (only the origin declines). */
-  readonly #decliners: Array<number[] | undefined>
-  /** Per fetcher-side link slot: measured throughput (NaN until measured), the same rounded to whole bytes/s as the policy sees it (0 until measured), last arrival. */
-  readonly throughput: Float64Array
+  /** For nodes with DECLINED set: when the peer at a link slot declined a chunk (by slot * k + chunk), and those link slots. */
+  readonly #rejected = new Map<number, Map<number, number>>()
+  readonly #decliners = new Map<number, number[]>()
+  /** The current node's, while it has any. */
+  #currentRejected: Map<number, number> | undefined = undefined
+  #currentDecliners: number[] | undefined = undefined
+  /** Per fetcher-side link slot s: measured throughput at [2s] (NaN until measured), last arrival at [2s + 1]. */
+  readonly #linkTimes: Float64Array
+  /** Per fetcher-side link slot: the throughput rounded to whole bytes/s as the policy sees it (0 until measured). */
   readonly #seenThroughput: Int32Array
   readonly #skipTest: SkipTest
-  readonly #lastArrival: Float64Array
   /** Per fetcher-side link slot s: requests outstanding at [2s], queue depth the policy allows at [2s + 1]. */
   readonly queue: Uint8Array
   readonly #views: LinkView[] = []
   readonly #peerLists: LinkView[][] = []
-  readonly #pool: SimRequest[] = []
+  /** Peer ids by position in a row. */
+  readonly #ids: string[]
   readonly #input: MutableInput
   readonly #chunkBytes: number
-  /** The agent whose policy call is running, and its first word in the chunk table. */
+  /** The agent whose policy call is running, and its first chunk word. */
   #current = 0
   #currentBase = 0
   #remaining: number
@@ -243,55 +236,57 @@ class Swarm implements UploadHost {
     this.#coalesceMs = o.coalesceMs ?? PLAN_COALESCE_MS
     this.#down = o.down ?? Infinity
     const net = this.#net = buildTopology(o.agents, o.degree, o.originDegree, this.#random)
-    if (maxDegree(net) > HOLDERS) throw new RangeError(`at most ${HOLDERS} links per node`)
+    const most = maxDegree(net)
+    if (most > HOLDERS) throw new RangeError(`at most ${HOLDERS} links per node`)
+    this.#ids = Array.from({ length: most }, (_, i) => String(i))
     const nodes = net.nodes
     const links = net.neighbour.length
-    this.#chunks = new ChunkTable(nodes, k, LIMITS.maxInflightTotal)
-    this.state = this.#chunks.state
-    for (let i = 0; i < k; i++) this.state[i] = HAVE
+    const slots = o.uploadSlots ?? EXCHANGE_DEFAULTS.maxConcurrentUploads
+    this.#nodes = new NodeTable(nodes, k, slots, LIMITS.maxInflightTotal)
+    const blocks = this.#blocks = this.#nodes.i32
+    this.#times = this.#nodes.f64
+    const stride = this.#stride = this.#nodes.stride
+    const state = this.#state = this.#nodes.state
+    this.#requests = new RequestTable(4 * nodes)
+    this.#chunks = new ChunkTable(this.#nodes, this.#requests, k, this.#ids)
+    for (let i = 0; i < k; i++) blocks[state + i] = HAVE
     this.#words = Math.ceil(k / 32)
     this.haveBits = new Int32Array(nodes * this.#words)
     for (let i = 0; i < k; i++) this.haveBits[i >> 5] = this.haveBits[i >> 5]! | (1 << (i & 31))
-    for (let s = net.start[0]!; s < net.start[1]!; s++) this.state.fill(1, net.neighbour[s]! * k, (net.neighbour[s]! + 1) * k)
-    this.#counts = new Int32Array(4 * nodes)
-    this.#times = new Float64Array(4 * nodes)
-    for (let n = 0; n < nodes; n++) {
-      this.#times[4 * n + LAST_PLAN] = -Infinity
-      this.#times[4 * n + DONE_AT] = -1
+    for (let s = net.start[0]!; s < net.start[1]!; s++) {
+      const row = net.neighbour[s]! * stride + state
+      blocks.fill(1, row, row + k)
     }
+    for (let n = 0; n < nodes; n++) this.#times[n * stride / 2 + RATE] = n === 0 ? o.originUp : o.up
     this.#planNow = new DelayLine(this.#coalesceMs)
     this.#planOnHave = new DelayLine(this.#latency + this.#coalesceMs)
     this.#ticks = this.#tickMs > 0 ? new DelayLine(this.#tickMs) : undefined
     this.#deliverNow = new DelayLine(this.#latency)
     this.#deliverLater = new DelayLine(2 * this.#latency)
     this.#rejects = new DelayLine(2 * this.#latency)
-    this.#rejected = new Array(nodes).fill(undefined)
-    this.#decliners = new Array(nodes).fill(undefined)
-    this.throughput = new Float64Array(links).fill(NaN)
+    this.#linkTimes = new Float64Array(2 * links)
+    for (let s = 0; s < links; s++) this.#linkTimes[2 * s] = NaN
     this.#seenThroughput = new Int32Array(links)
-    this.#lastArrival = new Float64Array(links)
     this.queue = new Uint8Array(2 * links)
     const depth = peerQueueDepth({}, this.#chunkBytes, LIMITS)
     for (let s = 0; s < links; s++) this.queue[2 * s + 1] = depth
     this.#timers = new TimerHeap(nodes)
-    const rates = new Float64Array(nodes).fill(o.up)
-    rates[0] = o.originUp
-    this.#uploads = new Uploads(this, this.#timers, 0, rates, links, o.uploadSlots ?? EXCHANGE_DEFAULTS.maxConcurrentUploads, k, EXCHANGE_DEFAULTS.initialSeedHoldMs)
+    this.#uploads = new Uploads(this, this.#timers, this.#nodes, this.#requests, links, slots, this.#sizes, EXCHANGE_DEFAULTS.initialSeedHoldMs)
     this.#remaining = o.agents
     this.#skipTest = new SkipTest({
-      net, limits: LIMITS, chunks: this.#chunks, sizes: this.#sizes, haveBits: this.haveBits, words: this.#words, queue: this.queue, seenThroughput: this.#seenThroughput, rttMs: 2 * this.#latency
+      net, limits: LIMITS, nodes: this.#nodes, chunks: this.#chunks, requests: this.#requests, sizes: this.#sizes, haveBits: this.haveBits, words: this.#words, queue: this.queue, seenThroughput: this.#seenThroughput, rttMs: 2 * this.#latency
     })
     this.#input = {
       chunkSizes: this.#sizes,
-      haveLocal: (index: number): boolean => (this.state[this.#currentBase + index]! & HAVE) !== 0,
+      haveLocal: (index: number): boolean => (this.#blocks[this.#currentBase + index]! & HAVE) !== 0,
       missing: [],
       inflight: this.#chunks,
       inflightCount: 0,
       peers: [],
       limits: LIMITS,
       holders: (index: number): number => {
-        let n = this.state[this.#currentBase + index]! & HOLDERS
-        const decliners = this.#decliners[this.#current]
+        let n = this.#blocks[this.#currentBase + index]! & HOLDERS
+        const decliners = this.#currentDecliners
         if (decliners !== undefined) for (const slot of decliners) if (this.recentlyRejected(slot, index)) n--
         return n
       }
@@ -301,9 +296,9 @@ class Swarm implements UploadHost {
   run (): void {
     const nodes = this.#net.nodes
     for (let n = 1; n < nodes; n++) {
-      this.#counts[4 * n + FLAGS] = PLAN_PENDING
-      this.#times[4 * n + PLAN_AT] = this.#latency * this.#random()
-      this.#messages.push(this.#times[4 * n + PLAN_AT]!, PLAN, n)
+      this.#blocks[n * this.#stride + FLAGS] = PLAN_PENDING
+      const at = this.#times[n * this.#stride / 2 + PLAN_AT] = this.#latency * this.#random()
+      this.#messages.push(at, PLAN, n)
     }
     const limitMs = this.#timeLimitMs()
     const lines = [this.#planNow, this.#planOnHave, this.#ticks ?? new DelayLine(0), this.#deliverNow, this.#deliverLater, this.#rejects]
@@ -341,11 +336,12 @@ class Swarm implements UploadHost {
   }
 
   result (): Omit<SimulationResult, 'wallSeconds' | 'cpuSeconds'> {
-    const uploaded = this.#uploads.uploaded
+    let total = 0
+    for (let n = 0; n < this.#net.nodes; n++) total += this.#uploads.uploaded(n)
     return {
-      times: Array.from({ length: this.#o.agents }, (_, a) => this.#times[4 * (a + 1) + DONE_AT]! / 1000),
-      originUploadBytes: Math.round(uploaded[0]!),
-      totalUploadBytes: Math.round(uploaded.reduce((sum, b) => sum + b, 0)),
+      times: Array.from({ length: this.#o.agents }, (_, a) => this.#times[(a + 1) * this.#stride / 2 + DONE_AT]! / 1000),
+      originUploadBytes: Math.round(this.#uploads.uploaded(0)),
+      totalUploadBytes: Math.round(total),
       duplicateBytes: this.#duplicateBytes,
       events: this.#eventCount,
       policyCalls: this.#policyCalls,
@@ -356,27 +352,31 @@ class Swarm implements UploadHost {
 
   // --- UploadHost -----------------------------------------------------------
 
-  sent (request: SimRequest): void {
-    const line = request.direct ? this.#deliverLater : this.#deliverNow
+  sent (r: number): void {
+    const q = this.#requests.i32
+    const line = (q[16 * r + BITS]! & DIRECT) !== 0 ? this.#deliverLater : this.#deliverNow
+    const fetcher = q[16 * r + FETCHER]!
+    const index = q[16 * r + INDEX]!
     if (this.#down === Infinity) {
-      line.push(this.now, request.fetcher, request.fetcherSlot, request.index)
+      line.push(this.now, fetcher, q[16 * r + FETCHER_SLOT]!, index)
       return
     }
-    const at = Math.max(this.now + line.delayMs, this.#times[4 * request.fetcher + DOWN_FREE]! + request.size * 1000 / this.#down)
-    this.#times[4 * request.fetcher + DOWN_FREE] = at
-    this.#messages.push(at, DELIVER, request.fetcher, request.fetcherSlot, request.index)
+    const f = fetcher * this.#stride / 2 + DOWN_FREE
+    const at = Math.max(this.now + line.delayMs, this.#times[f]! + this.#sizes[index]! * 1000 / this.#down)
+    this.#times[f] = at
+    this.#messages.push(at, DELIVER, fetcher, q[16 * r + FETCHER_SLOT]!, index)
   }
 
-  started (request: SimRequest): void { this.#chunks.markStarted(request) }
+  started (r: number): void { this.#chunks.markStarted(r) }
 
-  /** Pool a request once neither side holds it; each side hands it here once, after letting go. */
-  released (request: SimRequest): void {
-    if (!request.atFetcher && !request.atUploader) this.#pool.push(request)
+  /** Free a request record once neither side holds it; each side hands it here once, after letting go. */
+  released (r: number): void {
+    if ((this.#requests.i32[16 * r + BITS]! & (AT_FETCHER | AT_UPLOADER)) === 0) this.#requests.free(r)
   }
 
-  /** Whether the peer at link `slot` declined chunk `index` less than `rejectBackoffMs` ago. */
+  /** Whether the peer at link `slot` declined chunk `index` less than `rejectBackoffMs` ago (for the node of the running policy call). */
   recentlyRejected (slot: number, index: number): boolean {
-    const rejected = this.#rejected[this.#current]
+    const rejected = this.#currentRejected
     if (rejected === undefined) return false
     const at = rejected.get(slot * this.#k + index)
     return at !== undefined && this.now - at < FETCH_DEFAULTS.rejectBackoffMs
@@ -386,60 +386,66 @@ class Swarm implements UploadHost {
 
   /** A policy call asked for (after an arrival, a rejection or a useful HAVE, merged within `coalesceMs`) is due, unless a tick served it. */
   #planDue (node: number): void {
-    if ((this.#counts[4 * node + FLAGS]! & PLAN_PENDING) === 0 || this.#times[4 * node + PLAN_AT] !== this.now) return
+    if ((this.#blocks[node * this.#stride + FLAGS]! & PLAN_PENDING) === 0 || this.#times[node * this.#stride / 2 + PLAN_AT] !== this.now) return
     this.#wake(node)
   }
 
   /** The fetcher's tick is due `tickMs` after the last policy call, unless another call came since. */
   #tickDue (node: number): void {
-    if (this.#times[4 * node + LAST_PLAN]! + this.#tickMs !== this.now) return
+    if (this.#times[node * this.#stride / 2 + LAST_PLAN]! + this.#tickMs !== this.now) return
     this.#wake(node)
   }
 
   /** One policy call serves the pending request for one and the tick. */
   #wake (node: number): void {
-    this.#counts[4 * node + FLAGS] = this.#counts[4 * node + FLAGS]! & ~PLAN_PENDING
-    if (this.#times[4 * node + DONE_AT]! >= 0) return
+    const block = node * this.#stride
+    this.#blocks[block + FLAGS] = this.#blocks[block + FLAGS]! & ~PLAN_PENDING
+    if (this.#times[block / 2 + DONE_AT]! >= 0) return
     this.#eventCount++
-    this.#times[4 * node + LAST_PLAN] = this.now
+    this.#times[block / 2 + LAST_PLAN] = this.now
     this.#plan(node)
     this.#ticks?.push(this.now, node)
   }
 
   /** Ask for a policy call of `node` after `line`'s delay, unless one is pending. */
   #planSoon (node: number, line: DelayLine): void {
-    if ((this.#counts[4 * node + FLAGS]! & PLAN_PENDING) !== 0 || this.#times[4 * node + DONE_AT]! >= 0) return
-    this.#counts[4 * node + FLAGS] = this.#counts[4 * node + FLAGS]! | PLAN_PENDING
-    this.#times[4 * node + PLAN_AT] = this.now + line.delayMs
+    const block = node * this.#stride
+    if ((this.#blocks[block + FLAGS]! & PLAN_PENDING) !== 0 || this.#times[block / 2 + DONE_AT]! >= 0) return
+    this.#blocks[block + FLAGS] = this.#blocks[block + FLAGS]! | PLAN_PENDING
+    this.#times[block / 2 + PLAN_AT] = this.now + line.delayMs
     line.push(this.now, node)
   }
 
   #plan (node: number): void {
-    const input = this.#policyInput(node)
-    if (!this.#skipTest.mayDecide(node, this.now, this.#counts[4 * node + HELD]!, this.#counts[4 * node + INFLIGHT]!)) {
+    const block = node * this.#stride
+    if (!this.#skipTest.mayDecide(node, this.now, this.#blocks[block + HELD]!, this.#blocks[block + INFLIGHT]!)) {
       this.#skippedCalls++
-      if (this.#o.checkSkips === true && rarestFirst(input, this.now, this.#checkRandom).length > 0) throw new Error(`a skipped policy call of node ${node} would have decided something`)
+      if (this.#o.checkSkips === true && rarestFirst(this.#policyInput(node), this.now, this.#checkRandom).length > 0) throw new Error(`a skipped policy call of node ${node} would have decided something`)
       return
     }
     this.#policyCalls++
-    const requests = rarestFirst(input, this.now, this.#random)
+    const requests = rarestFirst(this.#policyInput(node), this.now, this.#random)
     for (let i = 0; i < requests.length; i++) this.#ask(node, requests[i]!)
   }
 
   #policyInput (node: number): PolicyInput {
     const k = this.#k
-    const base = node * k
+    const block = node * this.#stride
+    const base = block + this.#state
     this.#current = node
     this.#currentBase = base
-    this.#chunks.node = node
-    const state = this.state
+    const declined = this.#blocks[block + DECLINED]! !== 0
+    this.#currentRejected = declined ? this.#rejected.get(node) : undefined
+    this.#currentDecliners = declined ? this.#decliners.get(node) : undefined
+    this.#chunks.setNode(node, this.#net.start[node]!)
+    const state = this.#blocks
     const input = this.#input
-    const count = k - this.#counts[4 * node + HELD]!
+    const count = k - state[block + HELD]!
     const missing = this.#missing[count] ??= new Array<number>(count).fill(0)
     let m = 0
     for (let i = 0; i < k; i++) if ((state[base + i]! & HAVE) === 0) missing[m++] = i
     input.missing = missing
-    input.inflightCount = this.#counts[4 * node + INFLIGHT]!
+    input.inflightCount = state[block + INFLIGHT]!
     input.peers = this.#peersOf(node)
     return input
   }
@@ -449,7 +455,7 @@ class Swarm implements UploadHost {
     const { start, neighbour } = this.#net
     const from = start[node]!
     const count = start[node + 1]! - from
-    while (this.#views.length < count) this.#views.push(new LinkView(this, this.#views.length))
+    while (this.#views.length < count) this.#views.push(new LinkView(this, this.#ids[this.#views.length]!))
     const rtt = 2 * this.#latency
     const words = this.#words
     for (let i = 0; i < count; i++) {
@@ -470,78 +476,85 @@ class Swarm implements UploadHost {
     if (decision.replaces !== undefined) this.#cancel(node, start + Number(decision.replaces), index)
     const slot = start + Number(decision.peer)
     const uploader = this.#net.neighbour[slot]!
-    const request = this.#pool.pop() ?? new SimRequest()
-    request.peer = decision.peer
-    request.since = this.now
-    request.started = false
-    request.fetcher = node
-    request.uploader = uploader
-    request.fetcherSlot = slot
-    request.uploaderSlot = this.#net.start[uploader]! + this.#net.reverse[slot]!
-    request.index = index
-    request.size = this.#sizes[index]!
-    request.atFetcher = true
-    this.#chunks.add(node, request)
+    const r = this.#requests.alloc()
+    const q = this.#requests.i32
+    this.#requests.f64[8 * r + SINCE] = this.now
+    q[16 * r + BITS] = AT_FETCHER
+    q[16 * r + FETCHER] = node
+    q[16 * r + UPLOADER] = uploader
+    q[16 * r + FETCHER_SLOT] = slot
+    q[16 * r + UPLOADER_SLOT] = this.#net.start[uploader]! + this.#net.reverse[slot]!
+    q[16 * r + INDEX] = index
+    this.#chunks.add(r)
     this.queue[2 * slot] = this.queue[2 * slot]! + 1
     this.#countInflight(node, 1)
-    if (!this.#uploads.request(request)) this.#rejects.push(this.now, node, slot, index)
+    if (!this.#uploads.request(r)) this.#rejects.push(this.now, node, slot, index)
   }
 
   #countInflight (node: number, delta: number): void {
-    const count = this.#counts[4 * node + INFLIGHT] = this.#counts[4 * node + INFLIGHT]! + delta
-    const flags = this.#counts[4 * node + FLAGS]!
-    this.#counts[4 * node + FLAGS] = count >= LIMITS.maxInflightTotal ? flags | INFLIGHT_FULL : flags & ~INFLIGHT_FULL
+    const block = node * this.#stride
+    const count = this.#blocks[block + INFLIGHT] = this.#blocks[block + INFLIGHT]! + delta
+    const flags = this.#blocks[block + FLAGS]!
+    this.#blocks[block + FLAGS] = count >= LIMITS.maxInflightTotal ? flags | INFLIGHT_FULL : flags & ~INFLIGHT_FULL
   }
 
   /** Withdraw `node`'s request for `index` on link `slot`, and tell the peer (instantly: latency is small next to a chunk's time). */
   #cancel (node: number, slot: number, index: number): void {
-    const request = this.#takeRequest(node, slot, index)
-    if (request === undefined) return
-    if (request.atUploader) this.#uploads.cancel(request)
-    else this.released(request)
+    const r = this.#takeRequest(node, slot, index)
+    if (r === 0) return
+    if ((this.#requests.i32[16 * r + BITS]! & AT_UPLOADER) !== 0) this.#uploads.cancel(r)
+    else this.released(r)
   }
 
-  /** Remove the fetcher's record of its request for `index` on link `slot`; the caller hands it to `released` when done with it. */
-  #takeRequest (node: number, slot: number, index: number): SimRequest | undefined {
-    const request = this.#chunks.take(node, index, slot)
-    if (request === undefined) return undefined
-    request.atFetcher = false
+  /** Remove the fetcher's record of its request for `index` on link `slot` (0: none); the caller hands it to `released` when done with it. */
+  #takeRequest (node: number, slot: number, index: number): number {
+    const r = this.#chunks.take(node, index, slot)
+    if (r === 0) return 0
+    const q = this.#requests.i32
+    q[16 * r + BITS] = q[16 * r + BITS]! & ~AT_FETCHER
     this.queue[2 * slot] = this.queue[2 * slot]! - 1
     this.#countInflight(node, -1)
-    return request
+    return r
   }
 
   #onReject (fetcher: number, slot: number, index: number): void {
-    const request = this.#takeRequest(fetcher, slot, index)
-    if (request === undefined) return
-    this.released(request)
-    let rejected = this.#rejected[fetcher]
-    if (rejected === undefined) this.#rejected[fetcher] = rejected = new Map()
+    const r = this.#takeRequest(fetcher, slot, index)
+    if (r === 0) return
+    this.released(r)
+    let rejected = this.#rejected.get(fetcher)
+    if (rejected === undefined) this.#rejected.set(fetcher, rejected = new Map())
     rejected.set(slot * this.#k + index, this.now)
-    const decliners = this.#decliners[fetcher] ??= []
+    let decliners = this.#decliners.get(fetcher)
+    if (decliners === undefined) this.#decliners.set(fetcher, decliners = [])
     if (!decliners.includes(slot)) decliners.push(slot)
+    this.#blocks[fetcher * this.#stride + DECLINED] = decliners.length
     this.#planSoon(fetcher, this.#planNow)
   }
 
   #deliver (fetcher: number, slot: number, index: number): void {
-    const request = this.#takeRequest(fetcher, slot, index)
+    const r = this.#takeRequest(fetcher, slot, index)
     const size = this.#sizes[index]!
-    const word = fetcher * this.#k + index
-    const held = (this.state[word]! & HAVE) !== 0
-    if (request !== undefined) {
-      if (!held) this.#measure(slot, request.since, size)
-      this.released(request)
+    const block = fetcher * this.#stride
+    const word = block + this.#state + index
+    const blocks = this.#blocks
+    const held = (blocks[word]! & HAVE) !== 0
+    if (r !== 0) {
+      if (!held) this.#measure(slot, this.#requests.f64[8 * r + SINCE]!, size)
+      this.released(r)
     }
     if (held) { this.#duplicateBytes += size; return }
-    this.state[word] = this.state[word]! | HAVE
+    blocks[word] = blocks[word]! | HAVE
     const bits = fetcher * this.#words + (index >> 5)
     this.haveBits[bits] = this.haveBits[bits]! | (1 << (index & 31))
-    for (let list = this.#chunks.listOf(fetcher, index); list !== undefined; list = this.#chunks.listOf(fetcher, index)) {
-      this.#cancel(fetcher, list[list.length - 1]!.fetcherSlot, index)
+    for (let first = this.#chunks.first(fetcher, index); first !== 0; first = this.#chunks.first(fetcher, index)) {
+      const q = this.#requests.i32
+      let last = first
+      while (q[16 * last + NEXT_COPY] !== 0) last = q[16 * last + NEXT_COPY]!
+      this.#cancel(fetcher, q[16 * last + FETCHER_SLOT]!, index)
     }
-    this.#counts[4 * fetcher + HELD] = this.#counts[4 * fetcher + HELD]! + 1
-    if (this.#counts[4 * fetcher + HELD] === this.#k) {
-      this.#times[4 * fetcher + DONE_AT] = this.now
+    blocks[block + HELD] = blocks[block + HELD]! + 1
+    if (blocks[block + HELD] === this.#k) {
+      this.#times[block / 2 + DONE_AT] = this.now
       this.#remaining--
     }
     this.#announce(fetcher, index)
@@ -550,14 +563,15 @@ class Swarm implements UploadHost {
 
   /** Fold a delivery into the link's throughput estimate, as PeerState.recordDelivery does. */
   #measure (slot: number, since: number, size: number): void {
-    const elapsed = Math.max(1, this.now - Math.max(since, this.#lastArrival[slot]!))
+    const times = this.#linkTimes
+    const elapsed = Math.max(1, this.now - Math.max(since, times[2 * slot + 1]!))
     const sample = size * 1000 / elapsed
-    const old = this.throughput[slot]!
+    const old = times[2 * slot]!
     const alpha = FETCH_DEFAULTS.ewmaAlpha
-    const throughput = this.throughput[slot] = Number.isNaN(old) ? sample : alpha * sample + (1 - alpha) * old
+    const throughput = times[2 * slot] = Number.isNaN(old) ? sample : alpha * sample + (1 - alpha) * old
     const seen = this.#seenThroughput[slot] = Math.min(2 ** 30, Math.max(1, Math.round(throughput)))
     this.queue[2 * slot + 1] = peerQueueDepth({ throughput: seen }, this.#chunkBytes, LIMITS)
-    this.#lastArrival[slot] = this.now
+    times[2 * slot + 1] = this.now
   }
 
   /**
@@ -567,15 +581,16 @@ class Swarm implements UploadHost {
    */
   #announce (node: number, index: number): void {
     const { start, neighbour, reverse } = this.#net
-    const k = this.#k
-    const state = this.state
+    const stride = this.#stride
+    const offset = this.#state + index
+    const blocks = this.#blocks
     for (let s = start[node]!; s < start[node + 1]!; s++) {
       const other = neighbour[s]!
-      const word = other * k + index
-      const before = state[word]!
-      state[word] = before + 1
+      const word = other * stride + offset
+      const before = blocks[word]!
+      blocks[word] = before + 1
       // A finished agent holds every chunk, so the first test skips it too.
-      if ((before & (HAVE | COPIES)) !== 0 || this.#counts[4 * other + FLAGS] !== 0) continue
+      if ((before & (HAVE | COPIES)) !== 0 || blocks[other * stride + FLAGS] !== 0) continue
       const back = 2 * (start[other]! + reverse[s]!)
       if (this.queue[back]! < this.queue[back + 1]!) this.#planSoon(other, this.#planOnHave)
     }

@@ -6,52 +6,33 @@
  * by the chunks being sent (the token bucket interleaves their pieces), and
  * the origin's initial-seeding admission at request time.
  *
- * Layout: a session is the link's slot in the uploader's row of the
- * topology; its queue is a list threaded through the requests themselves,
- * the sessions waiting for a slot a list threaded through the link slots.
- * Nothing is allocated per request (requests are pooled by the swarm).
+ * Layout: an uploader's scalars and the requests it sends sit in the
+ * upload line of its block (nodes.ts); a session is the link's slot in the
+ * uploader's row of the topology, four Int32 in `sessions` (queue head and
+ * tail, state, next session waiting for a slot); a session's queue is
+ * threaded through the request records (requests.ts). Nothing is
+ * allocated per request.
  */
-import type { InflightRequest } from '../../src/chunks/policy.ts'
+import { ACTIVE, LAST_UPDATE, RATE, UPLOADED, UP_COUNT, WAIT_HEAD, WAIT_TAIL, type NodeTable } from './nodes.ts'
+import { AT_UPLOADER, BITS, DIRECT, INDEX, NEXT_QUEUED, REMAINING, UPLOADER, UPLOADER_SLOT, type RequestTable } from './requests.ts'
 import type { TimerHeap } from './timers.ts'
-
-/**
- * One fetcher's request for one chunk at one uploader: the entry the
- * fetcher's policy sees in its in-flight map, and the uploader's queue
- * entry. Pooled by the swarm: reused once neither side holds it.
- */
-export class SimRequest implements InflightRequest {
-  /** The uploader's id as the fetcher's policy knows it. */
-  peer = ''
-  since = 0
-  started = false
-  fetcher = 0
-  uploader = 0
-  /** The link's slot in the fetcher's row and in the uploader's row. */
-  fetcherSlot = 0
-  uploaderSlot = 0
-  index = 0
-  size = 0
-  /** Uploader side: next request of the same session; bytes left while being sent. */
-  next: SimRequest | null = null
-  remaining = 0
-  /** It found a free slot on arrival: sent one latency later than modelled (the request's own trip, see {@link Uploads.request}). */
-  direct = false
-  /** Whether the fetcher still counts it as in flight, and whether the uploader still queues or sends it. */
-  atFetcher = false
-  atUploader = false
-}
 
 /** What the uploads need from the swarm around them. */
 export interface UploadHost {
   readonly now: number
-  /** The first bytes of the request's chunk are on their way (sets `started`). */
-  started (request: SimRequest): void
-  /** The last byte of the request's chunk left the uploader. */
-  sent (request: SimRequest): void
-  /** The uploader no longer holds the request (sent or cancelled). */
-  released (request: SimRequest): void
+  /** The first bytes of request `r`'s chunk are on their way. */
+  started (r: number): void
+  /** The last byte of request `r`'s chunk left the uploader. */
+  sent (r: number): void
+  /** The uploader no longer holds request `r` (sent or cancelled). */
+  released (r: number): void
 }
 
+/** Fields of a session in `sessions`, and its states. */
+const HEAD = 0
+const TAIL = 1
+const STATE = 2
+const NEXT_WAITING = 3
 const IDLE = 0
 const WAITING = 1
 const SENDING = 2
@@ -61,107 +42,97 @@ const DONE_BYTES = 0.5
 
 /** Every node's upload side; node 0 is the origin. */
 export class Uploads {
-  readonly uploaded: Float64Array
   readonly #host: UploadHost
   readonly #timers: TimerHeap
-  /** Timer key of uploader u is `timerBase + u`. */
-  readonly #timerBase: number
-  readonly #rate: Float64Array
+  readonly #nodes: NodeTable
+  readonly #requests: RequestTable
+  readonly #sizes: readonly number[]
   readonly #slots: number
-  readonly #lastUpdate: Float64Array
-  /** Chunks being sent: `active[u * slots + j]` for j < `count[u]`. */
-  readonly #active: Array<SimRequest | null>
-  readonly #count: Uint8Array
-  /** Per session (uploader-side link slot): queue ends, state, next waiting session. */
-  readonly #head: Array<SimRequest | null>
-  readonly #tail: Array<SimRequest | null>
-  readonly #state: Uint8Array
-  readonly #nextWaiting: Int32Array
-  /** Per uploader: the first and last session waiting for a slot (-1: none). */
-  readonly #waitHead: Int32Array
-  readonly #waitTail: Int32Array
+  readonly #sessions: Int32Array
   readonly #origin: { readonly lastSent: Float64Array, neverSent: number, readonly holdMs: number }
   /** Set while a request is being taken in: what a slot starts then starts at once. */
   #arriving = false
 
-  constructor (host: UploadHost, timers: TimerHeap, timerBase: number, rates: Float64Array, links: number, slots: number, chunks: number, initialSeedHoldMs: number) {
-    const nodes = rates.length
+  constructor (host: UploadHost, timers: TimerHeap, nodes: NodeTable, requests: RequestTable, links: number, slots: number, sizes: readonly number[], initialSeedHoldMs: number) {
     this.#host = host
     this.#timers = timers
-    this.#timerBase = timerBase
-    this.#rate = rates
+    this.#nodes = nodes
+    this.#requests = requests
+    this.#sizes = sizes
     this.#slots = slots
-    this.uploaded = new Float64Array(nodes)
-    this.#lastUpdate = new Float64Array(nodes)
-    this.#active = new Array<SimRequest | null>(nodes * slots).fill(null)
-    this.#count = new Uint8Array(nodes)
-    this.#head = new Array<SimRequest | null>(links).fill(null)
-    this.#tail = new Array<SimRequest | null>(links).fill(null)
-    this.#state = new Uint8Array(links)
-    this.#nextWaiting = new Int32Array(links).fill(-1)
-    this.#waitHead = new Int32Array(nodes).fill(-1)
-    this.#waitTail = new Int32Array(nodes).fill(-1)
-    this.#origin = { lastSent: new Float64Array(chunks).fill(-Infinity), neverSent: chunks, holdMs: initialSeedHoldMs }
+    this.#sessions = new Int32Array(4 * links)
+    for (let s = 0; s < links; s++) this.#sessions[4 * s + NEXT_WAITING] = -1
+    this.#origin = { lastSent: new Float64Array(sizes.length).fill(-Infinity), neverSent: sizes.length, holdMs: initialSeedHoldMs }
   }
 
+  /** Bytes uploaded by `node`. */
+  uploaded (node: number): number { return this.#nodes.f64[node * this.#nodes.stride / 2 + UPLOADED]! }
+
   /**
-   * A request reaches its uploader; false when it declines it (initial
-   * seeding). The swarm calls this when the request is sent, not one
-   * latency later: the request needs no event of its own. A chunk that
-   * starts at once is marked `direct` and delivered one latency later to
-   * make up for it; one that waits in the queue was there before its slot
-   * freed anyway.
+   * Request `r` (uploader, slot and index set) reaches its uploader; false
+   * when it declines it (initial seeding). The swarm calls this when the
+   * request is sent, not one latency later: the request needs no event of
+   * its own. A chunk that starts at once is marked DIRECT and delivered one
+   * latency later to make up for it; one that waits in the queue was there
+   * before its slot freed anyway.
    */
-  request (request: SimRequest): boolean {
-    if (request.uploader === 0 && !this.#admit(request.index)) return false
-    const s = request.uploaderSlot
-    request.atUploader = true
-    request.next = null
-    request.direct = false
-    const tail = this.#tail[s] ?? null
-    if (tail === null) this.#head[s] = request
-    else tail.next = request
-    this.#tail[s] = request
-    if (this.#state[s] === IDLE) this.#wait(request.uploader, s)
+  request (r: number): boolean {
+    const q = this.#requests.i32
+    const uploader = q[16 * r + UPLOADER]!
+    if (uploader === 0 && !this.#admit(q[16 * r + INDEX]!)) return false
+    const s = 4 * q[16 * r + UPLOADER_SLOT]!
+    const sessions = this.#sessions
+    q[16 * r + BITS] = (q[16 * r + BITS]! | AT_UPLOADER) & ~DIRECT
+    q[16 * r + NEXT_QUEUED] = 0
+    const tail = sessions[s + TAIL]!
+    if (tail === 0) sessions[s + HEAD] = r
+    else q[16 * tail + NEXT_QUEUED] = r
+    sessions[s + TAIL] = r
+    if (sessions[s + STATE] === IDLE) this.#wait(uploader, s)
     this.#arriving = true
-    this.#fill(request.uploader)
+    this.#fill(uploader)
     this.#arriving = false
     return true
   }
 
-  /** The fetcher cancelled: drop the request, or stop sending it (what went out so far counts as uploaded). */
-  cancel (request: SimRequest): void {
-    if (!request.atUploader) return
-    const u = request.uploader
-    const base = u * this.#slots
-    const count = this.#count[u]!
+  /** The fetcher cancelled request `r`: drop it, or stop sending it (what went out so far counts as uploaded). */
+  cancel (r: number): void {
+    const q = this.#requests.i32
+    if ((q[16 * r + BITS]! & AT_UPLOADER) === 0) return
+    const u = q[16 * r + UPLOADER]!
+    const { i32, f64, stride } = this.#nodes
+    const block = u * stride
+    const count = i32[block + UP_COUNT]!
     for (let j = 0; j < count; j++) {
-      if (this.#active[base + j] !== request) continue
+      if (i32[block + ACTIVE + j] !== r) continue
       this.#advance(u)
-      this.#removeActive(u, j)
-      this.uploaded[u] = this.uploaded[u]! + request.size - request.remaining
-      this.#release(u, request.uploaderSlot)
-      this.#drop(request)
+      this.#removeActive(block, j)
+      f64[block / 2 + UPLOADED] = f64[block / 2 + UPLOADED]! + this.#sizes[q[16 * r + INDEX]!]! - this.#requests.f64[8 * r + REMAINING]!
+      this.#release(u, 4 * q[16 * r + UPLOADER_SLOT]!)
+      this.#drop(r)
       this.#fill(u)
       this.#reschedule(u)
       return
     }
-    this.#unqueue(request)
-    this.#drop(request)
+    this.#unqueue(r)
+    this.#drop(r)
   }
 
   /** The timer of `uploader` fired: its first chunk (or chunks) finished. */
   onDone (uploader: number): void {
     this.#advance(uploader)
-    const base = uploader * this.#slots
-    for (let j = this.#count[uploader]! - 1; j >= 0; j--) {
-      const request = this.#active[base + j]!
-      if (request.remaining > DONE_BYTES) continue
-      this.#removeActive(uploader, j)
-      this.uploaded[uploader] = this.uploaded[uploader]! + request.size
-      this.#release(uploader, request.uploaderSlot)
-      this.#host.sent(request)
-      this.#drop(request)
+    const { i32, f64, stride } = this.#nodes
+    const block = uploader * stride
+    const q = this.#requests.i32
+    const remaining = this.#requests.f64
+    for (let j = i32[block + UP_COUNT]! - 1; j >= 0; j--) {
+      const r = i32[block + ACTIVE + j]!
+      if (remaining[8 * r + REMAINING]! > DONE_BYTES) continue
+      this.#removeActive(block, j)
+      f64[block / 2 + UPLOADED] = f64[block / 2 + UPLOADED]! + this.#sizes[q[16 * r + INDEX]!]!
+      this.#release(uploader, 4 * q[16 * r + UPLOADER_SLOT]!)
+      this.#host.sent(r)
+      this.#drop(r)
     }
     this.#fill(uploader)
     this.#reschedule(uploader)
@@ -178,69 +149,82 @@ export class Uploads {
     return true
   }
 
-  #drop (request: SimRequest): void {
-    request.atUploader = false
-    request.next = null
-    this.#host.released(request)
+  #drop (r: number): void {
+    const q = this.#requests.i32
+    q[16 * r + BITS] = q[16 * r + BITS]! & ~AT_UPLOADER
+    q[16 * r + NEXT_QUEUED] = 0
+    this.#host.released(r)
   }
 
   /** Take a queued request out of its session's queue. */
-  #unqueue (request: SimRequest): void {
-    const s = request.uploaderSlot
-    let before: SimRequest | null = null
-    let at = this.#head[s] ?? null
-    while (at !== null && at !== request) { before = at; at = at.next }
-    if (at === null) return
-    if (before === null) this.#head[s] = request.next
-    else before.next = request.next
-    if (this.#tail[s] === request) this.#tail[s] = before
+  #unqueue (r: number): void {
+    const q = this.#requests.i32
+    const sessions = this.#sessions
+    const s = 4 * q[16 * r + UPLOADER_SLOT]!
+    let before = 0
+    let at = sessions[s + HEAD]!
+    while (at !== 0 && at !== r) { before = at; at = q[16 * at + NEXT_QUEUED]! }
+    if (at === 0) return
+    const next = q[16 * r + NEXT_QUEUED]!
+    if (before === 0) sessions[s + HEAD] = next
+    else q[16 * before + NEXT_QUEUED] = next
+    if (sessions[s + TAIL] === r) sessions[s + TAIL] = before
   }
 
-  #removeActive (uploader: number, j: number): void {
-    const base = uploader * this.#slots
-    const last = --this.#count[uploader]!
-    this.#active[base + j] = this.#active[base + last]!
-    this.#active[base + last] = null
+  #removeActive (block: number, j: number): void {
+    const i32 = this.#nodes.i32
+    const last = --i32[block + UP_COUNT]!
+    i32[block + ACTIVE + j] = i32[block + ACTIVE + last]!
+    i32[block + ACTIVE + last] = 0
   }
 
-  /** Session `s` joins the end of `uploader`'s line for a slot. */
+  /** Session `s` (its offset in `sessions`) joins the end of `uploader`'s line for a slot. */
   #wait (uploader: number, s: number): void {
-    this.#state[s] = WAITING
-    this.#nextWaiting[s] = -1
-    const tail = this.#waitTail[uploader]!
-    if (tail < 0) this.#waitHead[uploader] = s
-    else this.#nextWaiting[tail] = s
-    this.#waitTail[uploader] = s
+    const sessions = this.#sessions
+    const i32 = this.#nodes.i32
+    const block = uploader * this.#nodes.stride
+    sessions[s + STATE] = WAITING
+    sessions[s + NEXT_WAITING] = -1
+    const tail = i32[block + WAIT_TAIL]!
+    if (tail < 0) i32[block + WAIT_HEAD] = s
+    else sessions[tail + NEXT_WAITING] = s
+    i32[block + WAIT_TAIL] = s
   }
 
   /** A session's chunk is done: it lines up again if it has more, else goes idle. */
   #release (uploader: number, s: number): void {
-    if (this.#head[s] !== null) this.#wait(uploader, s)
-    else this.#state[s] = IDLE
+    if (this.#sessions[s + HEAD] !== 0) this.#wait(uploader, s)
+    else this.#sessions[s + STATE] = IDLE
   }
 
   /** Give free slots to waiting sessions, in turn. */
   #fill (uploader: number): void {
     const slots = this.#slots
-    if (this.#count[uploader]! >= slots || this.#waitHead[uploader]! < 0) return
+    const i32 = this.#nodes.i32
+    const block = uploader * this.#nodes.stride
+    if (i32[block + UP_COUNT]! >= slots || i32[block + WAIT_HEAD]! < 0) return
     this.#advance(uploader)
+    const sessions = this.#sessions
+    const q = this.#requests.i32
     let changed = false
-    while (this.#count[uploader]! < slots) {
-      const s = this.#waitHead[uploader]!
+    while (i32[block + UP_COUNT]! < slots) {
+      const s = i32[block + WAIT_HEAD]!
       if (s < 0) break
-      const next = this.#nextWaiting[s]!
-      this.#waitHead[uploader] = next
-      if (next < 0) this.#waitTail[uploader] = -1
-      const request = this.#head[s]!
-      if (request === null) { this.#state[s] = IDLE; continue }
-      this.#head[s] = request.next
-      if (request.next === null) this.#tail[s] = null
-      request.next = null
-      this.#state[s] = SENDING
-      request.remaining = request.size
-      this.#host.started(request)
-      request.direct = this.#arriving
-      this.#active[uploader * slots + this.#count[uploader]!++] = request
+      const next = sessions[s + NEXT_WAITING]!
+      i32[block + WAIT_HEAD] = next
+      if (next < 0) i32[block + WAIT_TAIL] = -1
+      const r = sessions[s + HEAD]!
+      if (r === 0) { sessions[s + STATE] = IDLE; continue }
+      const after = q[16 * r + NEXT_QUEUED]!
+      sessions[s + HEAD] = after
+      if (after === 0) sessions[s + TAIL] = 0
+      q[16 * r + NEXT_QUEUED] = 0
+      sessions[s + STATE] = SENDING
+      this.#requests.f64[8 * r + REMAINING] = this.#sizes[q[16 * r + INDEX]!]!
+      this.#host.started(r)
+      if (this.#arriving) q[16 * r + BITS] = q[16 * r + BITS]! | DIRECT
+      else q[16 * r + BITS] = q[16 * r + BITS]! & ~DIRECT
+      i32[block + ACTIVE + i32[block + UP_COUNT]!++] = r
       changed = true
     }
     if (changed) this.#reschedule(uploader)
@@ -248,24 +232,30 @@ export class Uploads {
 
   /** Bring the active transfers' remaining bytes up to now. */
   #advance (uploader: number): void {
+    const { i32, f64, stride } = this.#nodes
+    const block = uploader * stride
     const now = this.#host.now
-    const count = this.#count[uploader]!
+    const count = i32[block + UP_COUNT]!
     if (count > 0) {
-      const sent = (now - this.#lastUpdate[uploader]!) * this.#rate[uploader]! / 1000 / count
-      const base = uploader * this.#slots
-      for (let j = 0; j < count; j++) this.#active[base + j]!.remaining -= sent
+      const sent = (now - f64[block / 2 + LAST_UPDATE]!) * f64[block / 2 + RATE]! / 1000 / count
+      const remaining = this.#requests.f64
+      for (let j = 0; j < count; j++) {
+        const r = i32[block + ACTIVE + j]!
+        remaining[8 * r + REMAINING] = remaining[8 * r + REMAINING]! - sent
+      }
     }
-    this.#lastUpdate[uploader] = now
+    f64[block / 2 + LAST_UPDATE] = now
   }
 
   /** The uploader's timer: when the transfer with the fewest bytes left ends at the shared rate. */
   #reschedule (uploader: number): void {
-    const count = this.#count[uploader]!
-    const key = this.#timerBase + uploader
-    if (count === 0) { this.#timers.remove(key); return }
-    const base = uploader * this.#slots
+    const { i32, f64, stride } = this.#nodes
+    const block = uploader * stride
+    const count = i32[block + UP_COUNT]!
+    if (count === 0) { this.#timers.remove(uploader); return }
+    const remaining = this.#requests.f64
     let least = Infinity
-    for (let j = 0; j < count; j++) least = Math.min(least, this.#active[base + j]!.remaining)
-    this.#timers.set(key, this.#host.now + Math.max(0, least) * count * 1000 / this.#rate[uploader]!)
+    for (let j = 0; j < count; j++) least = Math.min(least, remaining[8 * i32[block + ACTIVE + j]! + REMAINING]!)
+    this.#timers.set(uploader, this.#host.now + Math.max(0, least) * count * 1000 / f64[block / 2 + RATE]!)
   }
 }

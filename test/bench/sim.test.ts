@@ -2,8 +2,9 @@ import test from 'ava'
 import { ChunkTable, COPIES, COPY } from '../../bench/sim/chunks.ts'
 import { DelayLine } from '../../bench/sim/delay-line.ts'
 import { EventQueue } from '../../bench/sim/events.ts'
+import { NodeTable } from '../../bench/sim/nodes.ts'
+import { BITS, FETCHER, FETCHER_SLOT, INDEX, RequestTable, SINCE } from '../../bench/sim/requests.ts'
 import { TimerHeap } from '../../bench/sim/timers.ts'
-import { SimRequest } from '../../bench/sim/uploads.ts'
 import { buildTopology } from '../../bench/sim/topology.ts'
 import { xorshift32 } from '../../src/core/index.ts'
 
@@ -100,37 +101,64 @@ test('delay line: events come out in order, a fixed delay after they were pushed
 })
 
 test('chunk table: requests listed per chunk, chunks iterated in the order first asked, as a Map would be', t => {
-  const table = new ChunkTable(3, 10, 64)
-  const map = new Map<number, SimRequest[]>()
+  const nodes = new NodeTable(3, 10, 2, 64)
+  const requests = new RequestTable(4)
+  const ids = Array.from({ length: 2_000 }, (_, i) => String(i))
+  const table = new ChunkTable(nodes, requests, 10, ids)
+  const map = new Map<number, number[]>()
   const next = xorshift32(8)
-  const live: SimRequest[] = []
+  const live: number[] = []
+  const slotOf = new Map<number, number>()
   for (let round = 0; round < 2_000; round++) {
     if (live.length > 0 && next() % 2 === 0) {
-      const request = live.splice(next() % live.length, 1)[0]!
-      t.is(table.take(2, request.index, request.fetcherSlot), request)
-      const list = map.get(request.index)!
-      list.splice(list.indexOf(request), 1)
-      if (list.length === 0) map.delete(request.index)
+      const r = live.splice(next() % live.length, 1)[0]!
+      const index = requests.i32[16 * r + INDEX]!
+      t.is(table.take(2, index, slotOf.get(r)!), r)
+      requests.free(r)
+      const list = map.get(index)!
+      list.splice(list.indexOf(slotOf.get(r)!), 1)
+      if (list.length === 0) map.delete(index)
     } else {
-      const request = new SimRequest()
-      request.index = next() % 10
-      request.fetcherSlot = round
-      live.push(request)
-      table.add(2, request)
-      map.set(request.index, [...(map.get(request.index) ?? []), request])
+      const r = requests.alloc()
+      const index = next() % 10
+      requests.i32[16 * r + FETCHER] = 2
+      requests.i32[16 * r + INDEX] = index
+      requests.i32[16 * r + FETCHER_SLOT] = round
+      requests.i32[16 * r + BITS] = 0
+      requests.f64[8 * r + SINCE] = round
+      slotOf.set(r, round)
+      live.push(r)
+      table.add(r)
+      map.set(index, [...(map.get(index) ?? []), round])
     }
-    table.node = 2
+    table.setNode(2, 0)
     const seen: Array<[number, number[]]> = []
-    table.forEach((list, index) => seen.push([index, list.map(r => (r as SimRequest).fetcherSlot)]))
-    t.deepEqual(seen, [...map].map(([index, list]) => [index, list.map(r => r.fetcherSlot)]))
+    table.forEach((list, index) => seen.push([index, list.map(r => Number(r.peer))]))
+    t.deepEqual(seen, [...map].map(([index, list]) => [index, list]))
     t.is(table.size, map.size)
     for (let i = 0; i < 10; i++) {
       t.is(table.has(i), map.has(i))
-      t.is((table.state[2 * 10 + i]! & COPIES) / COPY, map.get(i)?.length ?? 0)
+      t.is((nodes.i32[2 * nodes.stride + nodes.state + i]! & COPIES) / COPY, map.get(i)?.length ?? 0)
+      t.is(table.newest(2, i), Math.max(-Infinity, ...(map.get(i) ?? [])))
     }
   }
-  table.node = 1
+  t.is(requests.live, live.length)
+  table.setNode(1, 0)
   t.is(table.size, 0)
   t.is(table.get(3), undefined)
-  t.is(table.take(2, 3, 999_999), undefined)
+  t.is(table.take(2, 3, 999_999), 0)
+})
+
+test('request records: numbered from 1, reused most recently freed first, fields kept across growth', t => {
+  const requests = new RequestTable(2)
+  const ids = Array.from({ length: 100 }, () => requests.alloc())
+  t.deepEqual(ids, Array.from({ length: 100 }, (_, i) => i + 1))
+  for (const r of ids) { requests.i32[16 * r + INDEX] = 3 * r; requests.f64[8 * r + SINCE] = r / 2 }
+  requests.free(7)
+  requests.free(40)
+  t.is(requests.live, 98)
+  t.is(requests.alloc(), 40)
+  t.is(requests.alloc(), 7)
+  t.is(requests.alloc(), 101)
+  for (const r of ids) { t.is(requests.i32[16 * r + INDEX], 3 * r); t.is(requests.f64[8 * r + SINCE], r / 2) }
 })

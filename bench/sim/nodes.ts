@@ -1,0 +1,70 @@
+/**
+ * Everything the simulator keeps per node, in one block per node of one
+ * buffer: a node's scalars, its upload slots, its chunk words, the first
+ * request of each chunk in flight and the order of those chunks sit side
+ * by side, so an event touches a few neighbouring cache lines of one page
+ * rather than a line in each of a dozen tables spread over the heap.
+ *
+ * Block of node n: Int32 `i32[n * stride + field]`, Float64
+ * `f64[n * stride / 2 + field]`. First cache line, the fetch side; second,
+ * the upload side; then the rows (offsets in the table's fields).
+ */
+
+/** Int32 fields of the fetch side. */
+export const FLAGS = 0
+export const HELD = 1
+/** Requests in flight, and chunks they are for. */
+export const INFLIGHT = 2
+export const KEY_COUNT = 3
+/** Link slots whose peer declined a request of this node (only the origin declines; see Swarm.recentlyRejected). */
+export const DECLINED = 4
+/** Float64 fields of the fetch side: when the pending policy call is due (while PLAN_PENDING), when the last one ran, completion (-1 before), when the download link is next free. */
+export const PLAN_AT = 4
+export const LAST_PLAN = 5
+export const DONE_AT = 6
+export const DOWN_FREE = 7
+/** Float64 fields of the upload side: the shared-rate bookkeeping's last update, the upload rate, bytes uploaded. */
+export const LAST_UPDATE = 8
+export const RATE = 9
+export const UPLOADED = 10
+/** Int32 fields of the upload side: chunks being sent, the first and last session waiting for a slot (-1: none), then the requests being sent. */
+export const UP_COUNT = 22
+export const WAIT_HEAD = 23
+export const WAIT_TAIL = 24
+export const ACTIVE = 25
+
+/** Bits of FLAGS that make a HAVE from a neighbour no reason to call the node's policy. */
+export const PLAN_PENDING = 1
+export const INFLIGHT_FULL = 2
+
+/** The blocks of all nodes. */
+export class NodeTable {
+  readonly i32: Int32Array
+  readonly f64: Float64Array
+  /** Int32 units from one node's block to the next (a multiple of 16: blocks start on a cache line of the buffer). */
+  readonly stride: number
+  /** Row offsets in a block: chunk words (k), first request per chunk (k, 0: none), chunks in flight in the order first asked (`cap`). */
+  readonly state: number
+  readonly head: number
+  readonly keys: number
+  readonly cap: number
+
+  constructor (nodes: number, chunks: number, uploadSlots: number, maxInflight: number) {
+    const line = (n: number): number => Math.ceil(n / 16) * 16
+    this.cap = Math.min(chunks, maxInflight)
+    this.state = line(ACTIVE + uploadSlots)
+    this.head = this.state + chunks
+    this.keys = this.head + chunks
+    this.stride = line(this.keys + this.cap)
+    const buffer = new ArrayBuffer(nodes * this.stride * 4)
+    this.i32 = new Int32Array(buffer)
+    this.f64 = new Float64Array(buffer)
+    for (let n = 0; n < nodes; n++) {
+      const f = n * this.stride / 2
+      this.f64[f + LAST_PLAN] = -Infinity
+      this.f64[f + DONE_AT] = -1
+      this.i32[n * this.stride + WAIT_HEAD] = -1
+      this.i32[n * this.stride + WAIT_TAIL] = -1
+    }
+  }
+}
