@@ -1,7 +1,7 @@
-import { rabin } from 'ipfs-unixfs-importer/chunker'
 import { InvalidOptionError } from '../core/errors.ts'
 import { MANIFEST_LIMITS } from '../core/manifest.ts'
 import { CHUNKER_DEFAULTS } from '../constants.ts'
+import { RabinCutter } from './rabin.ts'
 
 /** Size bounds of the content-defined chunker. */
 export interface ChunkerOptions {
@@ -16,14 +16,8 @@ export interface ChunkerOptions {
   maxChunkBytes: number
 }
 
-/** Rabin's hard lower bound on the minimum chunk size. */
+/** Rabin's hard lower bound on the minimum chunk size (its window). */
 const RABIN_MIN_CHUNK_BYTES = 16
-
-/**
- * Largest piece handed to rabin at once. Rabin copies each piece into its wasm
- * heap, which never shrinks, so a huge source buffer is fed in slices.
- */
-const FEED_SLICE_BYTES = 1024 * 1024
 
 /**
  * Fill in defaults from `CHUNKER_DEFAULTS` and validate.
@@ -52,25 +46,46 @@ export function resolveChunkerOptions (options: Partial<ChunkerOptions> = {}): C
 }
 
 /**
- * Cut a byte stream into content-defined chunks (rabin fingerprinting), so an
- * edit only changes the chunks around it. The cut points depend only on the
- * bytes, never on how the source splits them into buffers. Holds at most about
- * `maxChunkBytes` plus one source buffer (≤ 1 MiB slice) in memory.
+ * Cut a byte stream into content-defined chunks (rabin fingerprinting, the
+ * cuts of `rabin-wasm`: see {@link RabinCutter}), so an edit only changes the
+ * chunks around it. The cut points depend only on the bytes, never on how the
+ * source splits them into buffers. Holds at most about `maxChunkBytes` plus
+ * one source buffer in memory.
  *
- * An empty source yields no chunks. Yielded chunks may be views into the
- * source's buffers.
+ * An empty source yields no chunks. Every yielded chunk is a fresh buffer
+ * (the source may reuse its buffers once they are consumed).
  * @throws {InvalidOptionError} at call time, for invalid options
  */
 export function chunkStream (source: AsyncIterable<Uint8Array>, options?: Partial<ChunkerOptions>): AsyncIterable<Uint8Array> {
   const { minChunkBytes, avgChunkBytes, maxChunkBytes } = resolveChunkerOptions(options)
-  const chunker = rabin({ minChunkSize: minChunkBytes, avgChunkSize: avgChunkBytes, maxChunkSize: maxChunkBytes })
-  return chunker(sliced(source))
+  const cutter = new RabinCutter({ averageBits: Math.floor(Math.log2(avgChunkBytes)), minSize: minChunkBytes, maxSize: maxChunkBytes })
+  return cut(source, cutter)
 }
 
-async function * sliced (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function * cut (source: AsyncIterable<Uint8Array>, cutter: RabinCutter): AsyncGenerator<Uint8Array> {
+  /** Copies of the bytes of the chunk in progress that arrived in earlier buffers. */
+  let pending: Uint8Array[] = []
+  let pendingBytes = 0
   for await (const buf of source) {
-    for (let offset = 0; offset < buf.byteLength; offset += FEED_SLICE_BYTES) {
-      yield buf.subarray(offset, offset + FEED_SLICE_BYTES)
+    let offset = 0
+    for (const length of cutter.push(buf)) {
+      const chunk = new Uint8Array(length)
+      let at = 0
+      for (const piece of pending) { chunk.set(piece, at); at += piece.byteLength }
+      chunk.set(buf.subarray(offset, offset + length - pendingBytes), at)
+      offset += length - pendingBytes
+      pending = []
+      pendingBytes = 0
+      yield chunk
+    }
+    if (offset < buf.byteLength) {
+      pending.push(buf.slice(offset))
+      pendingBytes += buf.byteLength - offset
     }
   }
+  if (pendingBytes === 0) return
+  const last = new Uint8Array(pendingBytes)
+  let at = 0
+  for (const piece of pending) { last.set(piece, at); at += piece.byteLength }
+  yield last
 }
