@@ -42,6 +42,8 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
   /** Per chunk: the call (`#call`) whose list `#listOf` holds; lists and views pooled per call. */
   readonly #stamp: Int32Array
   readonly #listOf: InflightView[][]
+  /** Per chunk in flight of the current node, its position in the node's list (set by `setNode`). */
+  readonly #positionOf: Int32Array
   #call = 0
   /** Lists by length, then by use within a call. */
   readonly #lists: InflightView[][][] = []
@@ -55,15 +57,17 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
     this.#k = chunks
     this.#ids = ids
     this.#stamp = new Int32Array(chunks)
+    this.#positionOf = new Int32Array(chunks)
     this.#listOf = new Array<InflightView[]>(chunks).fill([])
   }
 
-  /** Add request `r` (its fetcher, index and slot set) at the end of its chunk's list. */
+  /** Add request `r` (its fetcher, index, slot and time set) at the end of its chunk's list. */
   add (r: number): void {
     const { i32: q } = this.#requests
     const node = q[16 * r + FETCHER]!
     const index = q[16 * r + INDEX]!
-    const { i32, stride, state, head, keys, cap } = this.#nodes
+    const since = this.#requests.f64[8 * r + SINCE]!
+    const { i32, f64, stride, state, head, keys, keySlot, keySince, cap } = this.#nodes
     const block = node * stride
     const at = block + state + index
     q[16 * r + NEXT_COPY] = 0
@@ -72,12 +76,16 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
       const count = i32[block + KEY_COUNT]!
       if (count === cap) throw new Error(`node ${node} has more than ${cap} chunks in flight`)
       i32[block + keys + count] = index
+      i32[block + keySlot + count] = q[16 * r + FETCHER_SLOT]!
+      f64[(block + keySince) / 2 + count] = since
       i32[block + KEY_COUNT] = count + 1
       i32[block + head + index] = r
     } else {
       let last = first
       while (q[16 * last + NEXT_COPY] !== 0) last = q[16 * last + NEXT_COPY]!
       q[16 * last + NEXT_COPY] = r
+      const newest = (block + keySince) / 2 + this.#position(block, index)
+      f64[newest] = Math.max(f64[newest]!, since)
     }
     if ((i32[at]! & COPIES) === COPIES) throw new Error(`more than ${COPIES / COPY} requests for one chunk`)
     i32[at] = i32[at]! + COPY
@@ -96,10 +104,18 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
     const at = block + state + index
     i32[at] = i32[at]! - COPY - ((q[16 * r + BITS]! & STARTED_BIT) !== 0 ? STARTED_ONE : 0)
     if (before !== 0) q[16 * before + NEXT_COPY] = next
-    else {
-      i32[block + head + index] = next
-      if (next === 0) this.#dropKey(block, index)
+    else i32[block + head + index] = next
+    if (before === 0 && next === 0) {
+      this.#dropKey(block, index)
+      return r
     }
+    const { f64, keySlot, keySince } = this.#nodes
+    const j = this.#position(block, index)
+    const first = i32[block + head + index]!
+    i32[block + keySlot + j] = q[16 * first + FETCHER_SLOT]!
+    let newest = -Infinity
+    for (let o = first; o !== 0; o = q[16 * o + NEXT_COPY]!) newest = Math.max(newest, this.#requests.f64[8 * o + SINCE]!)
+    f64[(block + keySince) / 2 + j] = newest
     return r
   }
 
@@ -120,21 +136,30 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
   /** The first of `node`'s requests for `index` (0: none); the others follow by NEXT_COPY. */
   first (node: number, index: number): number { return this.#nodes.i32[node * this.#nodes.stride + this.#nodes.head + index]! }
 
-  /** When the newest of `node`'s requests for `index` was made (-Infinity: none). */
-  newest (node: number, index: number): number {
-    const { i32: q, f64 } = this.#requests
-    let newest = -Infinity
-    for (let r = this.first(node, index); r !== 0; r = q[16 * r + NEXT_COPY]!) newest = Math.max(newest, f64[8 * r + SINCE]!)
-    return newest
+  /** For the i-th chunk in flight of `node`: the link slot of its first request, and when its newest request was made. */
+  slotAt (node: number, i: number): number { return this.#nodes.i32[node * this.#nodes.stride + this.#nodes.keySlot + i]! }
+
+  newestAt (node: number, i: number): number {
+    const nodes = this.#nodes
+    return nodes.f64[(node * nodes.stride + nodes.keySince) / 2 + i]!
+  }
+
+  /** Where chunk `index` (in flight) is in the list of the node whose block starts at `block`. */
+  #position (block: number, index: number): number {
+    const { i32, keys } = this.#nodes
+    let j = 0
+    while (i32[block + keys + j] !== index) j++
+    return j
   }
 
   #dropKey (block: number, index: number): void {
-    const { i32, keys } = this.#nodes
-    const base = block + keys
+    const { i32, f64, keys, keySlot, keySince } = this.#nodes
     const count = i32[block + KEY_COUNT]! - 1
-    let i = base
-    while (i32[i] !== index) i++
-    i32.copyWithin(i, i + 1, base + count + 1)
+    const j = this.#position(block, index)
+    i32.copyWithin(block + keys + j, block + keys + j + 1, block + keys + count + 1)
+    i32.copyWithin(block + keySlot + j, block + keySlot + j + 1, block + keySlot + count + 1)
+    const since = (block + keySince) / 2
+    f64.copyWithin(since + j, since + j + 1, since + count + 1)
     i32[block + KEY_COUNT] = count
   }
 
@@ -143,11 +168,13 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
   /** Answer for `node` from now on, with its row of links starting at slot `rowStart`; views from before are stale. */
   setNode (node: number, rowStart: number): void {
     this.#node = node
-    this.#block = node * this.#nodes.stride
+    const block = this.#block = node * this.#nodes.stride
     this.#rowStart = rowStart
     this.#call++
     this.#viewsUsed = 0
     this.#listsUsed.fill(0)
+    const { i32, keys } = this.#nodes
+    for (let j = 0; j < i32[block + KEY_COUNT]!; j++) this.#positionOf[i32[block + keys + j]!] = j
   }
 
   get size (): number { return this.#nodes.i32[this.#block + KEY_COUNT]! }
@@ -189,21 +216,29 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
 
   [Symbol.iterator] (): MapIterator<[number, readonly InflightRequest[]]> { return this.entries() }
 
-  /** The current node's requests for `index` as pooled views, in the order made. */
+  /** The current node's requests for `index` as pooled views, in the order made; a chunk asked once from the node's own block. */
   #fill (index: number): InflightView[] {
     const { i32: q, f64 } = this.#requests
-    const head = this.#nodes.i32[this.#block + this.#nodes.head + index]!
+    const nodes = this.#nodes
+    const word = nodes.i32[this.#block + nodes.state + index]!
+    if ((word & COPIES) === COPY) {
+      const list = this.#list(1)
+      const view = list[0] = this.#view()
+      const j = this.#positionOf[index]!
+      view.peer = this.#ids[nodes.i32[this.#block + nodes.keySlot + j]! - this.#rowStart]!
+      view.since = nodes.f64[(this.#block + nodes.keySince) / 2 + j]!
+      view.started = (word & STARTED) !== 0
+      this.#stamp[index] = this.#call
+      this.#listOf[index] = list
+      return list
+    }
+    const head = nodes.i32[this.#block + nodes.head + index]!
     let length = 0
     for (let r = head; r !== 0; r = q[16 * r + NEXT_COPY]!) length++
-    const used = this.#listsUsed[length] ?? 0
-    const pool = this.#lists[length] ??= []
-    if (used === pool.length) pool.push(new Array<InflightView>(length).fill(new InflightView()))
-    this.#listsUsed[length] = used + 1
-    const list = pool[used]!
+    const list = this.#list(length)
     let i = 0
     for (let r = head; r !== 0; r = q[16 * r + NEXT_COPY]!) {
-      if (this.#viewsUsed === this.#views.length) this.#views.push(new InflightView())
-      const view = list[i++] = this.#views[this.#viewsUsed++]!
+      const view = list[i++] = this.#view()
       view.peer = this.#ids[q[16 * r + FETCHER_SLOT]! - this.#rowStart]!
       view.since = f64[8 * r + SINCE]!
       view.started = (q[16 * r + BITS]! & STARTED_BIT) !== 0
@@ -211,6 +246,20 @@ export class ChunkTable implements ReadonlyMap<number, readonly InflightRequest[
     this.#stamp[index] = this.#call
     this.#listOf[index] = list
     return list
+  }
+
+  /** A pooled list of `length` views for this call. */
+  #list (length: number): InflightView[] {
+    const used = this.#listsUsed[length] ?? 0
+    const pool = this.#lists[length] ??= []
+    if (used === pool.length) pool.push(new Array<InflightView>(length).fill(new InflightView()))
+    this.#listsUsed[length] = used + 1
+    return pool[used]!
+  }
+
+  #view (): InflightView {
+    if (this.#viewsUsed === this.#views.length) this.#views.push(new InflightView())
+    return this.#views[this.#viewsUsed++]!
   }
 }
 

@@ -43,19 +43,30 @@ export class NodeTable {
   readonly f64: Float64Array
   /** Int32 units from one node's block to the next (a multiple of 16: blocks start on a cache line of the buffer). */
   readonly stride: number
-  /** Row offsets in a block: chunk words (k), first request per chunk (k, 0: none), chunks in flight in the order first asked (`cap`). */
+  /**
+   * Row offsets in a block (Int32 units): chunk words (k); the chunks in
+   * flight in the order first asked (`cap`), and by the same position the
+   * link slot of the chunk's first request and (Float64, at half the
+   * offset) when its newest request was made, so that what a policy call
+   * reads of a chunk asked once needs no request record; the first request
+   * per chunk (k, 0: none).
+   */
   readonly state: number
-  readonly head: number
   readonly keys: number
+  readonly keySlot: number
+  readonly keySince: number
+  readonly head: number
   readonly cap: number
 
   constructor (nodes: number, chunks: number, uploadSlots: number, maxInflight: number) {
     const line = (n: number): number => Math.ceil(n / 16) * 16
     this.cap = Math.min(chunks, maxInflight)
     this.state = line(ACTIVE + uploadSlots)
-    this.head = this.state + chunks
-    this.keys = this.head + chunks
-    this.stride = line(this.keys + this.cap)
+    this.keys = this.state + chunks
+    this.keySlot = this.keys + this.cap
+    this.keySince = Math.ceil((this.keySlot + this.cap) / 2) * 2
+    this.head = this.keySince + 2 * this.cap
+    this.stride = line(this.head + chunks)
     const buffer = new ArrayBuffer(nodes * this.stride * 4)
     this.i32 = new Int32Array(buffer)
     this.f64 = new Float64Array(buffer)

@@ -11,7 +11,6 @@
 import { ENDGAME_MIN_WAIT_MS, eta, MIGRATE_MIN_WAIT_MS, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { COPIES, COPY, HAVE, HOLDERS, STARTED, type ChunkTable } from './chunks.ts'
 import type { NodeTable } from './nodes.ts'
-import { FETCHER_SLOT, type RequestTable } from './requests.ts'
 import type { Topology } from './topology.ts'
 
 /** The swarm state the test reads (live arrays, not copies). */
@@ -20,7 +19,6 @@ export interface SkipInputs {
   readonly limits: PolicyLimits
   readonly nodes: NodeTable
   readonly chunks: ChunkTable
-  readonly requests: RequestTable
   readonly sizes: readonly number[]
   /** HAVE bits, `words` Int32 per node. */
   readonly haveBits: Int32Array
@@ -73,8 +71,7 @@ export class SkipTest {
     }
     let worthALook = wanted
     for (let j = 0; j < chunks.countOf(node) && !worthALook; j++) {
-      const index = chunks.keyAt(node, j)
-      worthALook = this.#movable(node, index) || (endgame && this.#duplicable(node, index))
+      worthALook = this.#movable(node, j) || (endgame && this.#duplicable(node, j))
     }
     if (!worthALook) return false
     const { start, neighbour } = net
@@ -90,29 +87,30 @@ export class SkipTest {
     for (let j = 0; j < chunks.countOf(node); j++) {
       const index = chunks.keyAt(node, j)
       if (((free[index >> 5]! >>> (index & 31)) & 1) === 0) continue
-      if (endgame && this.#duplicable(node, index)) return true
-      if (this.#movable(node, index) && this.#fasterHolder(node, index)) return true
+      if (endgame && this.#duplicable(node, j)) return true
+      if (this.#movable(node, j) && this.#fasterHolder(node, j)) return true
     }
     return false
   }
 
-  /** Whether `node`'s request for `index` may be moved (alone, not started, old enough) and another neighbour holds the chunk; from the node's own row. */
-  #movable (node: number, index: number): boolean {
+  /** Whether the request for `node`'s j-th chunk in flight may be moved (alone, not started, old enough) and another neighbour holds the chunk; from the node's own block. */
+  #movable (node: number, j: number): boolean {
     const { nodes, chunks } = this.#in
-    const word = nodes.i32[node * nodes.stride + nodes.state + index]!
-    return (word & HOLDERS) >= 2 && (word & COPIES) === COPY && (word & STARTED) === 0 && this.#now - chunks.newest(node, index) >= MIGRATE_MIN_WAIT_MS
+    const word = nodes.i32[node * nodes.stride + nodes.state + chunks.keyAt(node, j)]!
+    return (word & HOLDERS) >= 2 && (word & COPIES) === COPY && (word & STARTED) === 0 && this.#now - chunks.newestAt(node, j) >= MIGRATE_MIN_WAIT_MS
   }
 
-  /** Whether end game may add a copy of the request for `index`: fewer copies than it allows, all waiting longer than it ever waits. */
-  #duplicable (node: number, index: number): boolean {
+  /** Whether end game may add a copy of the request for `node`'s j-th chunk in flight: fewer copies than it allows, all waiting longer than it ever waits. */
+  #duplicable (node: number, j: number): boolean {
     const { nodes, chunks, limits } = this.#in
-    return (nodes.i32[node * nodes.stride + nodes.state + index]! & COPIES) < limits.endgameCopies * COPY && this.#now - chunks.newest(node, index) > ENDGAME_MIN_WAIT_MS
+    return (nodes.i32[node * nodes.stride + nodes.state + chunks.keyAt(node, j)]! & COPIES) < limits.endgameCopies * COPY && this.#now - chunks.newestAt(node, j) > ENDGAME_MIN_WAIT_MS
   }
 
-  /** Whether a neighbour with a free place in its queue holds `index` and would deliver it in under half the time the peer it is asked of would. */
-  #fasterHolder (node: number, index: number): boolean {
-    const { chunks, requests, net, queue, haveBits, words, sizes } = this.#in
-    const current = requests.i32[16 * chunks.first(node, index) + FETCHER_SLOT]!
+  /** Whether a neighbour with a free place in its queue holds `node`'s j-th chunk in flight and would deliver it in under half the time the peer it is asked of would. */
+  #fasterHolder (node: number, j: number): boolean {
+    const { chunks, net, queue, haveBits, words, sizes } = this.#in
+    const index = chunks.keyAt(node, j)
+    const current = chunks.slotAt(node, j)
     const size = sizes[index]!
     const deadline = eta(this.#show(current), queue[2 * current]!, size) / 2
     const { start, neighbour } = net

@@ -274,7 +274,7 @@ class Swarm implements UploadHost {
     this.#uploads = new Uploads(this, this.#timers, this.#nodes, this.#requests, links, slots, this.#sizes, EXCHANGE_DEFAULTS.initialSeedHoldMs)
     this.#remaining = o.agents
     this.#skipTest = new SkipTest({
-      net, limits: LIMITS, nodes: this.#nodes, chunks: this.#chunks, requests: this.#requests, sizes: this.#sizes, haveBits: this.haveBits, words: this.#words, queue: this.queue, seenThroughput: this.#seenThroughput, rttMs: 2 * this.#latency
+      net, limits: LIMITS, nodes: this.#nodes, chunks: this.#chunks, sizes: this.#sizes, haveBits: this.haveBits, words: this.#words, queue: this.queue, seenThroughput: this.#seenThroughput, rttMs: 2 * this.#latency
     })
     this.#input = {
       chunkSizes: this.#sizes,
@@ -483,7 +483,7 @@ class Swarm implements UploadHost {
     q[16 * r + FETCHER] = node
     q[16 * r + UPLOADER] = uploader
     q[16 * r + FETCHER_SLOT] = slot
-    q[16 * r + UPLOADER_SLOT] = this.#net.start[uploader]! + this.#net.reverse[slot]!
+    q[16 * r + UPLOADER_SLOT] = this.#net.back[slot]!
     q[16 * r + INDEX] = index
     this.#chunks.add(r)
     this.queue[2 * slot] = this.queue[2 * slot]! + 1
@@ -580,19 +580,23 @@ class Swarm implements UploadHost {
    * the sender, no call pending anyway) call their policy after the latency.
    */
   #announce (node: number, index: number): void {
-    const { start, neighbour, reverse } = this.#net
+    const { start, neighbour, back } = this.#net
     const stride = this.#stride
     const offset = this.#state + index
     const blocks = this.#blocks
-    for (let s = start[node]!; s < start[node + 1]!; s++) {
+    const from = start[node]!
+    const to = start[node + 1]!
+    // Count first, decide after: no branch waits on a neighbour's word, so their cache misses overlap.
+    for (let s = from; s < to; s++) {
+      const word = neighbour[s]! * stride + offset
+      blocks[word] = blocks[word]! + 1
+    }
+    for (let s = from; s < to; s++) {
       const other = neighbour[s]!
-      const word = other * stride + offset
-      const before = blocks[word]!
-      blocks[word] = before + 1
       // A finished agent holds every chunk, so the first test skips it too.
-      if ((before & (HAVE | COPIES)) !== 0 || blocks[other * stride + FLAGS] !== 0) continue
-      const back = 2 * (start[other]! + reverse[s]!)
-      if (this.queue[back]! < this.queue[back + 1]!) this.#planSoon(other, this.#planOnHave)
+      if ((blocks[other * stride + offset]! & (HAVE | COPIES)) !== 0 || blocks[other * stride + FLAGS] !== 0) continue
+      const b = 2 * back[s]!
+      if (this.queue[b]! < this.queue[b + 1]!) this.#planSoon(other, this.#planOnHave)
     }
   }
 

@@ -10,6 +10,8 @@ export interface Topology {
   readonly neighbour: Int32Array
   /** For the link at slot s of node a to node b: the slot of a in b's row. */
   readonly reverse: Int32Array
+  /** For the link at slot s of node a to node b: that link's slot in b's row (`start[b] + reverse[s]`). */
+  readonly back: Int32Array
   readonly description: string
 }
 
@@ -74,11 +76,13 @@ function compress (lists: number[][], description: string): Topology {
   const neighbour = new Int32Array(start[lists.length]!)
   for (let n = 0; n < lists.length; n++) neighbour.set(lists[n]!, start[n]!)
   const reverse = new Int32Array(neighbour.length)
+  const back = new Int32Array(neighbour.length)
   for (let a = 0; a < lists.length; a++) {
     for (let s = start[a]!; s < start[a + 1]!; s++) {
       const b = neighbour[s]!
       reverse[s] = lists[b]!.indexOf(a)
+      back[s] = start[b]! + reverse[s]!
     }
   }
-  return { nodes: lists.length, start, neighbour, reverse, description }
+  return { nodes: lists.length, start, neighbour, reverse, back, description }
 }

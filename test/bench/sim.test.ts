@@ -139,7 +139,11 @@ test('chunk table: requests listed per chunk, chunks iterated in the order first
     for (let i = 0; i < 10; i++) {
       t.is(table.has(i), map.has(i))
       t.is((nodes.i32[2 * nodes.stride + nodes.state + i]! & COPIES) / COPY, map.get(i)?.length ?? 0)
-      t.is(table.newest(2, i), Math.max(-Infinity, ...(map.get(i) ?? [])))
+    }
+    for (let j = 0; j < table.countOf(2); j++) {
+      const list = map.get(table.keyAt(2, j))!
+      t.is(table.newestAt(2, j), Math.max(...list), 'requests are made at their slot number')
+      t.is(table.slotAt(2, j), list[0]!)
     }
   }
   t.is(requests.live, live.length)
