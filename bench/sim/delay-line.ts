@@ -14,6 +14,9 @@ export class DelayLine {
   #c = new Int32Array(1024)
   #head = 0
   #size = 0
+  /** Events pushed and popped so far: an event's number is the count of those pushed before it. */
+  #pushed = 0
+  #popped = 0
   /**
    * When the first event is due; Infinity when none is pending. A field
    * rather than a getter: a number returned from a call that is not
@@ -29,8 +32,8 @@ export class DelayLine {
 
   get size (): number { return this.#size }
 
-  /** An event due `delayMs` after `now`, which must not be earlier than the `now` of any earlier push. */
-  push (now: number, a: number, b = 0, c = 0): void {
+  /** An event due `delayMs` after `now`, which must not be earlier than the `now` of any earlier push; returns its number. */
+  push (now: number, a: number, b = 0, c = 0): number {
     if (this.#size === this.#time.length) this.#grow()
     const at = (this.#head + this.#size++) & (this.#time.length - 1)
     this.#time[at] = now + this.delayMs
@@ -38,6 +41,13 @@ export class DelayLine {
     this.#b[at] = b
     this.#c[at] = c
     if (this.#size === 1) this.nextTime = this.#time[at]!
+    return this.#pushed++
+  }
+
+  /** Mark event number `n`, if still pending, as void: it pops with `a` = -1 (so its owner need not be looked at to tell). */
+  cancel (n: number): void {
+    if (n < this.#popped || n >= this.#pushed) return
+    this.#a[(this.#head + n - this.#popped) & (this.#time.length - 1)] = -1
   }
 
   /** Remove the first event into `a`, `b`, `c` (the line must not be empty); returns its time. */
@@ -45,6 +55,7 @@ export class DelayLine {
     const at = this.#head
     this.#head = (at + 1) & (this.#time.length - 1)
     this.#size--
+    this.#popped++
     this.a = this.#a[at]!
     this.b = this.#b[at]!
     this.c = this.#c[at]!

@@ -18,6 +18,8 @@ export const INFLIGHT = 2
 export const KEY_COUNT = 3
 /** Link slots whose peer declined a request of this node (only the origin declines; see Swarm.recentlyRejected). */
 export const DECLINED = 4
+/** The number of the node's pending tick in the tick line, plus one (0: none). */
+export const TICK = 5
 /** Float64 fields of the fetch side: when the pending policy call is due (while PLAN_PENDING), when the last one ran, completion (-1 before), when the download link is next free. */
 export const PLAN_AT = 4
 export const LAST_PLAN = 5

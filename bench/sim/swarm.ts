@@ -37,7 +37,7 @@ import { xorshift32 } from '../../src/core/index.ts'
 import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
 import { DelayLine } from './delay-line.ts'
 import { EventQueue } from './events.ts'
-import { DECLINED, DONE_AT, DOWN_FREE, FLAGS, HELD, INFLIGHT, INFLIGHT_FULL, LAST_PLAN, NodeTable, PLAN_AT, PLAN_PENDING, RATE } from './nodes.ts'
+import { DECLINED, DONE_AT, TICK, DOWN_FREE, FLAGS, HELD, INFLIGHT, INFLIGHT_FULL, LAST_PLAN, NodeTable, PLAN_AT, PLAN_PENDING, RATE } from './nodes.ts'
 import { AT_FETCHER, AT_UPLOADER, BITS, DIRECT, FETCHER, FETCHER_SLOT, INDEX, NEXT_COPY, RequestTable, SINCE, UPLOADER, UPLOADER_SLOT } from './requests.ts'
 import { buildTopology, type Topology } from './topology.ts'
 import { SkipTest } from './skip.ts'
@@ -327,7 +327,7 @@ class Swarm implements UploadHost {
         const line = lines[source]!
         line.pop()
         if (source <= 1) this.#planDue(line.a)
-        else if (source === 2) this.#tickDue(line.a)
+        else if (source === 2) { if (line.a >= 0) this.#tickDue(line.a) }
         else if (source <= 4) this.#deliver(line.a, line.b, line.c)
         else this.#onReject(line.a, line.b, line.c)
       }
@@ -404,7 +404,12 @@ class Swarm implements UploadHost {
     this.#eventCount++
     this.#times[block / 2 + LAST_PLAN] = this.now
     this.#plan(node)
-    this.#ticks?.push(this.now, node)
+    const ticks = this.#ticks
+    if (ticks === undefined) return
+    // The pending tick would find a call since: void it, so that it pops without a look at this node.
+    const pending = this.#blocks[block + TICK]!
+    if (pending !== 0) ticks.cancel(pending - 1)
+    this.#blocks[block + TICK] = ticks.push(this.now, node) + 1
   }
 
   /** Ask for a policy call of `node` after `line`'s delay, unless one is pending. */

@@ -100,6 +100,20 @@ test('delay line: events come out in order, a fixed delay after they were pushed
   t.is(line.nextTime, Infinity)
 })
 
+test('delay line: a cancelled event still pops in its place, void (a = -1); cancelling one already popped changes nothing', t => {
+  const line = new DelayLine(5)
+  const numbers = Array.from({ length: 3_000 }, (_, i) => line.push(i, i))
+  t.deepEqual(numbers.slice(0, 3), [0, 1, 2])
+  line.pop()
+  line.cancel(0)
+  for (const n of [1, 1_500, 2_999]) line.cancel(n)
+  const seen: number[] = []
+  while (line.size > 0) { line.pop(); seen.push(line.a) }
+  t.is(seen.length, 2_999)
+  t.is(seen.filter(a => a < 0).length, 3)
+  t.deepEqual([seen[0], seen[1_499], seen[2_998], seen[1]], [-1, -1, -1, 2])
+})
+
 test('chunk table: requests listed per chunk, chunks iterated in the order first asked, as a Map would be', t => {
   const nodes = new NodeTable(3, 10, 2, 64)
   const requests = new RequestTable(4)
