@@ -76,10 +76,20 @@ export async function extractArchive (file: string, dir: string, options: CheckA
  * or host details, so equal content always gives equal bytes.
  */
 export async function packDeterministic (root: string, paths: readonly string[], outFile: string): Promise<void> {
+  await tar.c({ ...DETERMINISTIC, file: outFile, cwd: root }, await sortedEntries(root, paths))
+}
+
+/** The bytes {@link packDeterministic} writes, as a stream (read to the end, or destroyed). */
+export async function packDeterministicStream (root: string, paths: readonly string[]): Promise<AsyncIterable<Uint8Array>> {
+  return tar.c({ ...DETERMINISTIC, cwd: root }, await sortedEntries(root, paths))
+}
+
+const DETERMINISTIC = { portable: true, mtime: new Date(0), noDirRecurse: true, follow: false, gzip: false } as const
+
+async function sortedEntries (root: string, paths: readonly string[]): Promise<string[]> {
   const entries = new Set<string>()
   for (const path of paths) await collect(root, posix.normalize(path).replace(/\/+$/, ''), entries)
-  const sorted = [...entries].sort()
-  await tar.c({ file: outFile, cwd: root, portable: true, mtime: new Date(0), noDirRecurse: true, follow: false, gzip: false }, sorted)
+  return [...entries].sort()
 }
 
 /** Add `path` and, for a directory, everything below it. Links are not followed. */

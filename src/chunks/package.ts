@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { AbortError, ChunkHashMismatchError, InvalidManifestError } from '../core/errors.ts'
-import { bytesMatchCid, chunkCid, parseCid } from '../core/cid.ts'
+import { bytesMatchCid, parseCid } from '../core/cid.ts'
 import { MANIFEST_LIMITS, type ChunkRef, type Manifest } from '../core/manifest.ts'
 import { chunkStream, type ChunkerOptions } from './chunker.ts'
 import type { ChunkStore } from './store.ts'
@@ -53,6 +53,14 @@ export async function importFile (store: ChunkStore, path: string, options: Impo
   }
 }
 
+/**
+ * Chunk a byte stream into the store and store its manifest, as it arrives
+ * (no file in between). `totalBytes`, if known, is only for progress.
+ */
+export async function importSource (store: ChunkStore, source: AsyncIterable<Uint8Array>, options: ImportOptions & { totalBytes?: number } = {}): Promise<ImportResult> {
+  return importStream(store, source, options.totalBytes ?? 0, options)
+}
+
 /** Chunk an in-memory package into the store and store its manifest. */
 export async function importBytes (store: ChunkStore, bytes: Uint8Array, options: ImportOptions = {}): Promise<ImportResult> {
   return importStream(store, [bytes], bytes.byteLength, options)
@@ -68,7 +76,10 @@ async function importStream (store: ChunkStore, source: AsyncIterable<Uint8Array
   return { manifest, cid }
 }
 
-/** Put every chunk, a few at a time, and return their refs in order. */
+/**
+ * Hash and put every chunk, a few at a time (the hashing runs on the thread
+ * pool while the chunker cuts the next), and return their refs in order.
+ */
 async function storeChunks (store: ChunkStore, chunks: AsyncIterable<Uint8Array>, totalBytes: number, options: ImportOptions): Promise<ChunkRef[]> {
   const { signal, onProgress } = options
   const refs: ChunkRef[] = []
@@ -78,9 +89,10 @@ async function storeChunks (store: ChunkStore, chunks: AsyncIterable<Uint8Array>
     for await (const chunk of chunks) {
       throwIfAborted(signal)
       if (refs.length >= MANIFEST_LIMITS.maxChunks) throw new InvalidManifestError(`package needs more than ${MANIFEST_LIMITS.maxChunks} chunks`)
-      const cid = chunkCid(chunk).toString()
-      refs.push({ cid, size: chunk.byteLength })
-      const put = store.put(cid, chunk, { signal }).then(() => {
+      const ref = { cid: '', size: chunk.byteLength }
+      refs.push(ref)
+      const put = store.add(chunk, { signal }).then(cid => {
+        ref.cid = cid
         stored += chunk.byteLength
         onProgress?.({ bytes: stored, totalBytes })
       })

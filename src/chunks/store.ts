@@ -4,7 +4,9 @@ import { Level } from 'level'
 import { STORE_DEFAULTS } from '../constants.ts'
 import { PackFiles, type BlockLocation } from './packs.ts'
 import { ChunkHashMismatchError, ChunkNotFoundError, InvalidCidError, PollenError } from '../core/errors.ts'
-import { bytesMatchCidAsync, parseCid, RAW_CODEC, JSON_CODEC, type CID } from '../core/cid.ts'
+import { create as createDigest } from 'multiformats/hashes/digest'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { bytesMatchCidAsync, CID, parseCid, RAW_CODEC, JSON_CODEC } from '../core/cid.ts'
 import { decodeManifest, manifestBlock, type Manifest } from '../core/manifest.ts'
 
 /** Options of {@link createChunkStore}. */
@@ -38,6 +40,13 @@ export interface ChunkStore {
    * @throws {InvalidCidError}
    */
   put(cid: string, bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * Hash a chunk (off the main thread) and store it under the raw CID of its
+   * bytes, which it returns: the import path, where no CID is known before
+   * the hash, so each chunk is hashed once, not once to name it and again to
+   * check the name. Same commit and sharing of buffers as {@link put}.
+   */
+  add(bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<string>
   /** Store a manifest block; returns its CID. @throws {InvalidManifestError} */
   putManifest(manifest: Manifest): Promise<string>
   /** Read and decode a manifest block. @throws {ChunkNotFoundError} @throws {InvalidManifestError} @throws {InvalidCidError} */
@@ -131,12 +140,27 @@ class DiskChunkStore implements ChunkStore {
     options.signal?.throwIfAborted()
     return this.#track((async () => {
       if (!await bytesMatchCidAsync(bytes, parsed)) throw new ChunkHashMismatchError(`bytes do not hash to ${key}`)
+      await this.#store(key, bytes, options.signal)
+    })())
+  }
+
+  /** Append and commit bytes already checked against `key`, unless present. */
+  async #store (key: string, bytes: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#present.has(key)) return
+    await this.#locked(key, async () => {
       if (this.#present.has(key)) return
-      await this.#locked(key, async () => {
-        if (this.#present.has(key)) return
-        const loc = await this.#packs.append(bytes, options.signal)
-        await this.#commit(key, loc)
-      })
+      const loc = await this.#packs.append(bytes, signal)
+      await this.#commit(key, loc)
+    })
+  }
+
+  async add (bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<string> {
+    this.#checkOpen()
+    options.signal?.throwIfAborted()
+    return this.#track((async () => {
+      const key = (await rawCidAsync(bytes)).toString()
+      await this.#store(key, bytes, options.signal)
+      return key
     })())
   }
 
@@ -281,6 +305,12 @@ class DiskChunkStore implements ChunkStore {
       this.#pending.delete(promise)
     }
   }
+}
+
+/** The raw CID of a chunk, hashed on libuv's thread pool (WebCrypto), as {@link bytesMatchCidAsync} does. */
+async function rawCidAsync (bytes: Uint8Array): Promise<CID> {
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes))
+  return CID.createV1(RAW_CODEC, createDigest(sha256.code, digest))
 }
 
 function isLocation (value: unknown): value is BlockLocation {

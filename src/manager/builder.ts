@@ -1,12 +1,13 @@
 /**
  * From an uploaded archive to a package in the chunk store: unpack it into a
  * scratch directory (refusing unsafe entries), run the assemble stage, pack
- * the transfer paths into a deterministic tar and chunk it into the store.
+ * the transfer paths into a deterministic tar and chunk it into the store as
+ * it is packed.
  */
 import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { extractArchive, packDeterministic } from '../archive/index.ts'
-import { importFile, type ChunkStore } from '../chunks/index.ts'
+import { extractArchive, packDeterministicStream } from '../archive/index.ts'
+import { importSource, type ChunkStore } from '../chunks/index.ts'
 import { InvalidTaskError, type TaskPackage, type TaskSpec } from '../core/index.ts'
 import { runAssemble } from './assemble.ts'
 
@@ -52,9 +53,8 @@ export async function buildPackage (options: BuildOptions): Promise<TaskPackage 
       await runAssemble(assemble, { cwd: root, timeoutMs: options.assembleTimeoutMs, maxOutputBytes: options.assembleOutputBytes, signal: options.signal })
     }
     await checkTransferPaths(root, transfer)
-    const tarFile = join(work, 'package.tar')
-    await packDeterministic(root, transfer, tarFile)
-    const imported = await importFile(options.store, tarFile, { signal: options.signal })
+    // The tar goes straight into the chunker: never written out and read back.
+    const imported = await importSource(options.store, await packDeterministicStream(root, transfer), { signal: options.signal })
     return { cid: imported.cid, bytes: imported.manifest.size }
   } finally {
     await rm(work, { recursive: true, force: true })

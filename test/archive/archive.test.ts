@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as tar from 'tar'
-import { checkArchive, extractArchive, packDeterministic } from '../../src/archive/index.ts'
+import { checkArchive, extractArchive, packDeterministic, packDeterministicStream } from '../../src/archive/index.ts'
 import { checkArchiveEntry } from '../../src/core/index.ts'
 
 async function scratch (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -51,6 +51,16 @@ test('packDeterministic gives identical bytes for identical content, whatever th
   const names: string[] = []
   await tar.t({ file: join(dir, 'one.tar'), onReadEntry: e => { names.push(e.path) } })
   t.deepEqual(names, ['app/', 'app/bin/', 'app/bin/run.sh', 'app/config.json'])
+})
+
+test('packDeterministicStream streams the bytes packDeterministic writes', async t => {
+  const dir = await scratch(t)
+  await makeTree(join(dir, 'tree'))
+  await writeFile(join(dir, 'tree', 'app', 'big.bin'), Buffer.alloc(3 * 1024 * 1024 + 7, 'x'))
+  await packDeterministic(join(dir, 'tree'), ['app'], join(dir, 'file.tar'))
+  const pieces: Uint8Array[] = []
+  for await (const piece of await packDeterministicStream(join(dir, 'tree'), ['app'])) pieces.push(piece)
+  t.true(Buffer.concat(pieces).equals(await readFile(join(dir, 'file.tar'))))
 })
 
 test('extractArchive unpacks a tar.gz with modes, and refuses an entry with ".." before writing anything', async t => {

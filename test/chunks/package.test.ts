@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { createChunkStore, type ChunkStore } from '../../src/chunks/store.ts'
-import { exportFile, importBytes, importFile, missingChunks } from '../../src/chunks/package.ts'
+import { exportFile, importBytes, importFile, importSource, missingChunks } from '../../src/chunks/package.ts'
 import { chunkStream } from '../../src/chunks/chunker.ts'
 import { chunkCid, manifestBlock, pseudoRandomBytes } from '../../src/core/index.ts'
 
@@ -75,6 +75,15 @@ test('importFile and importBytes give the same manifest', async t => {
   t.deepEqual(fromFile.manifest, fromBytes.manifest)
   t.is(fromFile.manifest.size, data.byteLength)
   t.deepEqual(await t.context.store.getManifest(fromFile.cid), fromFile.manifest)
+})
+
+test('importSource of a stream in odd pieces gives the manifest of importBytes', async t => {
+  const data = xorshiftBytes(2 * MiB + 3, 8)
+  async function * pieces (): AsyncGenerator<Uint8Array> { for (let o = 0; o < data.length; o += 65_537) yield data.slice(o, o + 65_537) }
+  const fromStream = await importSource(t.context.store, pieces())
+  const fromBytes = await importBytes(t.context.store, data)
+  t.is(fromStream.cid, fromBytes.cid)
+  t.deepEqual(fromStream.manifest, fromBytes.manifest)
 })
 
 test('fixed vector: 3 MiB xorshift32(42) imports to the expected manifest CID', async t => {

@@ -80,6 +80,19 @@ test('put of an already present cid is a no-op', async t => {
   t.is(await totalPackBytes(t.context.dir), a.bytes.byteLength, 'the bytes were written once')
 })
 
+test('add stores a chunk under the raw CID of its bytes, once, and returns it', async t => {
+  const store = await startStore(t.context)
+  const a = chunk(4321)
+  const [first, second] = await Promise.all([store.add(a.bytes), store.add(a.bytes)])
+  t.is(first, a.cid)
+  t.is(second, a.cid)
+  t.true(store.has(a.cid))
+  t.deepEqual(await store.get(a.cid), a.bytes)
+  t.is(await totalPackBytes(t.context.dir), a.bytes.byteLength, 'the bytes were written once')
+  const restarted = await restart(t.context, store)
+  t.deepEqual(await restarted.get(a.cid), a.bytes, 'committed like a put')
+})
+
 test('put with wrong bytes throws ChunkHashMismatchError and stores nothing', async t => {
   const store = await startStore(t.context)
   const a = chunk()

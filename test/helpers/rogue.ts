@@ -59,6 +59,7 @@ function lyingStore (real: ChunkStore, onCorrupt: () => void): ChunkStore {
       await real.put(cid, bytes, options)
       for (const chunk of decodeManifest(bytes).chunks) sizes.set(chunk.cid, chunk.size)
     },
+    add: async (bytes, options) => await real.add(bytes, options),
     putManifest: async manifest => await real.putManifest(manifest),
     getManifest: async cid => await real.getManifest(cid),
     delete: async cid => { await real.delete(cid) },
