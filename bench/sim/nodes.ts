@@ -29,7 +29,7 @@ export const DOWN_FREE = 7
 export const LAST_UPDATE = 8
 export const RATE = 9
 export const UPLOADED = 10
-/** Int32 fields of the upload side: chunks being sent, the first and last session waiting for a slot (-1: none), then the requests being sent. */
+/** Int32 fields of the upload side: chunks being sent, the first and last session waiting for a slot (-1: none), then the requests being sent (and, Float64 at `remaining`, their bytes left). */
 export const UP_COUNT = 22
 export const WAIT_HEAD = 23
 export const WAIT_TAIL = 24
@@ -59,11 +59,14 @@ export class NodeTable {
   readonly keySince: number
   readonly head: number
   readonly cap: number
+  /** Float64 offset in a block of the bytes left of each request being sent, by its place in ACTIVE. */
+  readonly remaining: number
 
   constructor (nodes: number, chunks: number, uploadSlots: number, maxInflight: number) {
     const line = (n: number): number => Math.ceil(n / 16) * 16
     this.cap = Math.min(chunks, maxInflight)
-    this.state = line(ACTIVE + uploadSlots)
+    this.remaining = Math.ceil((ACTIVE + uploadSlots) / 2)
+    this.state = line(2 * (this.remaining + uploadSlots))
     this.keys = this.state + chunks
     this.keySlot = this.keys + this.cap
     this.keySince = Math.ceil((this.keySlot + this.cap) / 2) * 2

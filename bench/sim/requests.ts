@@ -6,12 +6,11 @@
  * side holds them, most recently freed first, so the live ones stay few
  * and close together. Nothing is allocated per request.
  *
- * Fields: `f64[8r + SINCE | REMAINING]`, `i32[16r + FETCHER | …]`.
+ * Fields: `f64[8r + SINCE]`, `i32[16r + FETCHER | …]`.
  */
 
-/** Float64 fields, at `8 * r + field`: when the request was made; bytes left while it is being sent. */
+/** Float64 field, at `8 * r + field`: when the request was made. */
 export const SINCE = 0
-export const REMAINING = 1
 /** Int32 fields, at `16 * r + field`. */
 export const FETCHER = 4
 export const UPLOADER = 5

@@ -14,7 +14,7 @@
  * allocated per request.
  */
 import { ACTIVE, LAST_UPDATE, RATE, UPLOADED, UP_COUNT, WAIT_HEAD, WAIT_TAIL, type NodeTable } from './nodes.ts'
-import { AT_UPLOADER, BITS, DIRECT, INDEX, NEXT_QUEUED, REMAINING, UPLOADER, UPLOADER_SLOT, type RequestTable } from './requests.ts'
+import { AT_UPLOADER, BITS, DIRECT, INDEX, NEXT_QUEUED, UPLOADER, UPLOADER_SLOT, type RequestTable } from './requests.ts'
 import type { TimerHeap } from './timers.ts'
 
 /** What the uploads need from the swarm around them. */
@@ -106,8 +106,8 @@ export class Uploads {
     for (let j = 0; j < count; j++) {
       if (i32[block + ACTIVE + j] !== r) continue
       this.#advance(u)
+      f64[block / 2 + UPLOADED] = f64[block / 2 + UPLOADED]! + this.#sizes[q[16 * r + INDEX]!]! - f64[block / 2 + this.#nodes.remaining + j]!
       this.#removeActive(block, j)
-      f64[block / 2 + UPLOADED] = f64[block / 2 + UPLOADED]! + this.#sizes[q[16 * r + INDEX]!]! - this.#requests.f64[8 * r + REMAINING]!
       this.#release(u, 4 * q[16 * r + UPLOADER_SLOT]!)
       this.#drop(r)
       this.#fill(u)
@@ -124,10 +124,10 @@ export class Uploads {
     const { i32, f64, stride } = this.#nodes
     const block = uploader * stride
     const q = this.#requests.i32
-    const remaining = this.#requests.f64
+    const remaining = block / 2 + this.#nodes.remaining
     for (let j = i32[block + UP_COUNT]! - 1; j >= 0; j--) {
+      if (f64[remaining + j]! > DONE_BYTES) continue
       const r = i32[block + ACTIVE + j]!
-      if (remaining[8 * r + REMAINING]! > DONE_BYTES) continue
       this.#removeActive(block, j)
       f64[block / 2 + UPLOADED] = f64[block / 2 + UPLOADED]! + this.#sizes[q[16 * r + INDEX]!]!
       this.#release(uploader, 4 * q[16 * r + UPLOADER_SLOT]!)
@@ -172,9 +172,11 @@ export class Uploads {
   }
 
   #removeActive (block: number, j: number): void {
-    const i32 = this.#nodes.i32
+    const { i32, f64 } = this.#nodes
     const last = --i32[block + UP_COUNT]!
+    const remaining = block / 2 + this.#nodes.remaining
     i32[block + ACTIVE + j] = i32[block + ACTIVE + last]!
+    f64[remaining + j] = f64[remaining + last]!
     i32[block + ACTIVE + last] = 0
   }
 
@@ -220,11 +222,12 @@ export class Uploads {
       if (after === 0) sessions[s + TAIL] = 0
       q[16 * r + NEXT_QUEUED] = 0
       sessions[s + STATE] = SENDING
-      this.#requests.f64[8 * r + REMAINING] = this.#sizes[q[16 * r + INDEX]!]!
       this.#host.started(r)
       if (this.#arriving) q[16 * r + BITS] = q[16 * r + BITS]! | DIRECT
       else q[16 * r + BITS] = q[16 * r + BITS]! & ~DIRECT
-      i32[block + ACTIVE + i32[block + UP_COUNT]!++] = r
+      const j = i32[block + UP_COUNT]!++
+      i32[block + ACTIVE + j] = r
+      this.#nodes.f64[block / 2 + this.#nodes.remaining + j] = this.#sizes[q[16 * r + INDEX]!]!
       changed = true
     }
     if (changed) this.#reschedule(uploader)
@@ -238,11 +241,8 @@ export class Uploads {
     const count = i32[block + UP_COUNT]!
     if (count > 0) {
       const sent = (now - f64[block / 2 + LAST_UPDATE]!) * f64[block / 2 + RATE]! / 1000 / count
-      const remaining = this.#requests.f64
-      for (let j = 0; j < count; j++) {
-        const r = i32[block + ACTIVE + j]!
-        remaining[8 * r + REMAINING] = remaining[8 * r + REMAINING]! - sent
-      }
+      const remaining = block / 2 + this.#nodes.remaining
+      for (let j = 0; j < count; j++) f64[remaining + j] = f64[remaining + j]! - sent
     }
     f64[block / 2 + LAST_UPDATE] = now
   }
@@ -253,9 +253,9 @@ export class Uploads {
     const block = uploader * stride
     const count = i32[block + UP_COUNT]!
     if (count === 0) { this.#timers.remove(uploader); return }
-    const remaining = this.#requests.f64
+    const remaining = block / 2 + this.#nodes.remaining
     let least = Infinity
-    for (let j = 0; j < count; j++) least = Math.min(least, remaining[8 * i32[block + ACTIVE + j]! + REMAINING]!)
+    for (let j = 0; j < count; j++) least = Math.min(least, f64[remaining + j]!)
     this.#timers.set(uploader, this.#host.now + Math.max(0, least) * count * 1000 / f64[block / 2 + RATE]!)
   }
 }
