@@ -79,11 +79,19 @@ interface HeliaPeer {
   readonly store: MeteredBlockstore
 }
 
-/** The baseline as one system of a harness run, its times against `boundSeconds`; skipped (with what it did) when it runs out of time. */
-export async function heliaSystem (data: Uint8Array, o: { agents: number, up: number, originUp: number }, boundSeconds: number): Promise<SystemFigures | { skipped: string }> {
-  note(`Helia/bitswap: ${o.agents} fetchers cat ${formatBytes(data.byteLength)} from one origin (${formatRate(o.originUp)}), fetchers ${formatRate(o.up)}, private network…`)
-  const timeoutMs = Math.max(300_000, 20_000 * (Number.isFinite(boundSeconds) ? boundSeconds : 0))
-  const r = await runHeliaBaseline({ agents: o.agents, data, up: o.up, originUp: o.originUp, timeoutMs })
+/**
+ * The baseline as one system of a harness run, its times against
+ * `boundSeconds`; skipped (with what it did) when it runs out of time.
+ * `variant.timeoutMs` defaults to max(300 s, 20 × the bound).
+ */
+export async function heliaSystem (
+  data: Uint8Array, o: { agents: number, up: number, originUp: number }, boundSeconds: number,
+  variant: { privateNetwork?: boolean, timeoutMs?: number } = {}
+): Promise<SystemFigures | { skipped: string }> {
+  const privateNetwork = variant.privateNetwork ?? true
+  note(`Helia/bitswap: ${o.agents} fetchers cat ${formatBytes(data.byteLength)} from one origin (${formatRate(o.originUp)}), fetchers ${formatRate(o.up)}, ${privateNetwork ? 'private network' : 'no private network'}…`)
+  const timeoutMs = variant.timeoutMs ?? Math.max(300_000, 20_000 * (Number.isFinite(boundSeconds) ? boundSeconds : 0))
+  const r = await runHeliaBaseline({ agents: o.agents, data, up: o.up, originUp: o.originUp, timeoutMs, privateNetwork })
   if (r.times.length < o.agents) {
     const f = (n: number): string => `${formatBytes(n)} (${(n / data.byteLength).toFixed(1)} F)`
     return { skipped: `did not finish within ${timeoutMs / 1000} s: ${r.times.length}/${o.agents} fetchers done; origin served ${f(r.originUploadBytes)}, fetchers served ${f(r.agentUploadBytes)}` }
