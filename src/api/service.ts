@@ -66,7 +66,17 @@ export interface CreateTaskInput {
   readonly spec: TaskSpec
   /** Path of an uploaded `.tar` or `.tar.gz` (detected by content); the caller deletes it afterwards. */
   readonly packagePath?: string
+  /** Or the package as {@link ManagerService.receivePackage} unpacked it; the caller disposes of it afterwards. */
+  readonly received?: ReceivedPackage
   readonly signal?: AbortSignal
+}
+
+/** An uploaded package, unpacked by {@link ManagerService.receivePackage}. */
+export interface ReceivedPackage {
+  /** Where it was unpacked (the manager's scratch space). */
+  readonly dir: string
+  /** Remove it, once the task is created or refused. Idempotent. */
+  dispose (): Promise<void>
 }
 
 /** A target created or updated by the operator. */
@@ -100,6 +110,13 @@ export interface ManagerMetrics {
 export interface ManagerService {
   /** Validate, assemble, pack, sign, persist, announce and seed a task. */
   createTask (input: CreateTaskInput): Promise<TaskView>
+  /**
+   * Unpack an uploaded `.tar` or `.tar.gz` as it arrives, checking every
+   * entry before it is written; for {@link CreateTaskInput.received}. An
+   * implementation without it gets the upload as a file (`packagePath`).
+   * @throws {UnsafePackageError} not a valid archive, an unsafe entry, or over a limit.
+   */
+  receivePackage? (source: AsyncIterable<Uint8Array>, options?: { signal?: AbortSignal }): Promise<ReceivedPackage>
   /** Newest first. */
   listTasks (page: PageRequest): Promise<Page<TaskView>>
   getTask (id: string): Promise<TaskDetail>

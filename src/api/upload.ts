@@ -1,7 +1,9 @@
 /**
  * A multipart task upload: one `task` part (a field or a file, YAML or JSON)
- * and at most one `package` file part, streamed to a private temporary
- * directory under a byte limit. The caller removes the directory.
+ * and at most one `package` file part under a byte limit, streamed to the
+ * manager's unpacking as it arrives where the manager offers that
+ * (`receivePackage`), else to a private temporary directory. The caller
+ * disposes of the one and removes the other.
  */
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, stat } from 'node:fs/promises'
@@ -12,6 +14,7 @@ import type { Multipart, MultipartValue } from '@fastify/multipart'
 import type { FastifyRequest } from 'fastify'
 import { InvalidOptionError, MessageTooLargeError, parseTaskDocument, validateTaskSpec, type TaskSpec } from '../core/index.ts'
 import { InvalidRequestError } from './errors.ts'
+import type { ManagerService, ReceivedPackage } from './service.ts'
 
 /** Limits and location of an upload. */
 export interface UploadOptions {
@@ -21,6 +24,9 @@ export interface UploadOptions {
   readonly packageLimit: number
   /** Directory the temporary package directory is created in. */
   readonly uploadDir: string
+  /** The manager's unpacking of a package as it arrives, if it has one. */
+  readonly receive?: ManagerService['receivePackage']
+  readonly signal?: AbortSignal
 }
 
 /** What a multipart task upload carried. */
@@ -30,6 +36,8 @@ export interface Upload {
   packagePath?: string
   /** Temporary directory to remove once the task is created (or not). */
   tempDir?: string
+  /** Or the package as the manager unpacked it, to dispose of once the task is created (or not). */
+  received?: ReceivedPackage
 }
 
 /**
@@ -117,12 +125,32 @@ function taskOfField (part: MultipartValue, limit: number): TaskSpec {
 
 async function savePackage (part: Multipart, options: UploadOptions, upload: Upload): Promise<void> {
   if (part.type !== 'file') throw new InvalidRequestError('the "package" part must be a file (.tar or .tar.gz)', { field: 'package' })
+  if (options.receive !== undefined) {
+    upload.received = await options.receive(packageBytes(part, options.packageLimit), { signal: options.signal })
+    if (part.file.truncated) throw tooLarge('the package', options.packageLimit)
+    return
+  }
   upload.tempDir = await mkdtemp(join(options.uploadDir, 'pollen-upload-'))
   const path = join(upload.tempDir, 'package')
   upload.packagePath = path
   await pipeline(part.file, limitBytes(options.packageLimit, 'the package'), createWriteStream(path, { flags: 'wx', mode: 0o600 }))
     .catch((err: unknown) => { throw malformed(err) })
   if (part.file.truncated) throw tooLarge('the package', options.packageLimit)
+}
+
+/** The bytes of a package part, failing once over `limit`; the parser's errors are the client's (a 400). */
+async function * packageBytes (part: Multipart & { type: 'file' }, limit: number): AsyncGenerator<Uint8Array> {
+  let seen = 0
+  try {
+    for await (const chunk of part.file as AsyncIterable<Buffer>) {
+      seen += chunk.length
+      if (seen > limit) throw tooLarge('the package', limit)
+      yield chunk
+    }
+  } catch (err) {
+    throw malformed(err)
+  }
+  if (part.file.truncated) throw tooLarge('the package', limit)
 }
 
 /** Passes bytes through until more than `limit` have gone by, then fails. */

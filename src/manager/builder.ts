@@ -16,6 +16,8 @@ export interface BuildOptions {
   readonly spec: TaskSpec
   /** The uploaded `.tar` or `.tar.gz`, if any. */
   readonly packagePath?: string
+  /** Or the upload already unpacked (see `Manager.receivePackage`): used in place, removed by the caller. */
+  readonly unpackedDir?: string
   /** Where scratch directories are made (and removed). */
   readonly scratchDir: string
   readonly store: ChunkStore
@@ -37,7 +39,8 @@ export async function buildPackage (options: BuildOptions): Promise<TaskPackage 
   const { spec } = options
   const transfer = spec.stages.transfer ?? []
   const assemble = spec.stages.assemble ?? []
-  if (options.packagePath == null && assemble.length === 0) {
+  const uploaded = options.packagePath != null || options.unpackedDir != null
+  if (!uploaded && assemble.length === 0) {
     if (transfer.length > 0) throw new InvalidTaskError('stages.transfer: lists paths, but no package was uploaded', { field: 'stages.transfer' })
     return null
   }
@@ -46,8 +49,8 @@ export async function buildPackage (options: BuildOptions): Promise<TaskPackage 
   }
   const work = await mkdtemp(join(options.scratchDir, 'build-'))
   try {
-    const root = join(work, 'package')
-    await mkdir(root)
+    const root = options.unpackedDir ?? join(work, 'package')
+    if (options.unpackedDir == null) await mkdir(root)
     if (options.packagePath != null) await extractArchive(options.packagePath, root, { maxEntries: options.maxPackageEntries, maxBytes: options.maxPackageBytes })
     if (assemble.length > 0) {
       await runAssemble(assemble, { cwd: root, timeoutMs: options.assembleTimeoutMs, maxOutputBytes: options.assembleOutputBytes, signal: options.signal })

@@ -4,7 +4,7 @@
  * gossip and the registry, and implements what the REST API needs.
  */
 import { randomUUID } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, mkdtemp } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey } from '@libp2p/interface'
 import { createChunkExchange, createChunkStore, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
@@ -17,6 +17,7 @@ import {
 import { createGossip, createPeerExchange, createSync, encodeManagerMessage, gossipScoreParams, type PeerExchange, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
 import { buildPackage } from './builder.ts'
+import { removeUnpacked, unpackStream } from './unpack.ts'
 import { sampleMembers } from './members.ts'
 import { createRegistry, type Registry, type TaskRecord } from './registry.ts'
 import { applyAck, applyAdvert, applyLogs, newTarget, type Applied } from './target-state.ts'
@@ -64,6 +65,9 @@ export interface ManagerMetrics {
 /** A page of a listing. */
 export interface PageShape<T> { items: T[], total: number, page: number, perPage: number }
 
+/** An upload unpacked by {@link Manager.receivePackage}. */
+export interface ReceivedPackageShape { readonly dir: string, dispose (): Promise<void> }
+
 /** A running manager. Methods other than `start` throw NotStartedError until it has started. */
 export interface Manager {
   start (): Promise<void>
@@ -72,7 +76,15 @@ export interface Manager {
   readonly node: SwarmNode
   readonly exchange: ChunkExchange
   readonly store: ChunkStore
-  createTask (input: { spec: TaskSpec, packagePath?: string, signal?: AbortSignal }): Promise<TaskViewShape>
+  createTask (input: { spec: TaskSpec, packagePath?: string, received?: ReceivedPackageShape, signal?: AbortSignal }): Promise<TaskViewShape>
+  /**
+   * Unpack an uploaded `.tar` or `.tar.gz` into a scratch directory as it
+   * arrives, each entry checked before it is written and counted against
+   * `maxPackageEntries` and `maxPackageBytes`; pass it to `createTask` as
+   * `received`, then dispose of it.
+   * @throws {UnsafePackageError} not a valid archive, an unsafe entry, or over a limit.
+   */
+  receivePackage (source: AsyncIterable<Uint8Array>, options?: { signal?: AbortSignal }): Promise<ReceivedPackageShape>
   listTasks (page: { page: number, perPage: number }): Promise<PageShape<TaskViewShape>>
   getTask (id: string): Promise<TaskViewShape & { summary: SummaryShape }>
   stopTask (id: string): Promise<TaskViewShape>
@@ -208,12 +220,26 @@ class PollenManager implements Manager {
 
   // ── tasks ────────────────────────────────────────────────────────────
 
-  async createTask (input: { spec: TaskSpec, packagePath?: string, signal?: AbortSignal }): Promise<TaskViewShape> {
+  async receivePackage (source: AsyncIterable<Uint8Array>, options: { signal?: AbortSignal } = {}): Promise<ReceivedPackageShape> {
+    this.#running()
+    const dir = await mkdtemp(join(this.#opts.dataDir, 'scratch', 'upload-'))
+    const dispose = async (): Promise<void> => { await removeUnpacked(dir) }
+    try {
+      await unpackStream(source, dir, { maxEntries: this.#opts.maxPackageEntries, maxBytes: this.#opts.maxPackageBytes, signal: options.signal })
+    } catch (err) {
+      await dispose()
+      throw err
+    }
+    return { dir, dispose }
+  }
+
+  async createTask (input: { spec: TaskSpec, packagePath?: string, received?: ReceivedPackageShape, signal?: AbortSignal }): Promise<TaskViewShape> {
     const parts = this.#running()
     const { spec } = input
     const pkg = await buildPackage({
       spec,
       packagePath: input.packagePath,
+      unpackedDir: input.received?.dir,
       scratchDir: join(this.#opts.dataDir, 'scratch'),
       store: parts.store,
       assembleTimeoutMs: this.#opts.assembleTimeoutMs,

@@ -44,9 +44,12 @@ async function createTask (service: ManagerService, request: FastifyRequest, rep
   }
   const upload: Upload = {}
   try {
-    const { spec, packagePath } = await readUpload(request, options, upload)
-    return await service.createTask(packagePath === undefined ? { spec, signal } : { spec, packagePath, signal })
+    const receive = service.receivePackage?.bind(service)
+    const { spec, packagePath, received } = await readUpload(request, { ...options, ...(receive === undefined ? {} : { receive }), signal }, upload)
+    return await service.createTask(received !== undefined ? { spec, received, signal } : packagePath === undefined ? { spec, signal } : { spec, packagePath, signal })
   } finally {
+    await upload.received?.dispose()
+      .catch((err: unknown) => { request.log.warn({ err }, 'could not remove an unpacked package') })
     if (upload.tempDir !== undefined) {
       await rm(upload.tempDir, { recursive: true, force: true })
         .catch((err: unknown) => { request.log.warn({ err, dir: upload.tempDir }, 'could not remove an uploaded package') })
