@@ -85,6 +85,12 @@ export const EXCHANGE_DEFAULTS = {
    * and 1.48 F instead of 3.06 F at N=16 with 1 MiB/s links (bench/RESULTS.md). @default 2
    */
   maxConcurrentUploads: 2,
+  /**
+   * Chunks this node accepts to send and has not sent yet, over all peers;
+   * further requests are declined at once, so their fetchers ask other
+   * holders instead of queueing behind the whole swarm. @default 8
+   */
+  maxQueuedUploads: 8,
   /** Inbound exchange sessions allowed per connection. @default 64 */
   maxInboundSessionsPerConnection: 64,
   /**
@@ -92,6 +98,12 @@ export const EXCHANGE_DEFAULTS = {
    * to send it again while it still has chunks never sent. @default 15_000
    */
   initialSeedHoldMs: 15_000,
+  /**
+   * Initial-seeding mode, once every chunk has been sent: how long after
+   * sending a chunk the origin declines to send it again, so that fetchers
+   * take it from the peers that hold it. @default 5_000
+   */
+  repeatSeedHoldMs: 5_000,
   /** A session whose opener sends no WANT frame within this long is closed. @default 10_000 */
   firstFrameTimeoutMs: 10_000
 }

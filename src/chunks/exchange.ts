@@ -9,6 +9,7 @@ import { FrameStream } from './frame-stream.ts'
 import { FrameType } from './frames.ts'
 import { createTokenBucket, type TokenBucket } from './rate-limiter.ts'
 import { Semaphore } from './semaphore.ts'
+import { UploadBacklog } from './backlog.ts'
 import { isOnLink, localNetworks } from './locality.ts'
 import { ServerSession, type ServerContext } from './server.ts'
 import { Share } from './share.ts'
@@ -29,6 +30,8 @@ export interface ExchangeStats {
   readonly uploadedBytes: number
   /** Peers currently refused for bad data. */
   readonly badPeers: number
+  /** Chunks accepted for upload and not yet sent (see EXCHANGE_DEFAULTS.maxQueuedUploads). */
+  readonly queuedUploads: number
 }
 
 /** The `/pollen/chunks` protocol on one libp2p node: serves what the store holds, fetches packages. */
@@ -60,6 +63,7 @@ class Exchange implements ChunkExchange {
   readonly #fetchDefaults: Partial<typeof FETCH_DEFAULTS>
   readonly #bucket: TokenBucket
   readonly #uploadSlots: Semaphore
+  readonly #backlog: UploadBacklog
   readonly #shares = new Map<string, Share>()
   readonly #fetchers = new Map<string, Fetcher>()
   readonly #badPeers = new Map<string, number>()
@@ -76,6 +80,7 @@ class Exchange implements ChunkExchange {
     this.#badPeerMs = options.badPeerMs ?? 3_600_000
     this.#bucket = createTokenBucket({ bytesPerSecond: this.#opts.uploadBytesPerSecond })
     this.#uploadSlots = new Semaphore(this.#opts.maxConcurrentUploads)
+    this.#backlog = new UploadBacklog(this.#opts.maxQueuedUploads)
   }
 
   async start (): Promise<void> {
@@ -113,7 +118,10 @@ class Exchange implements ChunkExchange {
 
   async seed (manifestCid: string, options: { initial?: boolean } = {}): Promise<void> {
     const share = this.#share(manifestCid)
-    if (options.initial === true) share.initialSeedHoldMs = this.#opts.initialSeedHoldMs
+    if (options.initial === true) {
+      share.initialSeedHoldMs = this.#opts.initialSeedHoldMs
+      share.repeatSeedHoldMs = this.#opts.repeatSeedHoldMs
+    }
     if (share.manifest !== undefined) return
     const manifest = await this.#store.getManifest(manifestCid)
     const have = new Bitfield(manifest.chunks.length)
@@ -126,7 +134,7 @@ class Exchange implements ChunkExchange {
   }
 
   stats (): ExchangeStats {
-    return { uploadedBytes: this.#uploadedBytes, badPeers: this.#badPeers.size }
+    return { uploadedBytes: this.#uploadedBytes, badPeers: this.#badPeers.size, queuedUploads: this.#backlog.queued }
   }
 
   // --- serving --------------------------------------------------------------
@@ -159,6 +167,7 @@ class Exchange implements ChunkExchange {
       bucket: this.#bucket,
       uploadSlots: this.#uploadSlots,
       maxQueuedRequests: 64,
+      backlog: this.#backlog,
       onUploaded: bytes => { this.#uploadedBytes += bytes },
       isRefused: () => this.#isBadPeer(peer)
     }

@@ -3,6 +3,7 @@ import { PeerState } from './peer-state.ts'
 import { chunkBuffers } from './buffer-pool.ts'
 import { hashId, mix } from './locality.ts'
 import { rarestFirst, type InflightRequest, type PeerView, type PolicyInput, type SelectionPolicy } from './policy.ts'
+import { withTypicalThroughput } from './typical-throughput.ts'
 import type { ClientSession, ClientSessionHandler } from './client-session.ts'
 import type { Share } from './share.ts'
 import type { ChunkStore } from './store.ts'
@@ -415,6 +416,10 @@ export class Fetcher implements ClientSessionHandler {
    * everything they hold.
    */
   #peerViews (): PeerView[] {
+    return withTypicalThroughput(this.#nearFarViews())
+  }
+
+  #nearFarViews (): PeerView[] {
     const usable = [...this.#peers.values()].filter(p => p.session !== undefined && p.remoteHave !== undefined)
     const near = usable.filter(p => p.near)
     if (this.#farOpen || near.length === usable.length) return usable

@@ -13,6 +13,12 @@ export interface PeerView {
   readonly inflight: number
   /** Smoothed observed throughput from this peer in bytes/s, if measured. */
   readonly throughput?: number
+  /**
+   * Throughput to expect of the peer while it is not measured (e.g. what the
+   * measured peers deliver), instead of the optimistic default. It ranks
+   * holders only: an unmeasured peer still gets two requests until measured.
+   */
+  readonly assumedThroughput?: number
   /** Round-trip time in ms, if measured. */
   readonly rttMs?: number
   /** Peers that sent bad data or kept timing out are never asked. */
@@ -83,7 +89,7 @@ export type SelectionPolicy = (input: PolicyInput, now: number, random: () => nu
 const UNMEASURED_THROUGHPUT = 8 * 1024 * 1024
 
 /** A waiting request is not moved before it is this old (exported for drivers that skip calls which cannot decide anything). @default 300 ms */
-export const MIGRATE_MIN_WAIT_MS = 300
+export const MIGRATE_MIN_WAIT_MS = 1000
 
 /** Least time a request must have waited before end game duplicates it. @default 500 ms */
 export const ENDGAME_MIN_WAIT_MS = 500
@@ -229,8 +235,8 @@ function positionOf (peers: readonly PeerView[], id: string): number {
 }
 
 /** When a chunk of `size` bytes asked of `peer` behind `queued` requests is expected, in ms: what the policy ranks holders by (exported for drivers that skip calls which cannot decide anything). */
-export function eta (peer: Pick<PeerView, 'rttMs' | 'throughput'>, queued: number, size: number): number {
-  return (peer.rttMs ?? 0) + 1000 * queued * size / (peer.throughput ?? UNMEASURED_THROUGHPUT)
+export function eta (peer: Pick<PeerView, 'rttMs' | 'throughput' | 'assumedThroughput'>, queued: number, size: number): number {
+  return (peer.rttMs ?? 0) + 1000 * queued * size / (peer.throughput ?? peer.assumedThroughput ?? UNMEASURED_THROUGHPUT)
 }
 
 function averageChunk (sizes: readonly number[]): number {

@@ -4,6 +4,7 @@ import type { Share, ShareListener } from './share.ts'
 import type { ChunkStore } from './store.ts'
 import type { TokenBucket } from './rate-limiter.ts'
 import type { Semaphore } from './semaphore.ts'
+import type { UploadBacklog } from './backlog.ts'
 import { ProtocolError } from '../core/index.ts'
 
 /** What a server session needs from the node that runs it. */
@@ -13,6 +14,8 @@ export interface ServerContext {
   readonly uploadSlots: Semaphore
   /** Requests one peer may have queued on one session. */
   readonly maxQueuedRequests: number
+  /** Chunks accepted and not yet sent over all sessions of the node. */
+  readonly backlog: UploadBacklog
   /** Count bytes uploaded (node-wide statistics). */
   readonly onUploaded: (bytes: number) => void
   /** Whether this peer is refused service (revoked, or caught cheating). */
@@ -51,6 +54,7 @@ export class ServerSession implements ShareListener {
     } finally {
       this.#share.listeners.delete(this)
       this.#abort.abort()
+      for (let i = 0; i < this.#queue.size; i++) this.#ctx.backlog.give()
       this.#queue.clear()
     }
   }
@@ -75,8 +79,12 @@ export class ServerSession implements ShareListener {
   #onRequest (index: number): void {
     const have = this.#share.have
     if (have === undefined || index >= have.length) throw new ProtocolError(`request for chunk ${index} out of range`)
-    if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests ||
-        !this.#share.admit(index, performance.now())) {
+    if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || !this.#ctx.backlog.tryTake()) {
+      this.#reject(index)
+      return
+    }
+    if (!this.#share.admit(index, performance.now())) {
+      this.#ctx.backlog.give()
       this.#reject(index)
       return
     }
@@ -92,7 +100,7 @@ export class ServerSession implements ShareListener {
         const index: number = this.#queue.values().next().value!
         const release = await this.#ctx.uploadSlots.acquire(this.#abort.signal)
         try {
-          if (this.#queue.delete(index)) await this.#upload(index)
+          if (this.#queue.delete(index)) await this.#upload(index).finally(() => { this.#ctx.backlog.give() })
         } finally {
           release()
         }
@@ -135,7 +143,7 @@ export class ServerSession implements ShareListener {
   }
 
   #cancel (index: number): void {
-    this.#queue.delete(index)
+    if (this.#queue.delete(index)) this.#ctx.backlog.give()
     if (this.#sending === index) this.#sending = undefined
   }
 

@@ -26,6 +26,14 @@ export class Share {
    * second copy does and the swarm spreads the rest.
    */
   initialSeedHoldMs = 0
+  /**
+   * Initial-seeding mode, once every chunk has left: a chunk sent within
+   * `repeatSeedHoldMs` is declined, so a requester takes it from the peers
+   * that already hold it. A fetcher cannot see how many others share the
+   * origin's upload, so without this it keeps asking the origin for chunks
+   * it has just sent elsewhere.
+   */
+  repeatSeedHoldMs = 0
   #lastSent: Float64Array | undefined
   #neverSent = 0
 
@@ -46,12 +54,13 @@ export class Share {
     for (const listener of this.listeners) listener.onManifest(this)
   }
 
-  /** See {@link initialSeedHoldMs}; records the upload when admitted. */
+  /** Whether to send chunk `index` now (see {@link initialSeedHoldMs}, {@link repeatSeedHoldMs}); records the upload when admitted. */
   admit (index: number, now: number): boolean {
     const lastSent = this.#lastSent
     if (lastSent === undefined) return false
     const previous = lastSent[index]!
-    if (this.initialSeedHoldMs > 0 && this.#neverSent > 0 && now - previous < this.initialSeedHoldMs) return false
+    const hold = this.#neverSent > 0 ? this.initialSeedHoldMs : this.repeatSeedHoldMs
+    if (now - previous < hold) return false
     if (previous === -Infinity) this.#neverSent--
     lastSent[index] = now
     return true

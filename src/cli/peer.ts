@@ -20,6 +20,8 @@ export interface CliPeerOptions {
   readonly uploadBytesPerSecond?: number
   /** Defaults for every fetch this peer starts. */
   readonly fetch?: ChunkExchangeOptions['fetch']
+  /** Chunks accepted for upload and not yet sent, over all peers. @default EXCHANGE_DEFAULTS.maxQueuedUploads */
+  readonly maxQueuedUploads?: number
   /** Serve from a view of the store (tests use it to play a peer that corrupts what it sends). */
   readonly wrapStore?: (store: ChunkStore) => ChunkStore
 }
@@ -38,6 +40,7 @@ export async function startCliPeer (options: CliPeerOptions): Promise<CliPeer> {
   const exchange = createChunkExchange(node.libp2p, {
     store: options.wrapStore?.(store) ?? store,
     uploadBytesPerSecond: options.uploadBytesPerSecond,
+    maxQueuedUploads: options.maxQueuedUploads,
     fetch: options.fetch
   })
   await exchange.start()

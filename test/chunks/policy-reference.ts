@@ -50,8 +50,8 @@ function candidateLimit (wanted: number): number {
   return wanted * 8 + 16
 }
 
-/** A waiting request is not moved before it is this old. @default 300 ms */
-const MIGRATE_MIN_WAIT_MS = 300
+/** A waiting request is not moved before it is this old. @default 1000 ms */
+const MIGRATE_MIN_WAIT_MS = 1000
 
 /**
  * Move requests that sit unstarted in a slow peer's queue to a holder
@@ -75,7 +75,7 @@ function migrations (input: PolicyInput, slots: Slots, now: number): ChunkReques
 }
 
 function eta (peer: PeerView, queued: number, size: number): number {
-  return (peer.rttMs ?? 0) + 1000 * queued * size / (peer.throughput ?? UNMEASURED_THROUGHPUT)
+  return (peer.rttMs ?? 0) + 1000 * queued * size / (peer.throughput ?? peer.assumedThroughput ?? UNMEASURED_THROUGHPUT)
 }
 
 /**

@@ -99,6 +99,16 @@ test('moves an unstarted request from a slow queue to a much faster holder', t =
   t.deepEqual(rarestFirst(input([slow, similar], { missing: [0], chunkSizes: [256 * 1024], inflight: new Map([[0, [{ peer: 'origin', since: 0 }]]]) }), 1_000, fixed), [], 'not for a marginal gain')
 })
 
+test('an unmeasured peer is ranked at the throughput the driver assumes for it, and still gets two requests', t => {
+  const measured = peer('measured', [0, 1, 2, 3], { throughput: 2e6 })
+  const untried = peer('untried', [0, 1, 2, 3])
+  t.is(rarestFirst(input([measured, untried], { missing: [0] }), 0, fixed)[0]!.peer, 'untried', 'the optimistic default beats 2 MB/s')
+  const assumed = peer('untried', [0, 1, 2, 3], { assumedThroughput: 1e6 })
+  t.is(rarestFirst(input([measured, assumed], { missing: [0] }), 0, fixed)[0]!.peer, 'measured', 'an assumed 1 MB/s does not')
+  const depth = rarestFirst(input([peer('untried', [0, 1, 2, 3], { assumedThroughput: 1e9 })], { missing: [0, 1, 2, 3], limits: { ...LIMITS, maxInflightPerPeer: 16 } }), 0, fixed)
+  t.is(depth.length, 2)
+})
+
 test('a slow peer gets a short queue, a fast one up to the per-peer bound', t => {
   const sizes = Array.from({ length: 20 }, () => 256 * 1024)
   const all = sizes.map((_, i) => i)
@@ -129,7 +139,7 @@ function randomInput (next: () => number): { input: PolicyInput, now: number } {
     return peer(id, [...held], {
       inflight: atPeer,
       banned: pick(6) === 0,
-      ...(pick(4) === 0 ? {} : { throughput: 10_000 + pick(20_000_000) }),
+      ...(pick(4) === 0 ? (pick(2) === 0 ? {} : { assumedThroughput: 10_000 + pick(20_000_000) }) : { throughput: 10_000 + pick(20_000_000) }),
       ...(pick(3) === 0 ? {} : { rttMs: pick(200) })
     })
   })

@@ -169,3 +169,41 @@ test('the only holder timing out again and again is rested, not banned: the fetc
   await assertIdentical(t, fetcher, cid, data)
   t.is(fetcher.exchange.stats().badPeers, 0, 'slowness is not reported as bad data')
 })
+
+test('an origin with room for one queued upload declines the rest: every fetcher still completes and the backlog empties', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const size = 4 * MiB
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: 4 * MiB, maxQueuedUploads: 1 })
+  const fetchers = await Promise.all(Array.from({ length: 4 }, async (_, i) => await startPeer(root.dir, `f${i}`)))
+  const all = [origin, ...fetchers]
+  t.teardown(async () => { await Promise.all(all.map(async p => { await p.stop() })) })
+  await connectAll(all)
+  const data = seededBytes(size, 11)
+  const { cid } = await importBytes(origin.store, data)
+  await origin.exchange.seed(cid, { initial: true })
+
+  await Promise.all(fetchers.map(async f => await f.exchange.fetch(cid, { timeoutMs: 240_000 })))
+
+  for (const f of fetchers) await assertIdentical(t, f, cid, data)
+  for (const p of all) t.is(p.exchange.stats().queuedUploads, 0, `${p.name} holds no place in its backlog`)
+})
+
+test('uncapped fetchers beside an origin capped at 8 MiB/s take the package from each other: the origin sends under 2 copies', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const size = 4 * MiB
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: 8 * MiB })
+  const fetchers = await Promise.all(Array.from({ length: 12 }, async (_, i) => await startPeer(root.dir, `f${i}`)))
+  const all = [origin, ...fetchers]
+  t.teardown(async () => { await Promise.all(all.map(async p => { await p.stop() })) })
+  await connectAll(all)
+  const { cid } = await importBytes(origin.store, seededBytes(size, 12))
+  await origin.exchange.seed(cid, { initial: true })
+
+  await Promise.all(fetchers.map(async f => await f.exchange.fetch(cid, { timeoutMs: 240_000 })))
+
+  const copies = origin.exchange.uploadedBytesFor(cid) / size
+  t.log(`origin uploaded ${copies.toFixed(2)} copies`)
+  t.true(copies < 2, `origin uploaded ${copies.toFixed(2)} copies`)
+})

@@ -15,6 +15,7 @@ export interface TestPeerOptions {
   /** Wrap the store the exchange serves from (e.g. to corrupt what it sends). */
   readonly wrapStore?: (store: ChunkStore) => ChunkStore
   readonly fetch?: Partial<FetchOptions>
+  readonly maxQueuedUploads?: number
 }
 
 /** A temporary directory removed when `cleanup` runs. */
@@ -33,6 +34,7 @@ export async function startPeer (root: string, name: string, options: TestPeerOp
     bootstrap: options.bootstrap ?? [],
     uploadBytesPerSecond: options.uploadBytesPerSecond,
     wrapStore: options.wrapStore,
+    maxQueuedUploads: options.maxQueuedUploads,
     fetch: { requestTimeoutMs: 10_000, stallTimeoutMs: 60_000, ...options.fetch }
   })
   return { name, dir, ...peer }

@@ -1,0 +1,40 @@
+import test from 'ava'
+import { Share } from '../../src/chunks/share.ts'
+import { Bitfield } from '../../src/chunks/bitfield.ts'
+import type { Manifest } from '../../src/core/index.ts'
+
+function share (chunks: number): Share {
+  const s = new Share('cid')
+  const manifest = { chunks: Array.from({ length: chunks }, (_, i) => ({ cid: `c${i}`, size: 10 })) } as unknown as Manifest
+  const have = new Bitfield(chunks)
+  for (let i = 0; i < chunks; i++) have.set(i)
+  s.setManifest(manifest, have)
+  return s
+}
+
+test('a plain share sends any chunk any time', t => {
+  const s = share(2)
+  t.true(s.admit(0, 0))
+  t.true(s.admit(0, 1))
+})
+
+test('initial seeding: no second copy of a chunk while another was never sent, until the hold ends', t => {
+  const s = share(3)
+  s.initialSeedHoldMs = 15_000
+  t.true(s.admit(0, 0))
+  t.false(s.admit(0, 100), 'chunks 1 and 2 never left')
+  t.true(s.admit(1, 200))
+  t.true(s.admit(0, 15_000), 'the hold ended')
+})
+
+test('initial seeding, once every chunk left: a chunk sent within the repeat hold is declined', t => {
+  const s = share(2)
+  s.initialSeedHoldMs = 15_000
+  s.repeatSeedHoldMs = 5_000
+  t.true(s.admit(0, 0))
+  t.true(s.admit(1, 10))
+  t.false(s.admit(0, 1_000), 'the swarm holds chunk 0 by now')
+  t.true(s.admit(0, 5_000))
+  t.false(s.admit(0, 6_000), 'each send starts the hold again')
+  t.true(s.admit(1, 6_000))
+})
