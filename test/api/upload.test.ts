@@ -6,6 +6,8 @@ import test from 'ava'
 import type { ExecutionContext } from 'ava'
 import { create as createTar } from 'tar'
 import { AssembleFailedError } from '../../src/core/index.ts'
+import { createApi, type ManagerService } from '../../src/api/index.ts'
+import { createFakeService } from './fake-service.ts'
 import { auth, multipart, SAMPLE_TASK, SAMPLE_YAML, startApi, type Part } from './helpers.ts'
 
 async function tempDir (t: ExecutionContext, prefix: string): Promise<string> {
@@ -140,4 +142,49 @@ test('createApi refuses an uploadDir that does not exist', async t => {
   const missing = join(tmpdir(), `pollen-no-such-dir-${randomBytes(6).toString('hex')}`)
   const error = await t.throwsAsync(startApi(t, { uploadDir: missing }))
   t.is(error?.name, 'InvalidOptionError')
+})
+
+/** A service that unpacks as the upload arrives: here it only collects the bytes, and counts disposals. */
+async function streamingApi (t: ExecutionContext, options: { packageLimit?: number } = {}) {
+  const uploadDir = await tempDir(t, 'pollen-api-uploads-')
+  const fake = createFakeService()
+  const received: Array<{ bytes: Buffer, disposed: number }> = []
+  const service: ManagerService = Object.assign(Object.create(fake) as ManagerService, {
+    async receivePackage (source: AsyncIterable<Uint8Array>) {
+      const pieces: Uint8Array[] = []
+      for await (const piece of source) pieces.push(piece)
+      const entry = { bytes: Buffer.concat(pieces), disposed: 0 }
+      received.push(entry)
+      return { dir: '/nowhere', dispose: async () => { entry.disposed++ } }
+    }
+  })
+  const app = await createApi({ processMetrics: false, ...options, uploadDir, service })
+  t.teardown(async () => { await app.close() })
+  const post = async (parts: Part[]) => {
+    const body = multipart(parts)
+    return await app.inject({ method: 'POST', url: '/tasks', payload: body.payload, headers: { ...body.headers, ...auth() } })
+  }
+  return { fake, received, uploadDir, post }
+}
+
+test('a service that unpacks as the upload arrives gets the package as a stream, no file, and it is disposed of', async t => {
+  const { fake, received, uploadDir, post } = await streamingApi(t)
+  const tarball = await makePackage(t)
+  const res = await post([{ name: 'package', value: tarball, filename: 'package.tar.gz' }, { name: 'task', value: SAMPLE_YAML }])
+  t.is(res.statusCode, 201)
+  t.is(received.length, 1)
+  t.true(received[0]!.bytes.equals(tarball))
+  t.is(received[0]!.disposed, 1)
+  t.is(fake.creates[0]!.input.received?.dir, '/nowhere')
+  t.is(fake.creates[0]!.input.packagePath, undefined)
+  t.deepEqual(await readdir(uploadDir), [])
+})
+
+test('through the streaming path too, a package over packageLimit is a 413 and no task is created', async t => {
+  const { fake, received, post } = await streamingApi(t, { packageLimit: 64 * 1024 })
+  const res = await post([{ name: 'task', value: SAMPLE_YAML }, { name: 'package', value: randomBytes(200 * 1024), filename: 'big.tar' }])
+  t.is(res.statusCode, 413)
+  t.is(res.json().code, 'ERR_MESSAGE_TOO_LARGE')
+  t.is(fake.creates.length, 0)
+  t.is(received.length, 0)
 })
