@@ -36,6 +36,7 @@ export async function runSimulateBench (o: SimulateBenchOptions): Promise<void> 
     events: result.events,
     policyCalls: result.policyCalls,
     skippedCalls: result.skippedCalls,
+    declined: result.declined,
     wallSeconds: round(result.wallSeconds),
     cpuSeconds: round(result.cpuSeconds)
   }
@@ -45,6 +46,7 @@ export async function runSimulateBench (o: SimulateBenchOptions): Promise<void> 
     ['lower bound', `${record.lowerBoundSeconds} s (broadcast bound ${record.broadcastBoundSeconds} s)`],
     ['completion', `${figures.seconds} s (p50 ${figures.p50Seconds}, p99 ${figures.p99Seconds}), efficiency ${figures.efficiency}`],
     ['origin upload', `${formatBytes(result.originUploadBytes)} = ${(result.originUploadBytes / o.packageBytes).toFixed(2)} F; duplicates ${record.duplicateRatio}`],
+    ['declined', `${result.declined.backlog} requests for a full backlog, ${result.declined.originHold} held by the origin`],
     ['simulation', `${result.events} events, ${result.policyCalls} policy calls (${result.skippedCalls} more shown to decide nothing and skipped) in ${record.wallSeconds} s (${record.cpuSeconds} s of CPU)`],
     ['files', files.join(', ')]
   ], record, o.json)

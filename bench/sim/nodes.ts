@@ -16,10 +16,12 @@ export const HELD = 1
 /** Requests in flight, and chunks they are for. */
 export const INFLIGHT = 2
 export const KEY_COUNT = 3
-/** Link slots whose peer declined a request of this node (only the origin declines; see Swarm.recentlyRejected). */
+/** Declines of this node's requests not yet `rejectBackoffMs` old (a full backlog, the origin's holds; see Swarm.declinedBits). */
 export const DECLINED = 4
 /** The number of the node's pending tick in the tick line, plus one (0: none). */
 export const TICK = 5
+/** What the node's links not yet measured are shown at, whole bytes/s (0: nothing assumed; see typical.ts), kept as deliveries measure links. */
+export const TYPICAL = 6
 /** Float64 fields of the fetch side: when the pending policy call is due (while PLAN_PENDING), when the last one ran, completion (-1 before), when the download link is next free. */
 export const PLAN_AT = 4
 export const LAST_PLAN = 5
@@ -29,11 +31,17 @@ export const DOWN_FREE = 7
 export const LAST_UPDATE = 8
 export const RATE = 9
 export const UPLOADED = 10
-/** Int32 fields of the upload side: chunks being sent, the first and last session waiting for a slot (-1: none), then the requests being sent (and, Float64 at `remaining`, their bytes left). */
+/**
+ * Int32 fields of the upload side: chunks being sent, the first and last
+ * session waiting for a slot (-1: none), chunks accepted and not yet sent
+ * over all sessions (the server's UploadBacklog), then the requests being
+ * sent (and, Float64 at `remaining`, their bytes left).
+ */
 export const UP_COUNT = 22
 export const WAIT_HEAD = 23
 export const WAIT_TAIL = 24
-export const ACTIVE = 25
+export const BACKLOG = 25
+export const ACTIVE = 26
 
 /** Bits of FLAGS that make a HAVE from a neighbour no reason to call the node's policy. */
 export const PLAN_PENDING = 1

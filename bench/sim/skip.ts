@@ -5,12 +5,12 @@
  * policy would return no request: its checks are supersets of the policy's
  * (a peer's `has` is the HAVE bit less recent rejections; the ETAs use the
  * policy's own `eta` with the fewest requests a peer can have queued in the
- * call). The simulation's `checkSkips` option verifies that on every
+ * call, and the throughput the call shows, assumed ones included). The simulation's `checkSkips` option verifies that on every
  * skipped call.
  */
 import { ENDGAME_MIN_WAIT_MS, eta, MIGRATE_MIN_WAIT_MS, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { COPIES, COPY, HAVE, HOLDERS, STARTED, type ChunkTable } from './chunks.ts'
-import type { NodeTable } from './nodes.ts'
+import { TYPICAL, type NodeTable } from './nodes.ts'
 import type { Topology } from './topology.ts'
 
 /** The swarm state the test reads (live arrays, not copies). */
@@ -37,14 +37,16 @@ export class SkipTest {
   /** Scratch: the HAVE bits of the neighbours with a free place in their queue, OR-ed. */
   readonly #freeHave: Int32Array
   /** Scratch peer for `eta`. */
-  readonly #peer: { rttMs: number, throughput: number | undefined }
+  readonly #peer: { rttMs: number, throughput: number | undefined, assumedThroughput: number | undefined }
   #now = 0
+  /** What the node's unmeasured links are shown at (0: nothing assumed). */
+  #assumed = 0
 
   constructor (inputs: SkipInputs) {
     this.#in = inputs
     this.#k = inputs.sizes.length
     this.#freeHave = new Int32Array(inputs.words)
-    this.#peer = { rttMs: inputs.rttMs, throughput: undefined }
+    this.#peer = { rttMs: inputs.rttMs, throughput: undefined, assumedThroughput: undefined }
   }
 
   /**
@@ -112,6 +114,7 @@ export class SkipTest {
     const index = chunks.keyAt(node, j)
     const current = chunks.slotAt(node, j)
     const size = sizes[index]!
+    this.#assumed = this.#in.nodes.i32[node * this.#in.nodes.stride + TYPICAL]!
     const deadline = eta(this.#show(current), queue[2 * current]!, size) / 2
     const { start, neighbour } = net
     for (let s = start[node]!; s < start[node + 1]!; s++) {
@@ -123,9 +126,11 @@ export class SkipTest {
   }
 
   /** The scratch peer, showing link `slot` as its view would. */
-  #show (slot: number): { rttMs: number, throughput: number | undefined } {
+  #show (slot: number): { rttMs: number, throughput: number | undefined, assumedThroughput: number | undefined } {
     const throughput = this.#in.seenThroughput[slot]!
-    this.#peer.throughput = throughput === 0 ? undefined : throughput
-    return this.#peer
+    const peer = this.#peer
+    peer.throughput = throughput === 0 ? undefined : throughput
+    peer.assumedThroughput = throughput === 0 && this.#assumed > 0 ? this.#assumed : undefined
+    return peer
   }
 }

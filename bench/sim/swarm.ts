@@ -6,7 +6,8 @@
  * measured throughput per neighbour.
  *
  * Model. Uploads: see {@link Uploads} (sessions, `maxConcurrentUploads`
- * slots sharing the upload rate, initial seeding at the origin). Downloads:
+ * slots sharing the upload rate, the `maxQueuedUploads` backlog, the
+ * origin's initial and repeat holds). Downloads:
  * uncapped by default; with `down`, a fetcher's link takes the chunks that
  * reach it one after another at that rate, and no chunk arrives before its
  * upload ended (exact in throughput, approximate in the order of chunks
@@ -21,7 +22,9 @@
  * request, which the next tick does); calls asked for within `coalesceMs`,
  * or before a due tick, are one call; requests cancelled once a copy
  * arrives; declined requests not repeated at that peer for
- * `rejectBackoffMs`.
+ * `rejectBackoffMs`; peers not yet measured shown to the policy at the
+ * median measured throughput once three are measured
+ * (`withTypicalThroughput`, see typical.ts).
  *
  * Speed. Events that come due a fixed delay after they are made sit in
  * ring buffers (delay-line.ts), only upload completions in a heap; per
@@ -37,12 +40,13 @@ import { xorshift32 } from '../../src/core/index.ts'
 import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
 import { DelayLine } from './delay-line.ts'
 import { EventQueue } from './events.ts'
-import { DECLINED, DONE_AT, TICK, DOWN_FREE, FLAGS, HELD, INFLIGHT, INFLIGHT_FULL, LAST_PLAN, NodeTable, PLAN_AT, PLAN_PENDING, RATE } from './nodes.ts'
+import { DECLINED, DONE_AT, TICK, TYPICAL, DOWN_FREE, FLAGS, HELD, INFLIGHT, INFLIGHT_FULL, LAST_PLAN, NodeTable, PLAN_AT, PLAN_PENDING, RATE } from './nodes.ts'
 import { AT_FETCHER, AT_UPLOADER, BITS, DIRECT, FETCHER, FETCHER_SLOT, INDEX, NEXT_COPY, RequestTable, SINCE, UPLOADER, UPLOADER_SLOT } from './requests.ts'
 import { buildTopology, type Topology } from './topology.ts'
 import { SkipTest } from './skip.ts'
 import { TimerHeap } from './timers.ts'
-import { Uploads, type UploadHost } from './uploads.ts'
+import { TypicalThroughput } from './typical.ts'
+import { Uploads, type Declines, type UploadHost } from './uploads.ts'
 
 /** Options of {@link simulate}. */
 export interface SimulationOptions {
@@ -63,6 +67,11 @@ export interface SimulationOptions {
   readonly seed: number
   /** Chunks a node sends at once. @default EXCHANGE_DEFAULTS.maxConcurrentUploads */
   readonly uploadSlots?: number
+  /** Chunks a node accepts and has not sent yet before it declines requests. @default EXCHANGE_DEFAULTS.maxQueuedUploads */
+  readonly maxQueuedUploads?: number
+  /** The origin's holds (initial seeding). @default EXCHANGE_DEFAULTS.initialSeedHoldMs, EXCHANGE_DEFAULTS.repeatSeedHoldMs */
+  readonly initialSeedHoldMs?: number
+  readonly repeatSeedHoldMs?: number
   /** Period of the fetcher's timer, which runs the policy too. @default FETCHER_TICK_MS */
   readonly tickMs?: number
   /** Events for one agent within this many ms are answered by one policy call. @default PLAN_COALESCE_MS */
@@ -83,6 +92,8 @@ export interface SimulationResult {
   readonly policyCalls: number
   /** Calls the driver made that were shown to decide nothing before running the policy (see skip.ts). */
   readonly skippedCalls: number
+  /** Requests declined, by reason. */
+  readonly declined: Readonly<Declines>
   readonly wallSeconds: number
   /** CPU time of the run (user + system), less disturbed than wall time by other work on the machine. */
   readonly cpuSeconds: number
@@ -126,11 +137,15 @@ class LinkView implements PeerView {
   readonly id: string
   /** In whole bytes/s, a small integer: storing a fractional number for every refill would allocate a box for it. */
   throughput: number | undefined = undefined
+  /** The median of the measured links, for an unmeasured one (see typical.ts); whole bytes/s too. */
+  assumedThroughput: number | undefined = undefined
   rttMs = 0
   readonly banned = false
   /** The neighbour's first word in `haveBits`, and the link's slot. */
   base = 0
   slot = 0
+  /** The link's first word in `declinedBits`, or -1 while the fetcher has no decline running (nothing to read). */
+  declinedBase = -1
   readonly #swarm: Swarm
 
   constructor (swarm: Swarm, id: string) {
@@ -141,7 +156,9 @@ class LinkView implements PeerView {
   get inflight (): number { return this.#swarm.queue[2 * this.slot]! }
 
   has (index: number): boolean {
-    return ((this.#swarm.haveBits[this.base + (index >> 5)]! >>> (index & 31)) & 1) !== 0 && !this.#swarm.recentlyRejected(this.slot, index)
+    const word = index >> 5
+    const declined = this.declinedBase < 0 ? 0 : this.#swarm.declinedBits[this.declinedBase + word]!
+    return (((this.#swarm.haveBits[this.base + word]! & ~declined) >>> (index & 31)) & 1) !== 0
   }
 }
 
@@ -194,16 +211,21 @@ class Swarm implements UploadHost {
   readonly #missing: number[][] = []
   /** The same block as Float64 (half the index). */
   readonly #times: Float64Array
-  /** For nodes with DECLINED set: when the peer at a link slot declined a chunk (by slot * k + chunk), and those link slots. */
-  readonly #rejected = new Map<number, Map<number, number>>()
-  readonly #decliners = new Map<number, number[]>()
-  /** The current node's, while it has any. */
-  #currentRejected: Map<number, number> | undefined = undefined
-  #currentDecliners: number[] | undefined = undefined
+  /**
+   * Per fetcher-side link slot, `words` Int32: the chunks the peer declined
+   * less than `rejectBackoffMs` ago (the fetcher's PeerState.rejected). A
+   * set bit also takes the peer out of the chunk's HOLDERS count, and one
+   * event in `#declineEnds` clears it: while it is set the fetcher asks that
+   * peer for that chunk no more, so there is no second decline to track.
+   */
+  readonly declinedBits: Int32Array
+  readonly #declineEnds: DelayLine
   /** Per fetcher-side link slot s: measured throughput at [2s] (NaN until measured), last arrival at [2s + 1]. */
   readonly #linkTimes: Float64Array
   /** Per fetcher-side link slot: the throughput rounded to whole bytes/s as the policy sees it (0 until measured). */
   readonly #seenThroughput: Int32Array
+  /** Computes what a node's unmeasured links are shown at (kept in its block, TYPICAL). */
+  readonly #typical: TypicalThroughput
   readonly #skipTest: SkipTest
   /** Per fetcher-side link slot s: requests outstanding at [2s], queue depth the policy allows at [2s + 1]. */
   readonly queue: Uint8Array
@@ -264,14 +286,24 @@ class Swarm implements UploadHost {
     this.#deliverNow = new DelayLine(this.#latency)
     this.#deliverLater = new DelayLine(2 * this.#latency)
     this.#rejects = new DelayLine(2 * this.#latency)
+    this.#declineEnds = new DelayLine(FETCH_DEFAULTS.rejectBackoffMs)
+    this.declinedBits = new Int32Array(links * this.#words)
     this.#linkTimes = new Float64Array(2 * links)
     for (let s = 0; s < links; s++) this.#linkTimes[2 * s] = NaN
     this.#seenThroughput = new Int32Array(links)
+    this.#typical = new TypicalThroughput(net, this.#seenThroughput)
     this.queue = new Uint8Array(2 * links)
     const depth = peerQueueDepth({}, this.#chunkBytes, LIMITS)
     for (let s = 0; s < links; s++) this.queue[2 * s + 1] = depth
     this.#timers = new TimerHeap(nodes)
-    this.#uploads = new Uploads(this, this.#timers, this.#nodes, this.#requests, links, slots, this.#sizes, EXCHANGE_DEFAULTS.initialSeedHoldMs)
+    this.#uploads = new Uploads(this, this.#timers, this.#nodes, this.#requests, {
+      links,
+      slots,
+      maxQueued: o.maxQueuedUploads ?? EXCHANGE_DEFAULTS.maxQueuedUploads,
+      sizes: this.#sizes,
+      initialSeedHoldMs: o.initialSeedHoldMs ?? EXCHANGE_DEFAULTS.initialSeedHoldMs,
+      repeatSeedHoldMs: o.repeatSeedHoldMs ?? EXCHANGE_DEFAULTS.repeatSeedHoldMs
+    })
     this.#remaining = o.agents
     this.#skipTest = new SkipTest({
       net, limits: LIMITS, nodes: this.#nodes, chunks: this.#chunks, sizes: this.#sizes, haveBits: this.haveBits, words: this.#words, queue: this.queue, seenThroughput: this.#seenThroughput, rttMs: 2 * this.#latency
@@ -284,12 +316,7 @@ class Swarm implements UploadHost {
       inflightCount: 0,
       peers: [],
       limits: LIMITS,
-      holders: (index: number): number => {
-        let n = this.#blocks[this.#currentBase + index]! & HOLDERS
-        const decliners = this.#currentDecliners
-        if (decliners !== undefined) for (const slot of decliners) if (this.recentlyRejected(slot, index)) n--
-        return n
-      }
+      holders: (index: number): number => this.#blocks[this.#currentBase + index]! & HOLDERS
     }
   }
 
@@ -301,7 +328,8 @@ class Swarm implements UploadHost {
       this.#messages.push(at, PLAN, n)
     }
     const limitMs = this.#timeLimitMs()
-    const lines = [this.#planNow, this.#planOnHave, this.#ticks ?? new DelayLine(0), this.#deliverNow, this.#deliverLater, this.#rejects]
+    // A decline ending first: at `rejectBackoffMs` after it, the fetcher no longer counts it (PeerState's `now - at < rejectBackoffMs`).
+    const lines = [this.#declineEnds, this.#planNow, this.#planOnHave, this.#ticks ?? new DelayLine(0), this.#deliverNow, this.#deliverLater, this.#rejects]
     const timers = this.#timers
     const messages = this.#messages
     while (this.#remaining > 0) {
@@ -326,9 +354,10 @@ class Swarm implements UploadHost {
       } else {
         const line = lines[source]!
         line.pop()
-        if (source <= 1) this.#planDue(line.a)
-        else if (source === 2) { if (line.a >= 0) this.#tickDue(line.a) }
-        else if (source <= 4) this.#deliver(line.a, line.b, line.c)
+        if (source === 0) this.#declineEnded(line.a, line.b, line.c)
+        else if (source <= 2) this.#planDue(line.a)
+        else if (source === 3) { if (line.a >= 0) this.#tickDue(line.a) }
+        else if (source <= 5) this.#deliver(line.a, line.b, line.c)
         else this.#onReject(line.a, line.b, line.c)
       }
     }
@@ -346,6 +375,7 @@ class Swarm implements UploadHost {
       events: this.#eventCount,
       policyCalls: this.#policyCalls,
       skippedCalls: this.#skippedCalls,
+      declined: { ...this.#uploads.declines },
       topology: this.#net.description
     }
   }
@@ -372,14 +402,6 @@ class Swarm implements UploadHost {
   /** Free a request record once neither side holds it; each side hands it here once, after letting go. */
   released (r: number): void {
     if ((this.#requests.i32[16 * r + BITS]! & (AT_FETCHER | AT_UPLOADER)) === 0) this.#requests.free(r)
-  }
-
-  /** Whether the peer at link `slot` declined chunk `index` less than `rejectBackoffMs` ago (for the node of the running policy call). */
-  recentlyRejected (slot: number, index: number): boolean {
-    const rejected = this.#currentRejected
-    if (rejected === undefined) return false
-    const at = rejected.get(slot * this.#k + index)
-    return at !== undefined && this.now - at < FETCH_DEFAULTS.rejectBackoffMs
   }
 
   // --- the fetch driver -----------------------------------------------------
@@ -439,9 +461,6 @@ class Swarm implements UploadHost {
     const base = block + this.#state
     this.#current = node
     this.#currentBase = base
-    const declined = this.#blocks[block + DECLINED]! !== 0
-    this.#currentRejected = declined ? this.#rejected.get(node) : undefined
-    this.#currentDecliners = declined ? this.#decliners.get(node) : undefined
     this.#chunks.setNode(node, this.#net.start[node]!)
     const state = this.#blocks
     const input = this.#input
@@ -463,14 +482,19 @@ class Swarm implements UploadHost {
     while (this.#views.length < count) this.#views.push(new LinkView(this, this.#ids[this.#views.length]!))
     const rtt = 2 * this.#latency
     const words = this.#words
+    const typical = this.#blocks[node * this.#stride + TYPICAL]!
+    const assumed = typical === 0 ? undefined : typical
+    const declines = this.#blocks[node * this.#stride + DECLINED]! !== 0
     for (let i = 0; i < count; i++) {
       const view = this.#views[i]!
       const slot = from + i
       const throughput = this.#seenThroughput[slot]!
       view.throughput = throughput === 0 ? undefined : throughput
+      view.assumedThroughput = throughput === 0 ? assumed : undefined
       view.rttMs = rtt
       view.base = neighbour[slot]! * words
       view.slot = slot
+      view.declinedBase = declines ? slot * words : -1
     }
     return (this.#peerLists[count] ??= this.#views.slice(0, count))
   }
@@ -526,14 +550,24 @@ class Swarm implements UploadHost {
     const r = this.#takeRequest(fetcher, slot, index)
     if (r === 0) return
     this.released(r)
-    let rejected = this.#rejected.get(fetcher)
-    if (rejected === undefined) this.#rejected.set(fetcher, rejected = new Map())
-    rejected.set(slot * this.#k + index, this.now)
-    let decliners = this.#decliners.get(fetcher)
-    if (decliners === undefined) this.#decliners.set(fetcher, decliners = [])
-    if (!decliners.includes(slot)) decliners.push(slot)
-    this.#blocks[fetcher * this.#stride + DECLINED] = decliners.length
+    const bit = slot * this.#words + (index >> 5)
+    const mask = 1 << (index & 31)
     this.#planSoon(fetcher, this.#planNow)
+    if ((this.declinedBits[bit]! & mask) !== 0) return // cannot happen (see declinedBits); counted once if it did
+    this.declinedBits[bit] = this.declinedBits[bit]! | mask
+    const block = fetcher * this.#stride
+    this.#blocks[block + this.#state + index] = this.#blocks[block + this.#state + index]! - 1
+    this.#blocks[block + DECLINED] = this.#blocks[block + DECLINED]! + 1
+    this.#declineEnds.push(this.now, fetcher, slot, index)
+  }
+
+  /** `rejectBackoffMs` after the peer at `slot` declined `index`: the fetcher may ask it again, and counts it as a holder again. */
+  #declineEnded (fetcher: number, slot: number, index: number): void {
+    const bit = slot * this.#words + (index >> 5)
+    this.declinedBits[bit] = this.declinedBits[bit]! & ~(1 << (index & 31))
+    const block = fetcher * this.#stride
+    this.#blocks[block + this.#state + index] = this.#blocks[block + this.#state + index]! + 1
+    this.#blocks[block + DECLINED] = this.#blocks[block + DECLINED]! - 1
   }
 
   #deliver (fetcher: number, slot: number, index: number): void {
@@ -544,7 +578,7 @@ class Swarm implements UploadHost {
     const blocks = this.#blocks
     const held = (blocks[word]! & HAVE) !== 0
     if (r !== 0) {
-      if (!held) this.#measure(slot, this.#requests.f64[8 * r + SINCE]!, size)
+      if (!held) this.#measure(fetcher, slot, this.#requests.f64[8 * r + SINCE]!, size)
       this.released(r)
     }
     if (held) { this.#duplicateBytes += size; return }
@@ -567,7 +601,7 @@ class Swarm implements UploadHost {
   }
 
   /** Fold a delivery into the link's throughput estimate, as PeerState.recordDelivery does. */
-  #measure (slot: number, since: number, size: number): void {
+  #measure (fetcher: number, slot: number, since: number, size: number): void {
     const times = this.#linkTimes
     const elapsed = Math.max(1, this.now - Math.max(since, times[2 * slot + 1]!))
     const sample = size * 1000 / elapsed
@@ -577,6 +611,7 @@ class Swarm implements UploadHost {
     const seen = this.#seenThroughput[slot] = Math.min(2 ** 30, Math.max(1, Math.round(throughput)))
     this.queue[2 * slot + 1] = peerQueueDepth({ throughput: seen }, this.#chunkBytes, LIMITS)
     times[2 * slot + 1] = this.now
+    this.#blocks[fetcher * this.#stride + TYPICAL] = this.#typical.of(fetcher)
   }
 
   /**

@@ -3,8 +3,10 @@
  * one session per fetcher with its requests in order, a node-wide limit of
  * `slots` chunks sent at once (sessions take turns for a slot, one chunk at
  * a time, like the server's FIFO semaphore), the upload rate shared equally
- * by the chunks being sent (the token bucket interleaves their pieces), and
- * the origin's initial-seeding admission at request time.
+ * by the chunks being sent (the token bucket interleaves their pieces), the
+ * node-wide backlog (a request beyond `maxQueued` chunks accepted and not
+ * yet sent is declined) and the origin's initial-seeding admission
+ * (`Share.admit`: the initial and the repeat hold), both at request time.
  *
  * Layout: an uploader's scalars and the requests it sends sit in the
  * upload line of its block (nodes.ts); a session is the link's slot in the
@@ -13,7 +15,7 @@
  * threaded through the request records (requests.ts). Nothing is
  * allocated per request.
  */
-import { ACTIVE, LAST_UPDATE, RATE, UPLOADED, UP_COUNT, WAIT_HEAD, WAIT_TAIL, type NodeTable } from './nodes.ts'
+import { ACTIVE, BACKLOG, LAST_UPDATE, RATE, UPLOADED, UP_COUNT, WAIT_HEAD, WAIT_TAIL, type NodeTable } from './nodes.ts'
 import { AT_UPLOADER, BITS, DIRECT, INDEX, NEXT_QUEUED, UPLOADER, UPLOADER_SLOT, type RequestTable } from './requests.ts'
 import type { TimerHeap } from './timers.ts'
 
@@ -40,6 +42,28 @@ const SENDING = 2
 /** Bytes below which a transfer counts as finished (rounding of the shared-rate arithmetic). */
 const DONE_BYTES = 0.5
 
+/** How the upload side is set up (the exchange's options, EXCHANGE_DEFAULTS). */
+export interface UploadOptions {
+  /** Links in the topology (sessions). */
+  readonly links: number
+  /** Chunks a node sends at once (`maxConcurrentUploads`). */
+  readonly slots: number
+  /** Chunks a node accepts and has not sent yet, over all sessions, before it declines (`maxQueuedUploads`). */
+  readonly maxQueued: number
+  readonly sizes: readonly number[]
+  /** The origin's holds, as `Share.initialSeedHoldMs` and `Share.repeatSeedHoldMs`. */
+  readonly initialSeedHoldMs: number
+  readonly repeatSeedHoldMs: number
+}
+
+/** Requests declined, by reason. */
+export interface Declines {
+  /** The uploader's backlog was full. */
+  backlog: number
+  /** The origin held the chunk (initial or repeat hold). */
+  originHold: number
+}
+
 /** Every node's upload side; node 0 is the origin. */
 export class Uploads {
   readonly #host: UploadHost
@@ -48,21 +72,25 @@ export class Uploads {
   readonly #requests: RequestTable
   readonly #sizes: readonly number[]
   readonly #slots: number
+  readonly #maxQueued: number
   readonly #sessions: Int32Array
-  readonly #origin: { readonly lastSent: Float64Array, neverSent: number, readonly holdMs: number }
+  readonly #origin: { readonly lastSent: Float64Array, neverSent: number, readonly initialHoldMs: number, readonly repeatHoldMs: number }
+  readonly declines: Declines = { backlog: 0, originHold: 0 }
   /** Set while a request is being taken in: what a slot starts then starts at once. */
   #arriving = false
 
-  constructor (host: UploadHost, timers: TimerHeap, nodes: NodeTable, requests: RequestTable, links: number, slots: number, sizes: readonly number[], initialSeedHoldMs: number) {
+  constructor (host: UploadHost, timers: TimerHeap, nodes: NodeTable, requests: RequestTable, o: UploadOptions) {
     this.#host = host
     this.#timers = timers
     this.#nodes = nodes
     this.#requests = requests
-    this.#sizes = sizes
-    this.#slots = slots
-    this.#sessions = new Int32Array(4 * links)
-    for (let s = 0; s < links; s++) this.#sessions[4 * s + NEXT_WAITING] = -1
-    this.#origin = { lastSent: new Float64Array(sizes.length).fill(-Infinity), neverSent: sizes.length, holdMs: initialSeedHoldMs }
+    this.#sizes = o.sizes
+    this.#slots = o.slots
+    this.#maxQueued = o.maxQueued
+    this.#sessions = new Int32Array(4 * o.links)
+    for (let s = 0; s < o.links; s++) this.#sessions[4 * s + NEXT_WAITING] = -1
+    const k = o.sizes.length
+    this.#origin = { lastSent: new Float64Array(k).fill(-Infinity), neverSent: k, initialHoldMs: o.initialSeedHoldMs, repeatHoldMs: o.repeatSeedHoldMs }
   }
 
   /** Bytes uploaded by `node`. */
@@ -70,7 +98,9 @@ export class Uploads {
 
   /**
    * Request `r` (uploader, slot and index set) reaches its uploader; false
-   * when it declines it (initial seeding). The swarm calls this when the
+   * when it declines it (a full backlog, the origin's holds: checked in the
+   * server's order, so a request the backlog turns away does not count as
+   * sent at the origin). The swarm calls this when the
    * request is sent, not one latency later: the request needs no event of
    * its own. A chunk that starts at once is marked DIRECT and delivered one
    * latency later to make up for it; one that waits in the queue was there
@@ -79,7 +109,11 @@ export class Uploads {
   request (r: number): boolean {
     const q = this.#requests.i32
     const uploader = q[16 * r + UPLOADER]!
-    if (uploader === 0 && !this.#admit(q[16 * r + INDEX]!)) return false
+    const block = uploader * this.#nodes.stride
+    const i32 = this.#nodes.i32
+    if (i32[block + BACKLOG]! >= this.#maxQueued) { this.declines.backlog++; return false }
+    if (uploader === 0 && !this.#admit(q[16 * r + INDEX]!)) { this.declines.originHold++; return false }
+    i32[block + BACKLOG] = i32[block + BACKLOG]! + 1
     const s = 4 * q[16 * r + UPLOADER_SLOT]!
     const sessions = this.#sessions
     q[16 * r + BITS] = (q[16 * r + BITS]! | AT_UPLOADER) & ~DIRECT
@@ -138,19 +172,22 @@ export class Uploads {
     this.#reschedule(uploader)
   }
 
-  /** Like `Share.admit`: while some chunk was never sent, the origin does not resend one within the hold time. */
+  /** Like `Share.admit`: the origin does not resend a chunk within the initial hold while some chunk was never sent, nor within the repeat hold after. */
   #admit (index: number): boolean {
     const origin = this.#origin
     const previous = origin.lastSent[index]!
     const now = this.#host.now
-    if (origin.holdMs > 0 && origin.neverSent > 0 && now - previous < origin.holdMs) return false
+    if (now - previous < (origin.neverSent > 0 ? origin.initialHoldMs : origin.repeatHoldMs)) return false
     if (previous === -Infinity) origin.neverSent--
     origin.lastSent[index] = now
     return true
   }
 
+  /** The uploader lets go of request `r` (sent or cancelled): its place in the backlog is free. */
   #drop (r: number): void {
     const q = this.#requests.i32
+    const backlog = q[16 * r + UPLOADER]! * this.#nodes.stride + BACKLOG
+    this.#nodes.i32[backlog] = this.#nodes.i32[backlog]! - 1
     q[16 * r + BITS] = q[16 * r + BITS]! & ~AT_UPLOADER
     q[16 * r + NEXT_QUEUED] = 0
     this.#host.released(r)

@@ -48,6 +48,7 @@ export async function runValidation (o: ValidationOptions): Promise<void> {
   }
   const realSide: Side = { seconds: real.seconds, p50Seconds: real.p50Seconds, originUploadRatio: real.originUploadRatio }
   const gap = (sim.seconds - real.seconds) / real.seconds
+  const p50Gap = (sim.p50Seconds - real.p50Seconds) / real.p50Seconds
   const record = {
     mode: 'simulate-validate',
     agents: o.agents,
@@ -57,14 +58,21 @@ export async function runValidation (o: ValidationOptions): Promise<void> {
     originUp: o.originUp,
     lowerBoundSeconds: round(lowerBoundSeconds(o.agents, o.packageBytes, o.originUp, o.up)),
     real: { ...roundSide(realSide), allVerified: real.allVerified, fetchCpuSeconds: real.fetchCpuSeconds, cores: real.cores },
-    simulated: { ...roundSide(sim), seeds: SEEDS, slowestBySeed: runs.map(r => round(Math.max(...r.times))) },
-    gap: round(gap)
+    simulated: {
+      ...roundSide(sim),
+      seeds: SEEDS,
+      slowestBySeed: runs.map(r => round(Math.max(...r.times))),
+      declinedBacklog: mean(runs.map(r => r.declined.backlog)),
+      declinedOriginHold: mean(runs.map(r => r.declined.originHold))
+    },
+    gap: round(gap),
+    p50Gap: round(p50Gap)
   }
   printResult([
     ['swarm', `${o.agents} fetchers, full mesh, ${formatBytes(o.packageBytes)} in ${sizes.length} chunks, up ${formatRate(o.up)}, origin ${formatRate(o.originUp)}`],
     ['real', describe(realSide) + `, ${real.fetchCpuSeconds} s CPU on ${real.cores} cores${real.allVerified ? '' : ', NOT VERIFIED'}`],
     ['simulated', describe(sim) + ` (mean of ${SEEDS.length} seeds: ${record.simulated.slowestBySeed.join(', ')} s)`],
-    ['gap', `${(100 * gap).toFixed(1)} % (slowest fetcher, simulated vs real)`]
+    ['gap', `${(100 * gap).toFixed(1)} % slowest fetcher, ${(100 * p50Gap).toFixed(1)} % p50 (simulated vs real)`]
   ], record, o.json)
 }
 

@@ -50,9 +50,29 @@ test('with degree and origin degree at least the swarm size, every node is linke
 })
 
 test('a policy call the driver skips would have decided nothing, and skipping changes no outcome but the random draws', t => {
-  for (const options of [base, { ...base, agents: 12, degree: 12, originDegree: 12 }, { ...base, down: MiB }]) {
+  const crowded = { ...base, agents: 30, degree: 30, originDegree: 30, maxQueuedUploads: 2 }
+  for (const options of [base, { ...base, agents: 12, degree: 12, originDegree: 12 }, { ...base, down: MiB }, crowded]) {
     const r = simulate({ ...options, checkSkips: true })
     t.true(r.skippedCalls > 0, `${r.skippedCalls} calls skipped`)
+    t.true(r.declined.backlog > 0, 'declined requests (a peer left out of has() and of the holder counts) are part of the check')
     t.is(r.times.length, options.agents)
   }
+})
+
+test('a node declines requests beyond maxQueuedUploads chunks accepted and not sent: a smaller backlog declines more, every agent completes anyway', t => {
+  const unbounded = simulate({ ...base, maxQueuedUploads: 1e9 })
+  t.is(unbounded.declined.backlog, 0)
+  const usual = simulate(base)
+  const one = simulate({ ...base, maxQueuedUploads: 1 })
+  t.true(usual.declined.backlog > 0, `${usual.declined.backlog} declined at the default backlog`)
+  t.true(one.declined.backlog > usual.declined.backlog, `${one.declined.backlog} declined with room for one chunk`)
+  t.is(one.times.filter(x => x > 0).length, base.agents)
+})
+
+test('the origin declines a chunk it sent within repeatSeedHoldMs once all have left: fewer copies leave it than without that hold', t => {
+  const held = simulate(base)
+  const free = simulate({ ...base, repeatSeedHoldMs: 0 })
+  t.true(held.declined.originHold > free.declined.originHold, `${held.declined.originHold} held vs ${free.declined.originHold} (initial hold only)`)
+  t.true(held.originUploadBytes < free.originUploadBytes, `origin ${held.originUploadBytes / base.packageBytes} F with the hold, ${free.originUploadBytes / base.packageBytes} F without`)
+  t.true(held.originUploadBytes >= base.packageBytes)
 })
