@@ -50,7 +50,22 @@ export const NODE_DEFAULTS = {
   /** First delay before re-dialling an unreachable or disconnected bootstrap peer; doubles per failure. @default 1_000 */
   bootstrapRetryMinMs: 1_000,
   /** Longest delay between two dials of a bootstrap peer. @default 60_000 */
-  bootstrapRetryMaxMs: 60_000
+  bootstrapRetryMaxMs: 60_000,
+  /**
+   * How often libp2p's connection monitor pings each connection (a new
+   * stream each time; it also measures the RTT the chunk policy uses).
+   * libp2p's default is 10 s; yamux already keeps links alive every 30 s. @default 30_000
+   */
+  pingIntervalMs: 30_000,
+  /**
+   * Shortest time a connection monitor ping may take before the connection
+   * is aborted (libp2p adapts it to past pings, doubling after a failure).
+   * libp2p's 5 s is missed by a process starved of CPU for a moment, and
+   * every abort costs a new Noise handshake, identify and gossip
+   * subscription. The timeout never exceeds 0.9 of `pingIntervalMs`: a ping
+   * still running at the next one makes libp2p abort the connection. @default 20_000
+   */
+  pingTimeoutMinMs: 20_000
 }
 
 /** Defaults of the content-defined chunker (`src/chunks`). See README "Chunk size" for the measurement behind them. */

@@ -55,6 +55,10 @@ export interface SwarmNodeOptions {
   maxConnections?: number
   /** Inbound connections accepted per remote IP per second. */
   inboundConnectionThreshold?: number
+  /** How often each connection is pinged (libp2p's connection monitor). */
+  pingIntervalMs?: number
+  /** Shortest wait for a ping's answer before the connection is aborted (at most 0.9 of the interval). */
+  pingTimeoutMinMs?: number
   /** Extra libp2p services, by name (`identify`, `ping` and `pubsub` are taken). */
   services?: Record<string, (components: any) => unknown>
   /** Peer-score parameters merged into gossipsub's (e.g. `gossipScoreParams(swarm).scoreParams` from `src/gossip`). */
@@ -273,6 +277,7 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, disco
       maxIncomingPendingConnections: NODE_DEFAULTS.maxIncomingPendingConnections,
       dialTimeout: NODE_DEFAULTS.dialTimeoutMs
     },
+    connectionMonitor: connectionMonitorOptions(options),
     connectionProtector: options.connectionProtector,
     services: {
       ...options.services,
@@ -281,6 +286,20 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, disco
       pubsub: gossipsub({ ...GOSSIPSUB_OPTIONS, scoreParams: { ...GOSSIPSUB_OPTIONS.scoreParams, ...options.pubsubScoreParams } })
     }
   }
+}
+
+/**
+ * libp2p's connection monitor pings every connection each interval, and a
+ * ping still running at the next one makes it open a second ping stream,
+ * which the ping protocol's limit of one refuses: the monitor then aborts a
+ * live connection. So a ping's timeout (which libp2p adapts to past pings,
+ * doubling after a failure) must end within the interval.
+ */
+function connectionMonitorOptions (options: SwarmNodeOptions): NonNullable<Libp2pOptions['connectionMonitor']> {
+  const pingInterval = options.pingIntervalMs ?? NODE_DEFAULTS.pingIntervalMs
+  const maxTimeout = Math.max(1, Math.floor(pingInterval * 0.9))
+  const minTimeout = Math.min(options.pingTimeoutMinMs ?? NODE_DEFAULTS.pingTimeoutMinMs, maxTimeout)
+  return { pingInterval, pingTimeout: { minTimeout, maxTimeout } }
 }
 
 /** A connection gater refusing every connection to or from a denied peer, before any stream opens. */
@@ -306,6 +325,8 @@ function validateOptions (options: SwarmNodeOptions): BootstrapPeer[] {
   checkInteger('connectionTarget', options.connectionTarget, 0)
   checkInteger('maxConnections', options.maxConnections, 1)
   checkInteger('inboundConnectionThreshold', options.inboundConnectionThreshold, 1)
+  checkInteger('pingIntervalMs', options.pingIntervalMs, 1)
+  checkInteger('pingTimeoutMinMs', options.pingTimeoutMinMs, 1)
   for (const addr of options.listen ?? []) {
     try {
       multiaddr(addr)

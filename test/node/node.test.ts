@@ -105,6 +105,21 @@ test('invalid options are refused with InvalidOptionError', async t => {
   await t.throwsAsync(noPeerId, { name: 'InvalidOptionError', message: /p2p/ })
   await t.throwsAsync(createSwarmNode({ ...LOOPBACK, connectionTarget: -1 }), { name: 'InvalidOptionError' })
   await t.throwsAsync(createSwarmNode({ ...LOOPBACK, listen: ['not an address'] }), { name: 'InvalidOptionError' })
+  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, pingIntervalMs: 0 }), { name: 'InvalidOptionError' })
+  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, pingTimeoutMinMs: 1.5 }), { name: 'InvalidOptionError' })
+})
+
+// Serial: the busy tests of this file would hold up the quick node's pings past their timeout (0.9 of the interval).
+test.serial('the connection monitor pings at pingIntervalMs (the RTT appears), and by default not within seconds', async t => {
+  const quick = await startNode(t, { pingIntervalMs: 1_000 })
+  const slow = await startNode(t)
+  await quick.libp2p.dial(slow.addresses())
+  const rtt = (node: SwarmNode, peer: SwarmNode): number | undefined => node.libp2p.getConnections(peer.peerId)[0]?.rtt
+  const deadline = Date.now() + 8_000
+  while (rtt(quick, slow) === undefined && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+  t.not(rtt(quick, slow), undefined, 'a 1 s ping interval measures the RTT within 8 s')
+  t.true(NODE_DEFAULTS.pingIntervalMs > 8_000)
+  t.is(rtt(slow, quick), undefined, 'the default interval has not pinged yet')
 })
 
 test('start and stop are safe to call twice, and a stopped node restarts', async t => {
