@@ -78,6 +78,12 @@ type Limits = typeof FETCH_DEFAULTS
  */
 const PEER_SCAN_INTERVAL_MS = 5_000
 
+/** The driver's timer period. */
+const TICK_MS = 200
+
+/** Share of the event-loop lag estimate kept per tick (it decays by the rest). */
+const LAG_DECAY = 0.8
+
 /** Whether a far peer may be asked for a chunk (per chunk index, worked out once per policy run): not yet known, yes, no. */
 const FAR_UNKNOWN = 0
 const FAR_YES = 1
@@ -118,6 +124,9 @@ export class Fetcher implements ClientSessionHandler {
   #idleSince: number | undefined
   /** Far peers may be asked for any chunk they hold: set after an idle spell of `farGraceMs`. */
   #farOpen = false
+  /** When the timer last fired, and a decaying estimate of how late it fires (this host's event-loop lag). */
+  #lastTick: number | undefined
+  #lagMs = 0
 
   constructor (ctx: FetchContext, options: FetchOptions = {}) {
     this.#ctx = ctx
@@ -141,7 +150,7 @@ export class Fetcher implements ClientSessionHandler {
     if (signal?.aborted === true) onAbort()
     signal?.addEventListener('abort', onAbort, { once: true })
     const deadline = timeoutMs === undefined ? undefined : setTimeout(() => { this.#fail(new TimeoutError(`fetch of ${this.manifestCid} took over ${timeoutMs} ms`)) }, timeoutMs)
-    this.#timer = setInterval(() => { this.#tick() }, 200)
+    this.#timer = setInterval(() => { this.#tick() }, TICK_MS)
     try {
       if (this.#ctx.share.manifest !== undefined) this.#onManifestKnown()
       else await this.#loadLocalManifest()
@@ -374,7 +383,9 @@ export class Fetcher implements ClientSessionHandler {
 
   #runPolicy (): void {
     if (this.#abort.signal.aborted || this.#ctx.share.manifest === undefined || this.done) return
-    const requests = this.#policy(this.#policyInput(), this.#now(), this.#random)
+    // The policy's clock runs behind by the recent event-loop lag: on a busy host a request's age
+    // is mostly the host's own delay, and moving or duplicating it then only doubles the work.
+    const requests = this.#policy(this.#policyInput(), this.#now() - this.#lagMs, this.#random)
     const now = this.#now()
     for (const { index, peer, replaces } of requests) {
       const state = this.#peers.get(peer)
@@ -449,6 +460,9 @@ export class Fetcher implements ClientSessionHandler {
 
   #tick (): void {
     const now = this.#now()
+    const late = this.#lastTick === undefined ? 0 : now - this.#lastTick - TICK_MS
+    this.#lastTick = now
+    this.#lagMs = Math.max(late, this.#lagMs * LAG_DECAY)
     if (now - this.#lastPeerScan >= PEER_SCAN_INTERVAL_MS) {
       this.#lastPeerScan = now
       for (const peer of this.#ctx.connectedPeers()) this.addPeer(peer)
