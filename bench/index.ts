@@ -160,11 +160,13 @@ function program (): Command {
     .option('--sites <n>', 'device sites (sites topology); the agents are spread over them', positiveInt, 1)
     .addOption(new Option('--wan <rate>', 'WAN link of each device site, each way (sites topology)').argParser(arg(parseRate)).default(2 * 1024 * 1024, '2MiB/s'))
     .option('--lan-rate <rate>', 'link rate of every agent host in a device site (default: --up)', arg(parseRate))
+    .addOption(new Option('--launch <how>', 'compiled: run the CLI compiled to JavaScript for the run; source: strip types at every start').choices(['compiled', 'source']).default('compiled'))
+    .option('--launch-concurrency <n>', 'agents starting at once (the next when one has its node up)', positiveInt, 2)
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number }) => {
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number, launch: 'compiled' | 'source', launchConcurrency: number }) => {
       await (await import('./netns.ts')).runNetnsBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, timeoutMs: o.timeout * 1000, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http,
-        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate
+        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate, launch: o.launch, launchConcurrency: o.launchConcurrency
       })
     })
   cli.command('simulate')

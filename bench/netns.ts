@@ -19,6 +19,7 @@ import { NODE_DEFAULTS } from '../src/constants.ts'
 import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { initSwarm } from '../src/node/index.ts'
 import { onCleanup, seededBytes, tempRoot } from './common.ts'
+import { buildCompiledCli } from './compiled.ts'
 import { createLab, createSitesLab, labUnavailable, peersOf, type Lab, type LabHost, type SitesLab } from './lab.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
@@ -29,6 +30,8 @@ const TOKEN = 'netns-bench-token'
 const PORT = 4001
 /** How long the idle swarm's CPU use is measured before the task goes out. */
 const IDLE_WINDOW_MS = 5_000
+/** A staggered launch moves on to the next agent after this long even if the one before has not started. */
+const LAUNCH_WAIT_MS = 20_000
 
 /** Options of {@link runNetnsBench}. */
 export interface NetnsOptions extends HarnessOptions {
@@ -41,6 +44,10 @@ export interface NetnsOptions extends HarnessOptions {
   readonly wan?: number
   /** Uplink of each agent host in a device site. @default `up` */
   readonly lanRate?: number
+  /** `compiled`: run the CLI compiled to JavaScript (built for the run); `source`: strip types at every start. @default 'compiled' */
+  readonly launch?: 'compiled' | 'source'
+  /** Agents starting at once: the next is launched when one has started its node (or after {@link LAUNCH_WAIT_MS}). @default 2 */
+  readonly launchConcurrency?: number
 }
 
 /** The lab of one run and where its hosts are. */
@@ -90,8 +97,13 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       managerLinkTxBytes: pollen.managerTxBytes,
       ...(pollen.wanBytes != null ? { wanBytes: pollen.wanBytes, wanRatio: round(pollen.wanBytes / F), wanOutBytes: pollen.wanOutBytes } : {}),
       ...(http?.wanBytes != null ? { httpWanBytes: http.wanBytes, httpWanRatio: round(http.wanBytes / F) } : {}),
+      launch: o.launch ?? 'compiled',
+      launchConcurrency: o.launchConcurrency ?? 2,
+      launchSeconds: round(pollen.launchSeconds),
       discoverySeconds: round(pollen.discoverySeconds),
+      meshSeconds: round(pollen.meshSeconds),
       meshPeers: pollen.meshPeers,
+      startCpuSecondsPerAgent: { p50: round(percentile(pollen.startCpuSeconds, 50)), max: round(Math.max(...pollen.startCpuSeconds)), mean: round(pollen.startCpuSeconds.reduce((a, b) => a + b, 0) / o.agents) },
       idleAgentCores: round(pollen.idleCores),
       announceSeconds: round(pollen.announceSeconds),
       agentCpuSecondsPerMiB: round(pollen.agentCpuSeconds / (o.agents * F / 2 ** 20)),
@@ -105,6 +117,8 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       ['lab', setup.describe],
       ['package', formatBytes(F)],
       ['lower bound', `${record.lowerBoundSeconds} s`],
+      ['start', `${o.launch ?? 'compiled'} CLI, ${o.launchConcurrency ?? 2} agents at a time: all started ${record.launchSeconds as number} s after the first, registered ${record.discoverySeconds as number} s, meshed ${record.meshSeconds as number} s after the manager's launch`],
+      ['start-up CPU per agent', `p50 ${round(percentile(pollen.startCpuSeconds, 50))} s, max ${round(Math.max(...pollen.startCpuSeconds))} s (launch to mesh)`],
       ['mesh at submission', `peers per agent min ${pollen.meshPeers.min}, median ${pollen.meshPeers.median} (target ${setup.meshTarget})`],
       ['announcement', `${record.announceSeconds as number} s from the POST (times below are from the announcement)`],
       line('pollen (announce → RUN)', record.systems.pollen),
@@ -173,6 +187,11 @@ interface PollenRun {
   wanBytes?: number
   wanOutBytes?: number
   discoverySeconds: number
+  /** From the manager's start until every agent had started its node. */
+  launchSeconds: number
+  /** CPU seconds each agent used from its launch until the mesh was complete (or its wait ran out). */
+  startCpuSeconds: number[]
+  meshSeconds: number
   meshPeers: { min: number, median: number }
   /** Cores the agents used, together, while idle and meshed. */
   idleCores: number
@@ -184,29 +203,34 @@ interface PollenRun {
 async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: NetnsOptions): Promise<PollenRun> {
   const { lab, manager: managerHost, agents: agentHosts } = setup
   const keys = await initSwarm(join(root, 'keys'), 'netns')
+  const bin = await cliFor(root, o.launch ?? 'compiled')
   const started = performance.now()
-  const manager = lab.spawnIn(managerHost, process.execPath, [BIN, 'manager', '--swarm', keys.swarmPath, '--key', keys.keyPath, '--data', join(root, 'manager'),
+  const manager = lab.spawnIn(managerHost, process.execPath, [bin, 'manager', '--swarm', keys.swarmPath, '--key', keys.keyPath, '--data', join(root, 'manager'),
     '--api', `${managerHost.ip}:8080`, '--listen', `/ip4/${managerHost.ip}/tcp/${PORT}`], { env: { POLLEN_TOKEN: TOKEN }, logFile: join(root, 'manager.log') })
   const addr = await lineMatching(manager, /listening on (\S+)/, 60_000)
   const api = `http://${managerHost.ip}:8080`
-  const agents = agentHosts.map((host, i) => {
-    const agent = lab.spawnIn(host, process.execPath, [BIN, 'agent', '--swarm', keys.swarmPath, '--data', join(root, `agent-${i}`), '--id', `agent-${String(i).padStart(3, '0')}`,
+  const launched = await launchAgents(agentHosts.length, o.launchConcurrency ?? 2, i => {
+    const host = agentHosts[i]!
+    return lab.spawnIn(host, process.execPath, [bin, 'agent', '--swarm', keys.swarmPath, '--data', join(root, `agent-${i}`), '--id', `agent-${String(i).padStart(3, '0')}`,
       '--tags', 'bench', '--listen', `/ip4/${host.ip}/tcp/${PORT}`, '--bootstrap', addr], { logFile: join(root, `agent-${i}.log`) })
-    agent.stdout!.resume()
-    return agent
   })
+  const { agents } = launched
+  note(`${o.agents} agents started their nodes after ${launched.seconds.toFixed(1)} s (${o.launchConcurrency ?? 2} at a time)`)
   await until(async () => await get<{ total: number }>(api, '/targets').then(r => r.total >= o.agents, () => false), o.timeoutMs, 'agents to register', 500)
   const discoverySeconds = (performance.now() - started) / 1000
   note(`${o.agents} agents registered after ${discoverySeconds.toFixed(1)} s; waiting for each to have ${setup.meshTarget} peers…`)
   const meshPeers = await awaitMesh(agentHosts, setup.meshTarget, Math.min(o.timeoutMs, 120_000))
-  note(`mesh: peers per agent min ${meshPeers.min}, median ${meshPeers.median}; deploying ${formatBytes(data.byteLength)}…`)
+  const startCpu = await Promise.all(agents.map(cpuSecondsOf))
+  note(`mesh: peers per agent min ${meshPeers.min}, median ${meshPeers.median}; start-up CPU per agent p50 ${percentile(startCpu, 50).toFixed(2)} s, max ${Math.max(...startCpu).toFixed(2)} s; deploying ${formatBytes(data.byteLength)}…`)
   const idleCores = await idleLoad(agents, IDLE_WINDOW_MS)
   note(`idle swarm: ${idleCores.toFixed(2)} cores for ${o.agents} agents (gossip heartbeats, mDNS, adverts)`)
   const txBefore = await lab.txBytes(managerHost)
   const wanBefore = await setup.wanBytes?.()
   const form = await benchTaskForm(root, data)
   const posted = Date.now()
-  const res = await fetch(`${api}/tasks`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } })
+  const res = await fetch(`${api}/tasks`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } }).catch((err: Error) => {
+    throw new Error(`POST /tasks after ${((Date.now() - posted) / 1000).toFixed(1)} s: ${err.message} (${String((err.cause as Error | undefined)?.message ?? err.cause)})`, { cause: err })
+  })
   if (res.status !== 201) throw new Error(`POST /tasks: ${res.status} ${await res.text()}`)
   // From the announcement (the POST returns right after it), not the upload: the agents' work only.
   const cpuBefore = await Promise.all([manager, ...agents].map(cpuSecondsOf))
@@ -240,12 +264,52 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
     managerTxBytes: (await lab.txBytes(managerHost)) - txBefore,
     ...(wanBefore != null && wanAfter != null ? { wanBytes: wanAfter.into - wanBefore.into, wanOutBytes: wanAfter.outOf - wanBefore.outOf } : {}),
     discoverySeconds,
+    launchSeconds: launched.seconds,
+    startCpuSeconds: startCpu,
+    meshSeconds: (performance.now() - started) / 1000,
     meshPeers,
     idleCores,
     announceSeconds: (announced - posted) / 1000,
     managerCpuSeconds: cpu[0]!,
     agentCpuSeconds: cpu.slice(1).reduce((a, b) => a + b, 0)
   }
+}
+
+/** The `bin/pollen.js` to run: the repository's (types stripped at every start) or one of a compiled copy built for this run. */
+async function cliFor (root: string, launch: 'compiled' | 'source'): Promise<string> {
+  if (launch === 'source') return BIN
+  const t0 = performance.now()
+  const bin = await buildCompiledCli(join(root, 'cli'))
+  note(`compiled the CLI in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  return bin
+}
+
+/**
+ * Launch `count` agents, at most `concurrency` starting at a time: a start
+ * ends when the agent prints its banner (its node is up), exits, or after
+ * {@link LAUNCH_WAIT_MS}. 51 processes loading libp2p and shaking hands at
+ * once on a small machine starve each other past libp2p's timeouts.
+ */
+async function launchAgents (count: number, concurrency: number, spawnOne: (i: number) => ChildProcess): Promise<{ agents: ChildProcess[], seconds: number }> {
+  const t0 = performance.now()
+  const agents: ChildProcess[] = []
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++
+      const agent = spawnOne(i)
+      agents[i] = agent
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(done, LAUNCH_WAIT_MS)
+        const lines = createInterface({ input: agent.stdout! })
+        lines.on('line', line => { if (line.startsWith('agent ')) done() })
+        agent.once('exit', done)
+        function done (): void { clearTimeout(timer); resolve() }
+      })
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker))
+  return { agents, seconds: (performance.now() - t0) / 1000 }
 }
 
 /** Wait until every agent has `target` peers connected (or the time is up: the run goes on, and reports what it had). */
