@@ -3,14 +3,14 @@
  * the simulator need not make it. It reads the same state the policy's
  * input is built from and only ever answers "nothing to decide" when the
  * policy would return no request: its checks are supersets of the policy's
- * (a peer's `has` is the HAVE bit less recent rejections; the ETAs use the
+ * (a peer's `has` is the HAVE bit less recent declines; the ETAs use the
  * policy's own `eta` with the fewest requests a peer can have queued in the
  * call, and the throughput the call shows, assumed ones included). The simulation's `checkSkips` option verifies that on every
  * skipped call.
  */
 import { ENDGAME_MIN_WAIT_MS, eta, MIGRATE_MIN_WAIT_MS, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { COPIES, COPY, HAVE, HOLDERS, STARTED, type ChunkTable } from './chunks.ts'
-import { TYPICAL, type NodeTable } from './nodes.ts'
+import { DECLINED, TYPICAL, type NodeTable } from './nodes.ts'
 import type { Topology } from './topology.ts'
 
 /** The swarm state the test reads (live arrays, not copies). */
@@ -25,6 +25,8 @@ export interface SkipInputs {
   readonly words: number
   /** Per fetcher-side link slot s: requests outstanding at [2s], queue depth allowed at [2s + 1]. */
   readonly queue: Uint8Array
+  /** Per fetcher-side link slot, `words` Int32: the chunks its peer declined lately (not in its `has`). */
+  readonly declinedBits: Int32Array
   /** Per fetcher-side link slot: throughput as the policy sees it, whole bytes/s (0: not measured). */
   readonly seenThroughput: Int32Array
   readonly rttMs: number
@@ -39,6 +41,8 @@ export class SkipTest {
   /** Scratch peer for `eta`. */
   readonly #peer: { rttMs: number, throughput: number | undefined, assumedThroughput: number | undefined }
   #now = 0
+  /** Whether the node has declines running (bits to clear from its neighbours' HAVE bits). */
+  #declines = false
   /** What the node's unmeasured links are shown at (0: nothing assumed). */
   #assumed = 0
 
@@ -77,11 +81,17 @@ export class SkipTest {
     }
     if (!worthALook) return false
     const { start, neighbour } = net
+    const declinedBits = this.#in.declinedBits
+    const declines = this.#declines = state[node * nodes.stride + DECLINED]! !== 0
     const free = this.#freeHave.fill(0)
     for (let s = start[node]!; s < start[node + 1]!; s++) {
       if (queue[2 * s]! >= queue[2 * s + 1]!) continue
       const at = neighbour[s]! * words
-      for (let w = 0; w < words; w++) free[w] = free[w]! | haveBits[at + w]!
+      if (declines) {
+        for (let w = 0; w < words; w++) free[w] = free[w]! | (haveBits[at + w]! & ~declinedBits[s * words + w]!)
+      } else {
+        for (let w = 0; w < words; w++) free[w] = free[w]! | haveBits[at + w]!
+      }
     }
     for (let i = 0; i < k && wanted; i++) {
       if ((state[base + i]! & (HAVE | COPIES)) === 0 && ((free[i >> 5]! >>> (i & 31)) & 1) !== 0) return true
@@ -110,7 +120,7 @@ export class SkipTest {
 
   /** Whether a neighbour with a free place in its queue holds `node`'s j-th chunk in flight and would deliver it in under half the time the peer it is asked of would. */
   #fasterHolder (node: number, j: number): boolean {
-    const { chunks, net, queue, haveBits, words, sizes } = this.#in
+    const { chunks, net, queue, haveBits, declinedBits, words, sizes } = this.#in
     const index = chunks.keyAt(node, j)
     const current = chunks.slotAt(node, j)
     const size = sizes[index]!
@@ -119,7 +129,8 @@ export class SkipTest {
     const { start, neighbour } = net
     for (let s = start[node]!; s < start[node + 1]!; s++) {
       if (s === current || queue[2 * s]! >= queue[2 * s + 1]!) continue
-      if (((haveBits[neighbour[s]! * words + (index >> 5)]! >>> (index & 31)) & 1) === 0) continue
+      const declined = this.#declines ? declinedBits[s * words + (index >> 5)]! : 0
+      if ((((haveBits[neighbour[s]! * words + (index >> 5)]! & ~declined) >>> (index & 31)) & 1) === 0) continue
       if (eta(this.#show(s), queue[2 * s]! + 1, size) < deadline) return true
     }
     return false

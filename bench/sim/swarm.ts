@@ -306,7 +306,7 @@ class Swarm implements UploadHost {
     })
     this.#remaining = o.agents
     this.#skipTest = new SkipTest({
-      net, limits: LIMITS, nodes: this.#nodes, chunks: this.#chunks, sizes: this.#sizes, haveBits: this.haveBits, words: this.#words, queue: this.queue, seenThroughput: this.#seenThroughput, rttMs: 2 * this.#latency
+      net, limits: LIMITS, nodes: this.#nodes, chunks: this.#chunks, sizes: this.#sizes, haveBits: this.haveBits, words: this.#words, queue: this.queue, declinedBits: this.declinedBits, seenThroughput: this.#seenThroughput, rttMs: 2 * this.#latency
     })
     this.#input = {
       chunkSizes: this.#sizes,
