@@ -8,7 +8,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { ConnectionProtector } from '@libp2p/interface'
-import { boundedPreSharedKey, boundXorUpdates, xorList, type StreamXor } from '../../src/node/pnet.ts'
+import { boundedPreSharedKey, boundXorUpdates, release, xorList, type StreamXor } from '../../src/node/pnet.ts'
 
 // The cipher @libp2p/pnet uses, resolved from pnet itself.
 const require = createRequire(import.meta.resolve('@libp2p/pnet'))
@@ -40,6 +40,45 @@ test('one 80 MiB write goes through the guarded cipher (the unguarded module sto
   let last: Uint8Array = new Uint8Array()
   for (let offset = 0; offset < big.byteLength; offset += 4 * 1024 * 1024) last = reference.update(big.subarray(offset, offset + 4 * 1024 * 1024))
   t.deepEqual(out.subarray(out.byteLength - last.byteLength), last)
+})
+
+/** Bytes of the module's WebAssembly memory, as an instance sees it after an update. */
+function memoryBytes (xor: StreamXor): number {
+  return (xor as unknown as { _xor: { _memory: Uint8Array } })._xor._memory.buffer.byteLength
+}
+
+test('once the module memory has grown, instances whose view it detached do not grow it again', t => {
+  const a = xsalsa20(nonce, key)
+  const b = xsalsa20(nonce, key)
+  boundXorUpdates(a)
+  boundXorUpdates(b)
+  a.update(new Uint8Array(10))
+  b.update(new Uint8Array(10))
+  xsalsa20(nonce, key).update(new Uint8Array(8 * 1024 * 1024)) // unguarded: grows the memory, detaching both views
+  a.update(new Uint8Array(100))
+  const size = memoryBytes(a)
+  // Unguarded, every one of these updates would grow the memory by a page: past 1000 pages, a RangeError.
+  for (let i = 0; i < 3000; i++) {
+    a.update(new Uint8Array(100))
+    b.update(new Uint8Array(100))
+  }
+  t.is(memoryBytes(a), size)
+  t.is(memoryBytes(b), size)
+})
+
+test('released instances give their state back, and updates after that do nothing', t => {
+  const slot = (xor: StreamXor): number => (xor as unknown as { _xor: { _pointer: number } })._xor._pointer
+  const used = xsalsa20(nonce, key)
+  boundXorUpdates(used)
+  used.update(new Uint8Array(100))
+  const at = slot(used)
+  release(used)
+  release(used)
+  // Unreleased, each instance keeps its 64 bytes of the module's memory for good.
+  t.is(slot(xsalsa20(nonce, key)), at, 'the next instance takes the released slot')
+  const input = Uint8Array.from([1, 2, 3])
+  t.notThrows(() => used.update(input, input))
+  t.deepEqual(input, Uint8Array.from([1, 2, 3]))
 })
 
 test('a list is XORed buffer by buffer as if joined, and received bytes can be XORed in place', t => {
