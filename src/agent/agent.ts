@@ -22,6 +22,7 @@ import { createMembership, type Membership } from './membership.ts'
 import { TaskProcessor, type AgentLogger, type ProcessorSettings } from './processor.ts'
 import { createReporter, type Reporter } from './reporter.ts'
 import { AgentState, loadState } from './state.ts'
+import { onProcessExit } from './exit-hook.ts'
 
 /** Options of {@link createAgent}; tunables default to AGENT_DEFAULTS and AGENT_RUN_DEFAULTS. */
 export interface AgentOptions extends Partial<ProcessorSettings> {
@@ -89,7 +90,7 @@ class PollenAgent implements Agent {
   #parts: Parts | undefined
   #timers: NodeJS.Timeout[] = []
   #lifecycle: Promise<void> = Promise.resolve()
-  readonly #onExit = (): void => { this.#parts?.processor.killAll() }
+  #offExit: (() => void) | undefined
 
   constructor (options: AgentOptions) {
     this.#opts = withDefaults({ ...AGENT_DEFAULTS, ...AGENT_RUN_DEFAULTS }, options)
@@ -117,7 +118,7 @@ class PollenAgent implements Agent {
     this.#lifecycle = this.#lifecycle.then(async () => {
       if (this.#parts != null) return
       this.#parts = await this.#startParts()
-      process.on('exit', this.#onExit)
+      this.#offExit = onProcessExit(() => { this.#parts?.processor.killAll() })
       await this.#parts.processor.resume()
       this.#startTimers(this.#parts)
     })
@@ -131,7 +132,8 @@ class PollenAgent implements Agent {
       this.#parts = undefined
       this.#timers.forEach(clearTimeout)
       this.#timers = []
-      process.off('exit', this.#onExit)
+      this.#offExit?.()
+      this.#offExit = undefined
       await parts.processor.close()
       await parts.reporter.close()
       await parts.state.update(data => ({ ...data, gossipSeq: parts.gossip.lastSeq() }))
