@@ -72,6 +72,8 @@ export interface SimulationOptions {
   /** The origin's holds (initial seeding). @default EXCHANGE_DEFAULTS.initialSeedHoldMs, EXCHANGE_DEFAULTS.repeatSeedHoldMs */
   readonly initialSeedHoldMs?: number
   readonly repeatSeedHoldMs?: number
+  /** How long a fetcher does not ask a peer again for a chunk it declined. @default FETCH_DEFAULTS.rejectBackoffMs */
+  readonly rejectBackoffMs?: number
   /** Period of the fetcher's timer, which runs the policy too. @default FETCHER_TICK_MS */
   readonly tickMs?: number
   /** Events for one agent within this many ms are answered by one policy call. @default PLAN_COALESCE_MS */
@@ -286,7 +288,7 @@ class Swarm implements UploadHost {
     this.#deliverNow = new DelayLine(this.#latency)
     this.#deliverLater = new DelayLine(2 * this.#latency)
     this.#rejects = new DelayLine(2 * this.#latency)
-    this.#declineEnds = new DelayLine(FETCH_DEFAULTS.rejectBackoffMs)
+    this.#declineEnds = new DelayLine(o.rejectBackoffMs ?? FETCH_DEFAULTS.rejectBackoffMs)
     this.declinedBits = new Int32Array(links * this.#words)
     this.#linkTimes = new Float64Array(2 * links)
     for (let s = 0; s < links; s++) this.#linkTimes[2 * s] = NaN
