@@ -10,6 +10,9 @@ import { exportFile } from '../src/chunks/index.ts'
 import { waitForPeers } from '../src/node/index.ts'
 import { epochMs, sha256File, startBenchPeer, type BenchPeer } from './common.ts'
 
+/** Dials a group has in progress at once while connecting the swarm. */
+const DIAL_CONCURRENCY = 8
+
 /** What a group needs to start its fetchers. */
 export interface GroupConfig {
   readonly root: string
@@ -97,10 +100,16 @@ export class LocalGroup implements GroupHandle {
   }
 
   async connect (all: string[]): Promise<void> {
-    await Promise.all(this.#peers.map(async (peer, i) => {
-      const position = this.#config.positions[i]!
-      for (const addr of all.slice(0, position)) await peer.node.libp2p.dial(multiaddr(addr))
-    }))
+    // A few dials at a time: hundreds of Noise handshakes at once in one process outlast the dial timeout on a busy host.
+    const dials = this.#peers.flatMap((peer, i) => all.slice(0, this.#config.positions[i]!).map(addr => ({ peer, addr })))
+    let next = 0
+    const lane = async (): Promise<void> => {
+      while (next < dials.length) {
+        const { peer, addr } = dials[next++]!
+        await peer.node.libp2p.dial(multiaddr(addr))
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(DIAL_CONCURRENCY, dials.length) }, lane))
     await Promise.all(this.#peers.map(async p => { await waitForPeers(p.node, all.length - 1, { timeoutMs: 60_000 }) }))
   }
 
