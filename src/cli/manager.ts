@@ -1,9 +1,7 @@
 import type { Command } from 'commander'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { createApi } from '../api/index.ts'
 import { InvalidOptionError } from '../core/index.ts'
-import { createManager, listTokens } from '../manager/index.ts'
 import { readManagerKey, readSwarmFile } from '../node/index.ts'
 import { nodeFlags, untilSignal, uploadLimit, type NodeFlags } from './shared.ts'
 
@@ -31,6 +29,8 @@ export function registerManager (program: Command): void {
 }
 
 async function runManager (flags: ManagerFlags): Promise<void> {
+  // Loaded here, not at the top: every `pollen` command loads this file, an agent's start too.
+  const [{ createApi }, { createManager, listTokens }] = await Promise.all([import('../api/index.ts'), import('../manager/index.ts')])
   const { host, port } = parseHostPort(flags.api)
   const operatorToken = nonEmpty(flags.token) ?? nonEmpty(process.env.POLLEN_TOKEN)
   if (operatorToken == null && flags.insecure !== true && (await listTokens(flags.data)).length === 0) {

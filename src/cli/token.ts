@@ -1,7 +1,12 @@
 import type { Command } from 'commander'
 import Table from 'cli-table3'
 import { InvalidOptionError, parseDuration } from '../core/index.ts'
-import { createEnrollmentToken, createToken, listEnrollmentTokens, listTokens, revokeToken, type TokenScope } from '../manager/index.ts'
+import type { TokenScope } from '../manager/index.ts'
+
+/** The manager's token functions, loaded when a token command runs: every `pollen` command loads this file, an agent's start too. */
+async function tokenStore (): Promise<typeof import('../manager/index.ts')> {
+  return await import('../manager/index.ts')
+}
 
 /** `pollen token create|list|revoke`: scoped API tokens, stored hashed in the manager's data directory. */
 export function registerToken (program: Command): void {
@@ -13,7 +18,7 @@ export function registerToken (program: Command): void {
     .option('--name <name>', 'a label to recognise it by', '')
     .action(async (flags: { data: string, scope: string, name: string }) => {
       if (flags.scope !== 'read' && flags.scope !== 'deploy') throw new InvalidOptionError(`--scope must be read or deploy, got ${JSON.stringify(flags.scope)}`)
-      const { token: secret, record } = await createToken(flags.data, flags.scope as TokenScope, flags.name)
+      const { token: secret, record } = await (await tokenStore()).createToken(flags.data, flags.scope as TokenScope, flags.name)
       process.stderr.write(`token ${record.id} (${record.scope}${record.name !== '' ? `, ${record.name}` : ''}); it is shown only now:\n`)
       process.stdout.write(`${secret}\n`)
     })
@@ -22,7 +27,7 @@ export function registerToken (program: Command): void {
     .requiredOption('--data <dir>', 'the manager\'s data directory')
     .option('--json', 'print JSON')
     .action(async (flags: { data: string, json?: boolean }) => {
-      const tokens = (await listTokens(flags.data)).map(({ hash: _hash, ...rest }) => rest)
+      const tokens = (await (await tokenStore()).listTokens(flags.data)).map(({ hash: _hash, ...rest }) => rest)
       if (flags.json === true) {
         process.stdout.write(`${JSON.stringify(tokens)}\n`)
         return
@@ -37,7 +42,7 @@ export function registerToken (program: Command): void {
     .option('--ttl <duration>', 'how long it stays valid, e.g. 15m, 24h, 7d', '24h')
     .option('--name <name>', 'a label to recognise it by (the device, say)', '')
     .action(async (flags: { data: string, ttl: string, name: string }) => {
-      const { token: secret, record } = await createEnrollmentToken(flags.data, { ttlMs: parseDuration(flags.ttl), name: flags.name })
+      const { token: secret, record } = await (await tokenStore()).createEnrollmentToken(flags.data, { ttlMs: parseDuration(flags.ttl), name: flags.name })
       process.stderr.write(`enrollment token ${record.id}${record.name !== '' ? ` (${record.name})` : ''}, valid until ${new Date(record.expiresAt).toISOString()}, usable once; it is shown only now:\n`)
       process.stdout.write(`${secret}\n`)
     })
@@ -46,14 +51,14 @@ export function registerToken (program: Command): void {
     .requiredOption('--data <dir>', 'the manager\'s data directory')
     .action(async (flags: { data: string }) => {
       const table = new Table({ head: ['id', 'name', 'created', 'expires'] })
-      for (const t of await listEnrollmentTokens(flags.data)) table.push([t.id, t.name, t.createdAt, new Date(t.expiresAt).toISOString()])
+      for (const t of await (await tokenStore()).listEnrollmentTokens(flags.data)) table.push([t.id, t.name, t.createdAt, new Date(t.expiresAt).toISOString()])
       process.stdout.write(`${table.toString()}\n`)
     })
   token.command('revoke <id>')
     .description('revoke a token by id')
     .requiredOption('--data <dir>', 'the manager\'s data directory')
     .action(async (id: string, flags: { data: string }) => {
-      if (!await revokeToken(flags.data, id)) throw new InvalidOptionError(`no token with id ${JSON.stringify(id)}`)
+      if (!await (await tokenStore()).revokeToken(flags.data, id)) throw new InvalidOptionError(`no token with id ${JSON.stringify(id)}`)
       process.stdout.write(`revoked ${id}\n`)
     })
 }
