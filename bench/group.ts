@@ -10,8 +10,21 @@ import { exportFile } from '../src/chunks/index.ts'
 import { waitForPeers } from '../src/node/index.ts'
 import { epochMs, sha256File, startBenchPeer, type BenchPeer } from './common.ts'
 
-/** Dials a group has in progress at once while connecting the swarm. */
+/** Dials a group has in progress at once while connecting the swarm, and attempts per peer before giving up. */
 const DIAL_CONCURRENCY = 8
+const DIAL_ATTEMPTS = 3
+
+/** Dial `addr`, again after a failure (a handshake can outlast the dial timeout while a busy host connects hundreds of peers). */
+async function dialWithRetries (peer: BenchPeer, addr: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await peer.node.libp2p.dial(multiaddr(addr))
+      return
+    } catch (err) {
+      if (attempt >= DIAL_ATTEMPTS) throw err
+    }
+  }
+}
 
 /** What a group needs to start its fetchers. */
 export interface GroupConfig {
@@ -106,7 +119,7 @@ export class LocalGroup implements GroupHandle {
     const lane = async (): Promise<void> => {
       while (next < dials.length) {
         const { peer, addr } = dials[next++]!
-        await peer.node.libp2p.dial(multiaddr(addr))
+        await dialWithRetries(peer, addr)
       }
     }
     await Promise.all(Array.from({ length: Math.min(DIAL_CONCURRENCY, dials.length) }, lane))
