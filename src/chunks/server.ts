@@ -79,6 +79,7 @@ export class ServerSession implements ShareListener {
   #onRequest (index: number): void {
     const have = this.#share.have
     if (have === undefined || index >= have.length) throw new ProtocolError(`request for chunk ${index} out of range`)
+    if (this.#queue.has(index)) return // asked twice: it is queued once, and holds one place in the backlog
     if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || !this.#ctx.backlog.tryTake()) {
       this.#reject(index)
       return

@@ -1,0 +1,67 @@
+import test from 'ava'
+import { ServerSession, type ServerContext } from '../../src/chunks/server.ts'
+import { UploadBacklog } from '../../src/chunks/backlog.ts'
+import { Semaphore } from '../../src/chunks/semaphore.ts'
+import { Share } from '../../src/chunks/share.ts'
+import { Bitfield } from '../../src/chunks/bitfield.ts'
+import { createTokenBucket } from '../../src/chunks/rate-limiter.ts'
+import { FrameType, type Frame } from '../../src/chunks/frames.ts'
+import type { FrameStream } from '../../src/chunks/frame-stream.ts'
+import type { ChunkStore } from '../../src/chunks/store.ts'
+import type { Manifest } from '../../src/core/index.ts'
+
+/** A session whose uploads never get a slot, so accepted requests stay queued; frames sent are recorded. */
+function session (backlog: UploadBacklog): { server: ServerSession, sent: Frame[] } {
+  const share = new Share('cid')
+  const have = new Bitfield(3)
+  for (let i = 0; i < 3; i++) have.set(i)
+  share.setManifest({ chunks: [0, 1, 2].map(i => ({ cid: `c${i}`, size: 10 })) } as unknown as Manifest, have)
+  const sent: Frame[] = []
+  const frames = {
+    send: async (frame: Frame) => { sent.push(frame) },
+    sendData: async () => 0,
+    abort: () => {},
+    close: async () => {}
+  } as unknown as FrameStream
+  const ctx: ServerContext = {
+    store: { get: async () => new Uint8Array(10) } as unknown as ChunkStore,
+    bucket: createTokenBucket({ bytesPerSecond: Infinity }),
+    uploadSlots: new Semaphore(0),
+    maxQueuedRequests: 64,
+    backlog,
+    onUploaded: () => {},
+    isRefused: () => false
+  }
+  return { server: new ServerSession(frames, share, ctx), sent }
+}
+
+const request = (index: number): Frame => ({ type: FrameType.REQUEST, index })
+
+test('a request asked twice holds one place in the backlog; cancels and the session end give every place back', async t => {
+  const backlog = new UploadBacklog(8)
+  const { server } = session(backlog)
+  async function * incoming (): AsyncGenerator<Frame> {
+    yield request(0)
+    yield request(0)
+    yield request(1)
+    yield request(2)
+    t.is(backlog.queued, 3)
+    yield { type: FrameType.CANCEL, index: 2 }
+    t.is(backlog.queued, 2)
+  }
+  await server.run(incoming())
+  t.is(backlog.queued, 0)
+})
+
+test('beyond the backlog, requests are declined at once', async t => {
+  const backlog = new UploadBacklog(2)
+  const { server, sent } = session(backlog)
+  async function * incoming (): AsyncGenerator<Frame> {
+    yield request(0)
+    yield request(1)
+    yield request(2)
+  }
+  await server.run(incoming())
+  t.deepEqual(sent.filter(f => f.type === FrameType.REJECT), [{ type: FrameType.REJECT, index: 2 }])
+  t.is(backlog.queued, 0)
+})
