@@ -348,10 +348,17 @@ test('kill -9 during puts leaves no half-written block present', async t => {
       t.true(bytesMatchCid(await store.get(cid), parseCid(cid)), cid)
     }
     t.true(store.size() >= acknowledged.length)
-    t.is(await totalPackBytes(t.context.dir), store.bytesStored(), 'no unindexed bytes left in the packs')
+    // Unindexed bytes at the newest pack's tail are trimmed. A put still writing at the kill whose
+    // offset lies before a later, finished put's stays as a hole (at most one per concurrent put).
+    const holes = await totalPackBytes(t.context.dir) - store.bytesStored()
+    t.true(holes >= 0 && holes <= (round + 1) * PUTS_AT_ONCE * MAX_PUT_BYTES, `${holes} unindexed bytes in the packs`)
     await store.stop()
   }
 })
+
+/** Puts the child of {@link putUntilKilled} runs at once, and the largest it writes. */
+const PUTS_AT_ONCE = 4
+const MAX_PUT_BYTES = 16 * 1024 + 1024 * 1024
 
 /** Run a child that puts random chunks into a store on `dir`; SIGKILL it after `count` puts completed. */
 async function putUntilKilled (dir: string, count: number): Promise<string[]> {
