@@ -88,7 +88,7 @@ export type SelectionPolicy = (input: PolicyInput, now: number, random: () => nu
 /** Throughput assumed for a peer not yet measured: optimistic, so new peers get tried. @default 8 MiB/s */
 const UNMEASURED_THROUGHPUT = 8 * 1024 * 1024
 
-/** A waiting request is not moved before it is this old (exported for drivers that skip calls which cannot decide anything). @default 300 ms */
+/** A waiting request is not moved before it is this old (exported for drivers that skip calls which cannot decide anything). @default 1000 ms */
 export const MIGRATE_MIN_WAIT_MS = 1000
 
 /** Least time a request must have waited before end game duplicates it. @default 500 ms */
