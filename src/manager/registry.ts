@@ -90,6 +90,8 @@ class LevelRegistry implements Registry {
   #order: string[] = []
   readonly #targets = new Map<string, TargetRecord>()
   #seq = 0
+  /** The latest write of the sequence number: writes go one after another, so a lower one never lands last. */
+  #seqWritten: Promise<void> = Promise.resolve()
   #opened: Promise<void> | undefined
 
   constructor (dir: string) {
@@ -114,6 +116,9 @@ class LevelRegistry implements Registry {
     for await (const [id, record] of this.#targetsDb.iterator()) this.#targets.set(id, record)
     for await (const [peer, signed] of this.#revocationsDb.iterator()) this.#revoked.set(peer, signed)
     for await (const [id, use] of this.#enrollmentsDb.iterator()) this.#enrollments.set(id, use)
+    // Whatever was stored under a sequence number counts too, should its write of `seq` have been lost.
+    for (const record of this.#tasks.values()) this.#seq = Math.max(this.#seq, record.signed.body.seq)
+    for (const signed of this.#revoked.values()) this.#seq = Math.max(this.#seq, signed.body.seq)
   }
 
   async close (): Promise<void> {
@@ -125,7 +130,9 @@ class LevelRegistry implements Registry {
   async nextSeq (): Promise<number> {
     this.#seq += 1
     const seq = this.#seq
-    await this.#metaDb.put(SEQ_KEY, seq, { sync: true })
+    const written = this.#seqWritten.catch(() => {}).then(async () => { await this.#metaDb.put(SEQ_KEY, seq, { sync: true }) })
+    this.#seqWritten = written
+    await written
     return seq
   }
 
