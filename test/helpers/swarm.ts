@@ -43,9 +43,21 @@ export async function startPeer (root: string, name: string, options: TestPeerOp
 /** Connect every peer to every other and wait until each sees all the others. */
 export async function connectAll (peers: readonly TestPeer[]): Promise<void> {
   for (const [i, a] of peers.entries()) {
-    for (const b of peers.slice(i + 1)) await a.node.libp2p.dial(b.node.addresses()[0]!)
+    for (const b of peers.slice(i + 1)) await dialWithRetry(a, b)
   }
   await Promise.all(peers.map(async p => { await waitForPeers(p.node, peers.length - 1, { timeoutMs: 60_000 }) }))
+}
+
+/** Dial `b` from `a`, again up to twice if the handshake fails (it can time out on a loaded machine). */
+async function dialWithRetry (a: TestPeer, b: TestPeer): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await a.node.libp2p.dial(b.node.addresses()[0]!)
+      return
+    } catch (err) {
+      if (attempt >= 3) throw err
+    }
+  }
 }
 
 /** Deterministic pseudo-random bytes, so failures reproduce. */
