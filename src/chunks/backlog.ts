@@ -15,15 +15,16 @@ export class UploadBacklog {
 
   get queued (): number { return this.#queued }
 
-  /** Take a place in the backlog; false when it is full. */
-  tryTake (): boolean {
-    if (this.#queued >= this.limit) return false
+  /** Whether every place is taken. */
+  get full (): boolean { return this.#queued >= this.limit }
+
+  /** Take a place (the caller checked it is not {@link full}). */
+  take (): void {
     this.#queued++
-    return true
   }
 
-  /** Give a place back (the chunk was sent, cancelled or dropped). */
-  give (): void {
-    if (this.#queued > 0) this.#queued--
+  /** Give `count` places back (the chunks were sent, cancelled or dropped). */
+  give (count = 1): void {
+    this.#queued = Math.max(0, this.#queued - count)
   }
 }

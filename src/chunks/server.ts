@@ -54,7 +54,7 @@ export class ServerSession implements ShareListener {
     } finally {
       this.#share.listeners.delete(this)
       this.#abort.abort()
-      for (let i = 0; i < this.#queue.size; i++) this.#ctx.backlog.give()
+      this.#ctx.backlog.give(this.#queue.size)
       this.#queue.clear()
     }
   }
@@ -80,15 +80,12 @@ export class ServerSession implements ShareListener {
     const have = this.#share.have
     if (have === undefined || index >= have.length) throw new ProtocolError(`request for chunk ${index} out of range`)
     if (this.#queue.has(index)) return // asked twice: it is queued once, and holds one place in the backlog
-    if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || !this.#ctx.backlog.tryTake()) {
+    if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || this.#ctx.backlog.full ||
+        !this.#share.admit(index, performance.now())) {
       this.#reject(index)
       return
     }
-    if (!this.#share.admit(index, performance.now())) {
-      this.#ctx.backlog.give()
-      this.#reject(index)
-      return
-    }
+    this.#ctx.backlog.take()
     this.#queue.add(index)
     if (!this.#pumping) this.#pump().catch(err => { this.#frames.abort(err) })
   }
