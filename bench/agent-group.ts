@@ -25,11 +25,12 @@ export interface AgentGroupConfig {
   readonly positions: number[]
   /** Upload cap of every agent, bytes/s (null: none; JSON has no Infinity). */
   readonly up: number | null
-  /** Agents subscribe to the status topic and relay reports (the `pollen agent` default). */
   /** Which agents relay the status topic (the agent's `relayStatus` option). */
   readonly relayStatus: RelayMode
   /** Agents started at once. */
   readonly startConcurrency: number
+  /** Each agent's connection target (`pollen agent --connection-target`; null: the default). */
+  readonly connectionTarget: number | null
 }
 
 /** Counters of a group at one moment. */
@@ -78,7 +79,12 @@ export class LocalAgentGroup implements AgentGroupHandle {
       dataDir: join(config.root, `agent-${position}`),
       id: `agent-${String(position).padStart(4, '0')}`,
       tags: ['bench'],
-      node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: config.bootstrap },
+      node: {
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        mdns: false,
+        bootstrap: config.bootstrap,
+        ...(config.connectionTarget == null ? {} : { connectionTarget: config.connectionTarget })
+      },
       uploadBytesPerSecond: config.up ?? Infinity,
       ...(config.relayStatus === 'auto' ? {} : { relayStatus: config.relayStatus === 'always' }),
       runSettleMs: 200

@@ -119,11 +119,12 @@ function program (): Command {
     .option('--workers <n>', 'spread the agents over this many child processes (1: all in this process, with the manager)', positiveInt, 1)
     .option('--degree <k>', 'once all are up, each agent dials k random agents, as mDNS would find them (0: only the peers adverts bring)', nonNegativeInt, 0)
     .option('--status-relay <mode>', 'which agents relay the status topic: auto (only where an agent has no link to the manager, the `pollen agent` default), always (every agent: N² report messages in all), never', relayMode, 'auto')
+    .option('--connection-target <k>', 'peers each agent dials until it has that many (the `pollen agent` option; default 16): fewer connections, less idle CPU and memory per agent in large swarms', positiveInt)
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, helia: boolean, workers: number, degree: number, statusRelay: RelayMode }) => {
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, helia: boolean, workers: number, degree: number, statusRelay: RelayMode, connectionTarget?: number }) => {
       await (await import('./inprocess.ts')).runInprocessBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http, noHelia: !o.helia,
-        workers: o.workers, degree: o.degree, relayStatus: o.statusRelay
+        workers: o.workers, degree: o.degree, relayStatus: o.statusRelay, connectionTarget: o.connectionTarget
       })
     })
   cli.command('delta')

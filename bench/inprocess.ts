@@ -10,6 +10,7 @@ import { createApi } from '../src/api/index.ts'
 import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { createManager, type Manager } from '../src/manager/index.ts'
 import { initSwarm, readManagerKey } from '../src/node/index.ts'
+import { NODE_DEFAULTS } from '../src/constants.ts'
 import { runHttpBaseline } from './http-baseline.ts'
 import { heliaSystem } from './helia.ts'
 import { cpuSecondsNow, peakRssNow, seededBytes, sha256, tempRoot } from './common.ts'
@@ -26,6 +27,8 @@ export interface InprocessOptions extends HarnessOptions {
   readonly degree: number
   /** Which agents relay the status topic: as needed (the `pollen agent` default), every one, or none. */
   readonly relayStatus: RelayMode
+  /** Each agent's connection target (undefined: the node default). */
+  readonly connectionTarget?: number
 }
 
 export interface Swarm { manager: Manager, groups: AgentGroupHandle[], url: string, token: string, close: () => Promise<void> }
@@ -102,6 +105,7 @@ export async function runInprocessBench (o: InprocessOptions): Promise<void> {
     workers: o.workers,
     degree: o.degree,
     relayStatus: o.relayStatus,
+    connectionTarget: o.connectionTarget ?? NODE_DEFAULTS.connectionTarget,
     /** Agents whose running release holds the payload byte for byte (hashed after the run). */
     payloadsVerified: verified,
     /** CPU of every process (manager included) from the submission to the last RUN SUCCESS, per agent. */
@@ -173,7 +177,8 @@ export async function startSwarm (root: string, o: InprocessOptions): Promise<Sw
 async function startGroups (root: string, swarm: AgentGroupConfig['swarm'], bootstrap: string[], o: InprocessOptions): Promise<AgentGroupHandle[]> {
   const workers = Math.min(Math.max(1, o.workers), o.agents)
   const config = (w: number): AgentGroupConfig => ({
-    root, swarm, bootstrap, positions: sharePositions(o.agents, workers, w), up: Number.isFinite(o.up) ? o.up : null, relayStatus: o.relayStatus, startConcurrency: 8
+    root, swarm, bootstrap, positions: sharePositions(o.agents, workers, w), up: Number.isFinite(o.up) ? o.up : null, relayStatus: o.relayStatus, startConcurrency: 8,
+    connectionTarget: o.connectionTarget ?? null
   })
   if (workers === 1) return [await LocalAgentGroup.start(config(0))]
   const starting = Array.from({ length: workers }, async (_, w) => {

@@ -54,9 +54,12 @@ export const NODE_DEFAULTS = {
   /**
    * How often libp2p's connection monitor pings each connection (a new
    * stream each time; it also measures the RTT the chunk policy uses).
-   * libp2p's default is 10 s; yamux already keeps links alive every 30 s. @default 30_000
+   * libp2p's default is 10 s; yamux already keeps links alive every 30 s.
+   * Each ping crosses pnet, Noise, yamux and multistream-select at both
+   * ends: at 30 s they were 57 % of an idle 100-agent swarm's CPU (0.345
+   * cores in all, 0.150 without them, bench/RESULTS.md). @default 60_000
    */
-  pingIntervalMs: 30_000,
+  pingIntervalMs: 60_000,
   /**
    * Shortest time a connection monitor ping may take before the connection
    * is aborted (libp2p adapts it to past pings, doubling after a failure).
@@ -308,10 +311,22 @@ export const AGENT_RUN_DEFAULTS = {
   syncIntervalMs: 30_000,
   /** The status relay role is first decided this long after start, once the first connections are identified. @default 2_000 */
   relaySettleMs: 2_000,
+  /**
+   * An agent asks its neighbours to relay its reports only after this long
+   * without a link to the manager. The bootstrap dialler restores a dropped
+   * link within seconds, and on a loaded swarm every relay request made
+   * every neighbour take on (and check) every member's reports. Reports
+   * published meanwhile are repeated by the next advert. @default 10_000
+   */
+  relayGraceMs: 10_000,
   /** Longest gap between two requests for members to the manager (peer exchange) while below the connection target; the first come 0.5 s, 1 s, 2 s… apart. @default 15_000 */
   peersAskIntervalMs: 15_000,
-  /** Transfer progress is acknowledged at most this often. @default 1_000 */
-  progressIntervalMs: 1_000,
+  /**
+   * Transfer progress is acknowledged at most this often. Every report is a
+   * signed gossip message the manager checks and stores: a 1,000-agent swarm
+   * sends 500 a second at this interval. @default 2_000
+   */
+  progressIntervalMs: 2_000,
   /** Live log lines (debug tasks) are batched for this long. @default 500 */
   liveLogFlushMs: 500,
   /** Log lines per logs message. @default 40 */

@@ -190,6 +190,7 @@ class PollenAgent implements Agent {
       mode: this.#opts.relayStatus == null ? 'auto' : this.#opts.relayStatus ? 'always' : 'never',
       connectionTarget: this.#opts.node?.connectionTarget ?? NODE_DEFAULTS.connectionTarget,
       settleMs: this.#opts.relaySettleMs,
+      relayGraceMs: this.#opts.relayGraceMs,
       askIntervalMs: this.#opts.peersAskIntervalMs,
       onError: (err, what) => { this.#log.warn({ err: err.message }, what) }
     })

@@ -37,6 +37,13 @@ export interface MembershipOptions {
   /** The role is first decided this long after start, once the first connections are identified. */
   readonly settleMs: number
   /**
+   * An agent asks for a relay only once it has been without a link to the
+   * manager this long: the bootstrap dialler usually restores a dropped link
+   * within seconds, and every relay request makes neighbours take on the
+   * status topic.
+   */
+  readonly relayGraceMs: number
+  /**
    * Longest time between two peer-exchange requests while below the target.
    * They start 0.5 s apart and the gap doubles up to this, so agents that
    * start together find each other once the manager has heard their adverts.
@@ -75,6 +82,9 @@ class AgentMembership implements Membership {
   #askTimer: NodeJS.Timeout | undefined
   #timers: NodeJS.Timeout[] = []
   #pending: NodeJS.Timeout | undefined
+  /** When the agent was last seen without a link to the manager, since which it has had none (undefined: linked). */
+  #unlinkedSince: number | undefined
+  #graceTimer: NodeJS.Timeout | undefined
 
   constructor (options: MembershipOptions) {
     this.#opts = options
@@ -103,6 +113,9 @@ class AgentMembership implements Membership {
     clearTimeout(this.#askTimer)
     clearTimeout(this.#pending)
     this.#pending = undefined
+    clearTimeout(this.#graceTimer)
+    this.#graceTimer = undefined
+    this.#unlinkedSince = undefined
     this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
     this.#libp2p.removeEventListener('peer:disconnect', this.#soon)
     this.#libp2p.services.pubsub.removeEventListener('subscription-change', this.#soon)
@@ -159,7 +172,24 @@ class AgentMembership implements Membership {
   #evaluate (): void {
     if (!this.#started || !this.#settled) return
     const linked = this.linked()
-    this.#setRole({ relayStatus: !linked || this.#opts.gossip.relayWanted(), wantRelay: !linked })
+    const wantRelay = !linked && this.#unlinkedFor() >= this.#opts.relayGraceMs
+    this.#setRole({ relayStatus: wantRelay || (linked && this.#opts.gossip.relayWanted()), wantRelay })
+  }
+
+  /** How long the agent has been without a link to the manager (0 when linked); schedules a re-decision at the grace's end. */
+  #unlinkedFor (): number {
+    if (this.linked()) {
+      this.#unlinkedSince = undefined
+      return 0
+    }
+    const now = Date.now()
+    this.#unlinkedSince ??= now
+    const waited = now - this.#unlinkedSince
+    if (waited < this.#opts.relayGraceMs && this.#graceTimer == null) {
+      this.#graceTimer = setTimeout(() => { this.#graceTimer = undefined; this.#evaluate() }, this.#opts.relayGraceMs - waited + 10)
+      this.#graceTimer.unref()
+    }
+    return waited
   }
 
   #setRole (role: GossipRole): void {

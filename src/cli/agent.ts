@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { pino } from 'pino'
 import { createAgent } from '../agent/index.ts'
+import { InvalidOptionError } from '../core/index.ts'
 import { readSwarmFile } from '../node/index.ts'
 import { nodeFlags, untilSignal, uploadLimit, type NodeFlags } from './shared.ts'
 
@@ -11,6 +12,7 @@ interface AgentFlags extends NodeFlags {
   runAsUid?: string
   runAsGid?: string
   enroll?: string
+  connectionTarget?: string
 }
 
 /** `pollen agent`: the device side. */
@@ -23,6 +25,7 @@ export function registerAgent (program: Command): void {
     .option('--tags <a,b>', 'target tags, comma-separated (also from POLLEN_TAGS)')
     .option('--run-as-uid <uid>', 'run install and run commands as this user id (the agent must run as root)')
     .option('--run-as-gid <gid>', 'and this group id')
+    .option('--connection-target <k>', 'peers to dial until connected to this many (default 16); fewer: less idle CPU and memory, more hops for chunks')
     .option('--enroll <token>', 'one-time enrollment token (`pollen token enroll`) for a manager run with --enrollment token; also from POLLEN_ENROLL_TOKEN')
     .action(async (flags: AgentFlags) => { await runAgent(flags) })
 }
@@ -36,7 +39,7 @@ async function runAgent (flags: AgentFlags): Promise<void> {
     dataDir: flags.data,
     id: flags.id,
     tags,
-    node: { listen: flags.listen, bootstrap: flags.bootstrap, mdns: flags.mdns },
+    node: { listen: flags.listen, bootstrap: flags.bootstrap, mdns: flags.mdns, ...connectionTargetOption(flags.connectionTarget) },
     uploadBytesPerSecond: uploadLimit(flags),
     ...enrollmentOption(flags.enroll ?? process.env.POLLEN_ENROLL_TOKEN),
     ...(flags.runAsUid != null ? { uid: Number(flags.runAsUid) } : {}),
@@ -51,6 +54,13 @@ async function runAgent (flags: AgentFlags): Promise<void> {
   } finally {
     await agent.stop()
   }
+}
+
+function connectionTargetOption (value: string | undefined): { connectionTarget?: number } {
+  if (value == null) return {}
+  const target = Number(value)
+  if (!Number.isInteger(target) || target < 1) throw new InvalidOptionError(`--connection-target must be a positive integer, not ${JSON.stringify(value)}`)
+  return { connectionTarget: target }
 }
 
 function enrollmentOption (token: string | undefined): { enrollmentToken?: string } {

@@ -3,7 +3,7 @@ import type { Agent } from '../../src/agent/index.ts'
 import { swarmTopics } from '../../src/gossip/index.ts'
 import { makeSwarm, retryUntil, startAgent, startManager, waitForTargets } from '../helpers/manager.ts'
 
-const FAST = { relaySettleMs: 300, peersAskIntervalMs: 500 }
+const FAST = { relaySettleMs: 300, relayGraceMs: 1_000, peersAskIntervalMs: 500 }
 
 const subscriptions = (agent: Agent): string[] => agent.node.libp2p.services.pubsub.getTopics().sort()
 const connected = (a: Agent, b: { node: { peerId: Agent['node']['peerId'] } }): boolean => a.node.libp2p.getConnections(b.node.peerId).length > 0
@@ -36,6 +36,30 @@ test.serial('a linked agent does not relay reports; one without a link to the ma
     agents.push(newcomer)
     await retryUntil(() => {}, () => connected(newcomer, linked) && connected(newcomer, remote) ? true : undefined, 60_000)
     t.pass()
+  } finally {
+    await Promise.all(agents.map(async a => { await a.stop() }))
+    await manager.stop()
+    await s.cleanup()
+  }
+})
+
+test.serial('an agent without a link to the manager asks for a relay only after the grace period', async t => {
+  t.timeout(120_000)
+  const s = await makeSwarm('membership-grace')
+  const topics = swarmTopics(s.swarm.name)
+  const manager = await startManager(s)
+  const agents: Agent[] = []
+  try {
+    const linked = await startAgent(s, 'linked', [], manager.node, FAST)
+    agents.push(linked)
+    const remote = await startAgent(s, 'remote', [], linked.node, { ...FAST, relayGraceMs: 120_000 })
+    agents.push(remote)
+    await retryUntil(() => {}, () => connected(remote, linked) ? true : undefined, 30_000)
+    // Well past the settle time (300 ms), far inside the grace period.
+    await new Promise(resolve => setTimeout(resolve, 3_000))
+    t.false(connected(remote, manager))
+    t.deepEqual(subscriptions(remote), [topics.tasks])
+    t.false(subscriptions(linked).includes(topics.status))
   } finally {
     await Promise.all(agents.map(async a => { await a.stop() }))
     await manager.stop()
