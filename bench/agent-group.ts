@@ -43,7 +43,7 @@ export interface AgentGroupStats {
   /** Package bytes uploaded by the group's agents. */
   readonly uploadedBytes: number
   /** CPU and memory of the worker process (absent for the group in the bench's own process). */
-  readonly usage?: { readonly cpuSeconds: number, readonly peakRssBytes: number, readonly rssBytes: number, readonly heapUsedBytes: number }
+  readonly usage?: { readonly cpuSeconds: number, readonly peakRssBytes: number, readonly rssBytes: number, readonly heapUsedBytes: number, readonly arrayBuffersBytes: number }
 }
 
 /** How the bench drives a group, in process or in a worker. */
@@ -169,8 +169,8 @@ export class RemoteAgentGroup implements AgentGroupHandle {
 
 /** CPU and memory of the calling process, for a worker's {@link AgentGroupStats}. */
 export function processUsage (): NonNullable<AgentGroupStats['usage']> {
-  const { rss, heapUsed } = process.memoryUsage()
-  return { cpuSeconds: cpuSecondsNow(), peakRssBytes: peakRssNow(), rssBytes: rss, heapUsedBytes: heapUsed }
+  const { rss, heapUsed, arrayBuffers } = process.memoryUsage()
+  return { cpuSeconds: cpuSecondsNow(), peakRssBytes: peakRssNow(), rssBytes: rss, heapUsedBytes: heapUsed, arrayBuffersBytes: arrayBuffers }
 }
 
 /** Swarm positions (0..agents-1) of worker `w` of `workers`, contiguous and balanced. */

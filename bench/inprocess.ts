@@ -219,6 +219,14 @@ async function settleMesh (swarm: Swarm): Promise<number> {
 const SETTLE_QUIET_MS = 2_000
 const SETTLE_MAX_MS = 30_000
 
+/** Workers' memory now, for the progress line ('' without workers). */
+function memoryLine (stats: AgentGroupStats[]): string {
+  const used = stats.flatMap(s => s.usage == null ? [] : [s.usage])
+  if (used.length === 0) return ''
+  const total = (pick: (u: NonNullable<AgentGroupStats['usage']>) => number): string => formatBytes(used.reduce((n, u) => n + pick(u), 0))
+  return `; workers RSS ${total(u => u.rssBytes)} (heap ${total(u => u.heapUsedBytes)}, buffers ${total(u => u.arrayBuffersBytes)})`
+}
+
 async function usage (swarm: Swarm): Promise<Usage> {
   const stats = await Promise.all(swarm.groups.map(async g => await g.stats()))
   return { cpuSeconds: cpuSecondsNow() + stats.reduce((n, s) => n + (s.usage?.cpuSeconds ?? 0), 0), stats }
@@ -256,12 +264,12 @@ export async function deploy (swarm: Swarm, root: string, data: Uint8Array, o: I
   const progress = setInterval(() => {
     void Promise.all(swarm.groups.map(async g => await g.stats())).then(stats => {
       const linked = stats.reduce((n, s) => n + s.managerLinks, 0)
-      note(`  transfer ${transfer.size}/${o.agents}, run ${run.size}/${o.agents}; ${linked} agents connected to the manager`)
+      note(`  transfer ${transfer.size}/${o.agents}, run ${run.size}/${o.agents}; ${linked} agents connected to the manager${memoryLine(stats)}`)
     }, () => {})
   }, Math.min(10_000, 1000 + o.agents * 10))
   try {
     const done = (targets: TargetRecord[]): boolean => targets.filter(t => t.History[task.id] === 'RUN-SUCCESS').length >= o.agents
-    await waitForTargets(swarm.manager, done, Math.max(600_000, o.agents * 1000), 'every agent\'s RUN SUCCESS')
+    await waitForTargets(swarm.manager, done, Math.max(600_000, o.agents * 3000), 'every agent\'s RUN SUCCESS')
   } finally {
     clearInterval(progress)
     clearInterval(serving)
