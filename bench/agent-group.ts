@@ -40,6 +40,8 @@ export interface AgentGroupStats {
   readonly peers: number
   /** Agents connected to the manager. */
   readonly managerLinks: number
+  /** Agents relaying the status topic (subscribed to it). */
+  readonly relaying: number
   /** Package bytes uploaded by the group's agents. */
   readonly uploadedBytes: number
   /** CPU and memory of the worker process (absent for the group in the bench's own process). */
@@ -120,6 +122,7 @@ export class LocalAgentGroup implements AgentGroupHandle {
       agents: this.#agents.length,
       peers: this.#agents.reduce((n, a) => n + a.node.libp2p.getPeers().length, 0),
       managerLinks: this.#agents.filter(a => a.node.libp2p.getConnections(this.#managerId).length > 0).length,
+      relaying: this.#agents.filter(a => a.node.libp2p.services.pubsub.getTopics().some(t => t.endsWith('/status'))).length,
       uploadedBytes: this.#agents.reduce((n, a) => n + a.exchange.stats().uploadedBytes, 0)
     }
   }

@@ -264,7 +264,9 @@ export async function deploy (swarm: Swarm, root: string, data: Uint8Array, o: I
   const progress = setInterval(() => {
     void Promise.all(swarm.groups.map(async g => await g.stats())).then(stats => {
       const linked = stats.reduce((n, s) => n + s.managerLinks, 0)
-      note(`  transfer ${transfer.size}/${o.agents}, run ${run.size}/${o.agents}; ${linked} agents connected to the manager${memoryLine(stats)}`)
+      const relaying = stats.reduce((n, s) => n + s.relaying, 0)
+      const managerPeers = swarm.manager.node.libp2p.getPeers().length
+      note(`  transfer ${transfer.size}/${o.agents}, run ${run.size}/${o.agents}; ${linked} agents connected to the manager (it has ${managerPeers} peers), ${relaying} relaying reports${memoryLine(stats)}`)
     }, () => {})
   }, Math.min(10_000, 1000 + o.agents * 10))
   try {

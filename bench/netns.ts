@@ -24,6 +24,7 @@ import { createLab, createSitesLab, labUnavailable, peersOf, type Lab, type LabH
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
 import { benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
+import { MANAGER_DEFAULTS } from '../src/constants.ts'
 
 const BIN = fileURLToPath(new URL('../bin/pollen.js', import.meta.url))
 const TOKEN = 'netns-bench-token'
@@ -48,6 +49,8 @@ export interface NetnsOptions extends HarnessOptions {
   readonly launch?: 'compiled' | 'source'
   /** Agents starting at once: the next is launched when one has started its node (or after {@link LAUNCH_WAIT_MS}). @default 2 */
   readonly launchConcurrency?: number
+  /** The manager's average chunk size (`pollen manager --chunk-avg`); undefined: its default. */
+  readonly chunkAvg?: number
 }
 
 /** The lab of one run and where its hosts are. */
@@ -99,6 +102,7 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       ...(http?.wanBytes != null ? { httpWanBytes: http.wanBytes, httpWanRatio: round(http.wanBytes / F) } : {}),
       launch: o.launch ?? 'compiled',
       launchConcurrency: o.launchConcurrency ?? 2,
+      chunkAvgBytes: o.chunkAvg ?? MANAGER_DEFAULTS.avgChunkBytes,
       launchSeconds: round(pollen.launchSeconds),
       discoverySeconds: round(pollen.discoverySeconds),
       meshSeconds: round(pollen.meshSeconds),
@@ -206,7 +210,8 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const bin = await cliFor(root, o.launch ?? 'compiled')
   const started = performance.now()
   const manager = lab.spawnIn(managerHost, process.execPath, [bin, 'manager', '--swarm', keys.swarmPath, '--key', keys.keyPath, '--data', join(root, 'manager'),
-    '--api', `${managerHost.ip}:8080`, '--listen', `/ip4/${managerHost.ip}/tcp/${PORT}`], { env: { POLLEN_TOKEN: TOKEN }, logFile: join(root, 'manager.log') })
+    '--api', `${managerHost.ip}:8080`, '--listen', `/ip4/${managerHost.ip}/tcp/${PORT}`, ...(o.chunkAvg == null ? [] : ['--chunk-avg', String(o.chunkAvg)])],
+  { env: { POLLEN_TOKEN: TOKEN }, logFile: join(root, 'manager.log') })
   const addr = await lineMatching(manager, /listening on (\S+)/, 60_000)
   const api = `http://${managerHost.ip}:8080`
   const launched = await launchAgents(agentHosts.length, o.launchConcurrency ?? 2, i => {

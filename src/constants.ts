@@ -198,6 +198,11 @@ export const GOSSIP_DEFAULTS = {
    * agent's own subscription is decided by its relay role (`AgentOptions.relayStatus`). @default true
    */
   subscribeStatus: true,
+  /**
+   * Subscribe to the reports topic, where agents linked to the manager send
+   * their reports: the manager does, no agent should (see `SwarmTopics.reports`). @default false
+   */
+  subscribeReports: false,
   /** Protocol the manager serves members' addresses on (peer exchange); it also marks the manager to identify. @default '/pollen/peers/1.0.0' */
   peersProtocol: '/pollen/peers/1.0.0',
   /** Most members one peer-exchange answer names. @default 32 */
@@ -235,7 +240,17 @@ export const MANAGER_DEFAULTS = {
   /** Most entries in an uploaded package. @default 100_000 */
   maxPackageEntries: 100_000,
   /** Most bytes an uploaded package may unpack to (sum of its entries' sizes). @default 16 GiB */
-  maxPackageBytes: 16 * 1024 * 1024 * 1024
+  maxPackageBytes: 16 * 1024 * 1024 * 1024,
+  /**
+   * Average chunk size of the packages this manager builds (chunks are cut
+   * between a quarter and four times it), from 16 KiB to 2 MiB. Smaller
+   * chunks cross slow links in more, shorter hops: simulated at N = 50 with
+   * 256 KiB/s links, 64 KiB chunks finish in 70 s against 94 s with 256 KiB
+   * (bench/RESULTS.md), at four times the requests. Versions chunked with
+   * different sizes share no chunks, so keep it fixed across a package's
+   * versions. @default 256 KiB (CHUNKER_DEFAULTS.avgChunkBytes)
+   */
+  avgChunkBytes: 256 * 1024
 }
 
 /** Defaults of the REST API (`src/api`). */

@@ -7,11 +7,11 @@
  * the signature of every other agent's reports: N² messages for the swarm,
  * which was most of an idle agent's CPU at N = 20. So by default (`auto`) an
  * agent linked to the manager (directly connected) does not subscribe to the
- * status topic: gossipsub hands its own reports straight to the subscribed
- * peers it is connected to, the manager among them. An agent without that
- * link subscribes to the relay-wanted topic; a linked neighbour that sees the
- * subscription relays the status topic, and so do unlinked agents (reports
- * then cross several hops). The manager is the peer that serves the peer
+ * status topic, and its own reports go on the reports topic, which only the
+ * manager reads (see `SwarmGossip.publishStatus`). An agent that has been
+ * without that link for `relayGraceMs` subscribes to the relay-wanted topic;
+ * a linked neighbour that sees the subscription relays the status topic, and
+ * so do unlinked agents (reports then cross several hops). The manager is the peer that serves the peer
  * exchange (identify lists it); the exchange also gives an agent that knows
  * only the manager some members to dial.
  */

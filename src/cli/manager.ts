@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { InvalidOptionError } from '../core/index.ts'
+import { InvalidOptionError, parseBytes } from '../core/index.ts'
 import { readManagerKey, readSwarmFile } from '../node/index.ts'
 import { nodeFlags, untilSignal, uploadLimit, type NodeFlags } from './shared.ts'
 
@@ -12,6 +12,7 @@ interface ManagerFlags extends NodeFlags {
   token?: string
   insecure?: boolean
   enrollment: string
+  chunkAvg?: string
 }
 
 /** `pollen manager`: the manager peer and its REST API. */
@@ -25,6 +26,7 @@ export function registerManager (program: Command): void {
     .option('--token <token>', 'operator token (scope deploy); also read from POLLEN_TOKEN')
     .option('--insecure', 'serve the API without authentication (only on a trusted, closed network)')
     .option('--enrollment <mode>', 'open: any member of the private network enters the registry; token: only one proving a one-time token from `pollen token enroll`', 'open')
+    .option('--chunk-avg <size>', 'average chunk size of the packages it builds, 16KiB to 2MiB (default 256KiB); smaller suits slow links; keep it fixed across versions, or the next deploy shares no chunks')
     .action(async (flags: ManagerFlags) => { await runManager(flags) })
 }
 
@@ -48,6 +50,7 @@ async function runManager (flags: ManagerFlags): Promise<void> {
     uploadBytesPerSecond: uploadLimit(flags),
     operatorToken,
     enrollment: flags.enrollment,
+    ...(flags.chunkAvg == null ? {} : { avgChunkBytes: parseBytes(flags.chunkAvg) }),
     logger: log
   })
   await manager.start()

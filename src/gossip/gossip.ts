@@ -73,7 +73,9 @@ export interface SwarmGossip extends TypedEventTarget<SwarmGossipEvents> {
    */
   publishManagerMessage(signed: Signed<ManagerBody>): Promise<PublishResult>
   /**
-   * Publish a status message.
+   * Publish a status message: on the reports topic when a connected peer
+   * reads it (the manager, which then alone receives it), else on the status
+   * topic for relays to carry, leaving Transfer progress out.
    * @throws {InvalidMessageError | MessageTooLargeError | NotStartedError}
    */
   publishStatus(body: StatusBody): Promise<PublishResult>
@@ -131,6 +133,7 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
     this.#running = true
     this.#pubsub.topicValidators.set(this.topics.tasks, this.#validators.tasks)
     this.#pubsub.topicValidators.set(this.topics.status, this.#validators.status)
+    this.#pubsub.topicValidators.set(this.topics.reports, this.#validators.status)
     this.#pubsub.topicValidators.set(this.topics.relayWanted, refuseAll)
     this.#pubsub.addEventListener('message', this.#onMessage)
     for (const topic of this.#subscribed()) this.#pubsub.subscribe(topic)
@@ -143,6 +146,7 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
     this.#pubsub.removeEventListener('message', this.#onMessage)
     this.#removeValidator(this.topics.tasks, this.#validators.tasks)
     this.#removeValidator(this.topics.status, this.#validators.status)
+    this.#removeValidator(this.topics.reports, this.#validators.status)
     this.#removeValidator(this.topics.relayWanted, refuseAll)
   }
 
@@ -171,7 +175,12 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
 
   async publishStatus (body: StatusBody): Promise<PublishResult> {
     this.#checkRunning()
-    return await this.#pubsub.publish(this.topics.status, encodeStatus(body, { maxBytes: this.#opts.maxStatusMessageBytes }))
+    const relayed = this.#pubsub.getSubscribers(this.topics.reports).length === 0
+    // Progress is advisory: an agent whose reports cross relays does not make
+    // every relay receive and check one every few seconds.
+    if (relayed && body.kind === 'ack' && body.progress != null && body.status === 'STARTED') return { recipients: [] }
+    const topic = relayed ? this.topics.status : this.topics.reports
+    return await this.#pubsub.publish(topic, encodeStatus(body, { maxBytes: this.#opts.maxStatusMessageBytes }))
   }
 
   lastSeq (): LastSeq {
@@ -193,6 +202,7 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
   #subscribed (): string[] {
     return [
       ...(this.#opts.subscribeTasks ? [this.topics.tasks] : []),
+      ...(this.#opts.subscribeReports ? [this.topics.reports] : []),
       ...(this.#role.relayStatus ? [this.topics.status] : []),
       ...(this.#role.wantRelay ? [this.topics.relayWanted] : [])
     ]

@@ -51,6 +51,6 @@ export const POLLEN_TOPIC_SCORE: TopicScoreParams = {
  * @throws {InvalidOptionError} `swarm` is not a valid swarm name.
  */
 export function gossipScoreParams (swarm: string): Pick<GossipsubOpts, 'scoreParams'> & { scoreParams: { topics: Record<string, TopicScoreParams> } } {
-  const { tasks, status } = swarmTopics(swarm)
-  return { scoreParams: { topics: { [tasks]: { ...POLLEN_TOPIC_SCORE }, [status]: { ...POLLEN_TOPIC_SCORE } } } }
+  const { tasks, status, reports } = swarmTopics(swarm)
+  return { scoreParams: { topics: { [tasks]: { ...POLLEN_TOPIC_SCORE }, [status]: { ...POLLEN_TOPIC_SCORE }, [reports]: { ...POLLEN_TOPIC_SCORE } } } }
 }

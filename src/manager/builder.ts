@@ -26,6 +26,8 @@ export interface BuildOptions {
   readonly maxPackageEntries: number
   /** Most bytes an upload may unpack to (a gzip bomb is refused before it fills the disk). */
   readonly maxPackageBytes: number
+  /** Average chunk size; chunks are cut between a quarter and four times it. */
+  readonly avgChunkBytes: number
   readonly signal?: AbortSignal
 }
 
@@ -57,7 +59,9 @@ export async function buildPackage (options: BuildOptions): Promise<TaskPackage 
     }
     await checkTransferPaths(root, transfer)
     // The tar goes straight into the chunker: never written out and read back.
-    const imported = await importSource(options.store, await packDeterministicStream(root, transfer), { signal: options.signal })
+    const avg = options.avgChunkBytes
+    const chunker = { minChunkBytes: avg / 4, avgChunkBytes: avg, maxChunkBytes: avg * 4 }
+    const imported = await importSource(options.store, await packDeterministicStream(root, transfer), { chunker, signal: options.signal })
     return { cid: imported.cid, bytes: imported.manifest.size }
   } finally {
     await rm(work, { recursive: true, force: true })

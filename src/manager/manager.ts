@@ -10,7 +10,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { createChunkExchange, createChunkStore, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
 import { MANAGER_DEFAULTS } from '../constants.ts'
 import {
-  decodePublicKey, InvalidTaskError, NotStartedError, signBody, TargetExistsError, TargetNotFoundError,
+  decodePublicKey, InvalidOptionError, InvalidTaskError, NotStartedError, signBody, TargetExistsError, TargetNotFoundError,
   TaskNotFoundError, withDefaults, type ManagerBody, type Signed, type Stage, type SwarmFile, type TargetRecord,
   type TargetSelector, type TaskBody, type TaskSpec, type RevokeBody, type StatusBody
 } from '../core/index.ts'
@@ -129,6 +129,10 @@ class PollenManager implements Manager {
     this.#tokens = createTokenChecker(options.dataDir, options.operatorToken)
     this.#enrollments = enrollmentTokens(options.dataDir)
     decodePublicKey(options.swarm.managerPublicKey)
+    const avg = this.#opts.avgChunkBytes
+    if (!Number.isInteger(avg) || avg < 16 * 1024 || avg > 2 * 1024 * 1024) {
+      throw new InvalidOptionError(`avgChunkBytes must be a whole number of bytes from 16 KiB to 2 MiB, not ${avg}`)
+    }
   }
 
   get node (): SwarmNode { return this.#running().node }
@@ -177,7 +181,8 @@ class PollenManager implements Manager {
     const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond })
     await exchange.start()
     const gossip = createGossip(node.libp2p.services.pubsub, {
-      swarm: swarm.name, managerPublicKey: decodePublicKey(swarm.managerPublicKey), clock: this.#clock, isRevoked: peer => registry.isRevoked(peer.toString())
+      swarm: swarm.name, managerPublicKey: decodePublicKey(swarm.managerPublicKey), clock: this.#clock, isRevoked: peer => registry.isRevoked(peer.toString()),
+      subscribeReports: true
     })
     gossip.addEventListener('status', evt => {
       this.#onStatus(evt.detail).catch(err => { this.#log.error({ err }, 'cannot apply an agent report') })
@@ -246,6 +251,7 @@ class PollenManager implements Manager {
       assembleOutputBytes: this.#opts.assembleOutputBytes,
       maxPackageEntries: this.#opts.maxPackageEntries,
       maxPackageBytes: this.#opts.maxPackageBytes,
+      avgChunkBytes: this.#opts.avgChunkBytes,
       signal: input.signal
     })
     const now = this.#clock()

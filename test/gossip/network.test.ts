@@ -9,7 +9,7 @@ import type { Signed, TaskBody } from '../../src/core/task.ts'
 import { createGossip, encodeManagerMessage, type ManagerMessageEvent, type Refusal, type StatusEvent, type SwarmGossip } from '../../src/gossip/index.ts'
 import { waitForPeers, type SwarmNode } from '../../src/node/index.ts'
 import { HOUR, SWARM, advert, managerKey, otherKey, sign, tampered, task } from './fixtures.ts'
-import { on, retryUntil, startNode, until } from './helpers.ts'
+import { on, retryUntil, startNode, until, type Source } from './helpers.ts'
 
 const WAIT_MS = 60_000
 
@@ -84,12 +84,45 @@ test('signed tasks cross a relay and verify; forgeries and replays stop at the r
   t.false([...atC, ...atB].some(m => forgedSeqs.includes(m.signed.body.seq)), 'no forgery was ever emitted')
   t.is(new Set(atC.map(m => m.signed.body.seq)).size, atC.length, 'no replay was emitted')
 
-  // 4. A status advert from C reaches A through B, attributed to C.
+  // 4. A status advert from C, with no manager connected, reaches A through B, attributed to C.
   const statuses = collect<StatusEvent>(ga, 'status')
   const atA = until([on([ga], 'status')], () => statuses.length > 0, WAIT_MS, 'A to receive C\'s advert')
   await retryUntil(async () => await gc.publishStatus(advert({ at: Date.now() })), atA)
   t.true(statuses[0]!.from.equals(c.peerId))
   t.is(statuses[0]!.body.kind, 'advert')
+})
+
+test('reports go to the reports topic\'s reader alone, past a neighbour relaying the status topic; without a reader they go to relays, progress left out', async t => {
+  const [reader, author, relay] = await Promise.all([startNode(t), startNode(t), startNode(t)])
+  await author.libp2p.dial(reader.addresses())
+  await author.libp2p.dial(relay.addresses())
+  const gReader = createGossip(reader.libp2p.services.pubsub, { swarm: SWARM, managerPublicKey: managerKey.publicKey, subscribeReports: true })
+  const gAuthor = createGossip(author.libp2p.services.pubsub, { swarm: SWARM, managerPublicKey: managerKey.publicKey, subscribeStatus: false })
+  const gRelay = createGossip(relay.libp2p.services.pubsub, { swarm: SWARM, managerPublicKey: managerKey.publicKey, subscribeStatus: true })
+  for (const g of [gReader, gAuthor, gRelay]) t.teardown(async () => { await g.stop() })
+  await Promise.all([gReader, gAuthor, gRelay].map(async g => { await g.start() }))
+  const pubsub = author.libp2p.services.pubsub
+  const sees = (topic: string, node: SwarmNode): boolean => pubsub.getSubscribers(topic).some(id => id.equals(node.peerId))
+  await until([on([pubsub], 'subscription-change')], () => sees(gAuthor.topics.reports, reader) && sees(gAuthor.topics.status, relay), WAIT_MS, 'the author to see both subscriptions')
+
+  const atReader = collect<StatusEvent>(gReader, 'status')
+  const atRelay = collect<StatusEvent>(gRelay, 'status')
+  const result = await gAuthor.publishStatus(advert({ at: Date.now() }))
+  t.deepEqual(result.recipients.map(id => id.toString()), [reader.peerId.toString()])
+  await until([on([gReader], 'status')], () => atReader.length > 0, WAIT_MS, 'the reader to receive the advert')
+  t.true(atReader[0]!.from.equals(author.peerId))
+
+  // Without the reader: reports go to the status topic, and progress is left out.
+  await reader.libp2p.hangUp(author.peerId)
+  // Gossipsub forgets the peer's subscriptions just after libp2p's disconnect event: poll.
+  const ticks: Source = notify => { const timer = setInterval(notify, 100); return () => { clearInterval(timer) } }
+  await until([ticks], () => !sees(gAuthor.topics.reports, reader), WAIT_MS, 'the author to forget the reader\'s subscriptions')
+  const progress = { kind: 'ack', v: 1, targetId: 'dev-1', taskId: 't-1', stage: 'transfer', status: 'STARTED', at: Date.now(), progress: { bytes: 1, total: 2 } } as const
+  t.deepEqual((await gAuthor.publishStatus(progress)).recipients, [])
+  await gAuthor.publishStatus(advert({ at: Date.now() + 1 }))
+  await until([on([gRelay], 'status')], () => atRelay.length > 0, WAIT_MS, 'the relay to receive the relayed advert')
+  t.is(atRelay.length, 1, 'the relay saw only the advert sent for relaying')
+  t.is(atRelay[0]!.body.kind, 'advert')
 })
 
 test('publishing with no subscribed peer does not throw', async t => {

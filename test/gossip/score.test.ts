@@ -18,10 +18,10 @@ import { on, until } from './helpers.ts'
 
 const WAIT_MS = 60_000
 
-test('the score parameters cover both topics and pass gossipsub\'s own checks', t => {
+test('the score parameters cover every topic messages go on and pass gossipsub\'s own checks', t => {
   const { scoreParams } = gossipScoreParams(SWARM)
   const topics = swarmTopics(SWARM)
-  t.deepEqual(Object.keys(scoreParams.topics).sort(), [topics.status, topics.tasks])
+  t.deepEqual(Object.keys(scoreParams.topics).sort(), [topics.reports, topics.status, topics.tasks])
   t.notThrows(() => { validatePeerScoreParams(createPeerScoreParams({ IPColocationFactorWeight: 0, ...scoreParams })) })
   t.throws(() => gossipScoreParams('bad name'), { name: 'InvalidOptionError' })
 })

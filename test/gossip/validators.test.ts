@@ -17,6 +17,9 @@ class FakePubSub extends EventTarget {
   readonly topicValidators = new Map<string, TopicValidatorFn>()
   readonly subscriptions = new Set<string>()
   readonly published: Array<{ topic: string, data: Uint8Array }> = []
+  /** Topics a connected peer subscribes to. */
+  readonly peerTopics = new Set<string>()
+  getSubscribers (topic: string): PeerId[] { return this.peerTopics.has(topic) ? [peer] : [] }
   subscribe (topic: string): void { this.subscriptions.add(topic) }
   unsubscribe (topic: string): void { this.subscriptions.delete(topic) }
   async publish (topic: string, data: Uint8Array): Promise<{ recipients: PeerId[] }> {
@@ -64,7 +67,7 @@ test('start installs validators and subscribes, stop undoes it; both are safe tw
   const { pubsub, gossip } = await started()
   await gossip.start()
   t.deepEqual([...pubsub.subscriptions].sort(), [topics.status, topics.tasks])
-  t.deepEqual([...pubsub.topicValidators.keys()].sort(), [topics.relayWanted, topics.status, topics.tasks])
+  t.deepEqual([...pubsub.topicValidators.keys()].sort(), [topics.relayWanted, topics.reports, topics.status, topics.tasks])
   await Promise.all([gossip.stop(), gossip.stop()])
   t.is(pubsub.subscriptions.size, 0)
   t.is(pubsub.topicValidators.size, 0)
@@ -72,10 +75,15 @@ test('start installs validators and subscribes, stop undoes it; both are safe tw
   t.is(pubsub.subscriptions.size, 2)
 })
 
+test('only a node told to (the manager) subscribes to the reports topic', async t => {
+  const { pubsub } = await started({ subscribeReports: true })
+  t.deepEqual([...pubsub.subscriptions].sort(), [topics.reports, topics.status, topics.tasks])
+})
+
 test('subscriptions follow the options and the role; validators guard every topic regardless', async t => {
   const { pubsub, gossip } = await started({ subscribeStatus: false })
   t.deepEqual([...pubsub.subscriptions], [topics.tasks])
-  t.is(pubsub.topicValidators.size, 3)
+  t.is(pubsub.topicValidators.size, 4)
   gossip.setRole({ relayStatus: true, wantRelay: true })
   t.deepEqual([...pubsub.subscriptions].sort(), [topics.relayWanted, topics.status, topics.tasks])
   gossip.setRole({ relayStatus: false, wantRelay: true })
@@ -198,10 +206,11 @@ test('nothing is emitted for a topic this node did not subscribe to, nor after s
 
 test('publishing checks messages as receivers would, then publishes their canonical bytes', async t => {
   const h = await started()
+  h.pubsub.peerTopics.add(topics.reports)
   const signed = await sign(task({ seq: 20 }))
   await h.gossip.publishManagerMessage(signed)
   await h.gossip.publishStatus(advert())
-  t.deepEqual(h.pubsub.published.map(p => p.topic), [topics.tasks, topics.status])
+  t.deepEqual(h.pubsub.published.map(p => p.topic), [topics.tasks, topics.reports], 'with the manager connected, reports go to it alone')
   t.deepEqual(h.pubsub.published[0]?.data, encodeManagerMessage(signed))
   t.deepEqual(h.pubsub.published[1]?.data, encodeStatus(advert()))
   await t.throwsAsync(h.gossip.publishManagerMessage(tampered(signed)), { name: 'InvalidSignatureError' })

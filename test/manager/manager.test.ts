@@ -7,6 +7,8 @@ import { decodePublicKey, signBody, verifySigned, type Signed, type TaskBody, ty
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { makeSwarm, makeTarGz, retryUntil, startManager, startMember, waitForSubscriber } from '../helpers/manager.ts'
 import { checkManagerMessage, createSync } from '../../src/gossip/index.ts'
+import { createManager } from '../../src/manager/index.ts'
+import { readManagerKey } from '../../src/node/index.ts'
 
 const spec = (over: object = {}): any => ({ stages: { install: ['true'], run: ['sleep 1'] }, target: { tags: ['drone'] }, ...over })
 
@@ -45,6 +47,31 @@ test('an uploaded tar.gz becomes a deterministic tar of the transfer paths in th
   await tar.t({ file: out, onReadEntry: e => { names.push(e.path) } })
   t.deepEqual(names, ['package/', 'package/controller.py', 'package/emergencyStop'])
   t.is((await readFile(out)).byteLength, task.package!.bytes)
+})
+
+test('avgChunkBytes sets the chunk size of the packages the manager builds; an out-of-range one is refused', async t => {
+  const s = await makeSwarm()
+  t.teardown(s.cleanup)
+  const payload = new Uint8Array(2 * 1024 * 1024)
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 2654435761) >>> 24
+  const upload = await makeTarGz(s.root, { 'payload.bin': payload })
+  const chunkSizes = async (options: object): Promise<number[]> => {
+    const manager = await startManager(s, `manager-${JSON.stringify(options).length}`, options)
+    try {
+      const task = await manager.createTask({ spec: spec({ stages: { transfer: ['.'], install: ['true'] } }), packagePath: upload })
+      return (await manager.store.getManifest(task.package!.cid)).chunks.map(c => c.size)
+    } finally {
+      await manager.stop()
+    }
+  }
+  const small = await chunkSizes({ avgChunkBytes: 32 * 1024 })
+  const usual = await chunkSizes({})
+  t.true(small.length > 2 * usual.length, `${small.length} chunks at 32 KiB, ${usual.length} at the default`)
+  t.true(small.slice(0, -1).every(size => size >= 8 * 1024 && size <= 128 * 1024), 'cut between a quarter and four times the average')
+  const managerKey = await readManagerKey(s.keyPath)
+  for (const bad of [1024, 3 * 1024 * 1024, 20_000.5]) {
+    t.is(t.throws(() => createManager({ swarm: s.swarm, managerKey, dataDir: s.root, avgChunkBytes: bad }))?.name, 'InvalidOptionError')
+  }
 })
 
 test('the assemble stage runs in the package and its output becomes the package; a failure reports its output', async t => {
