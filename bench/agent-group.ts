@@ -85,7 +85,12 @@ export class LocalAgentGroup implements AgentGroupHandle {
         listen: ['/ip4/127.0.0.1/tcp/0'],
         mdns: false,
         bootstrap: config.bootstrap,
-        ...(config.connectionTarget == null ? {} : { connectionTarget: config.connectionTarget })
+        ...(config.connectionTarget == null ? {} : { connectionTarget: config.connectionTarget }),
+        // Hundreds of agents share this event loop: a ping answer waits behind all of their
+        // chunk data, and at N = 1,000 the default 20 s dropped live links (each agent alone
+        // on a device answers in milliseconds).
+        pingIntervalMs: 120_000,
+        pingTimeoutMinMs: 100_000
       },
       uploadBytesPerSecond: config.up ?? Infinity,
       ...(config.relayStatus === 'auto' ? {} : { relayStatus: config.relayStatus === 'always' }),
