@@ -14,7 +14,7 @@ import { NODE_DEFAULTS } from '../src/constants.ts'
 import { runHttpBaseline } from './http-baseline.ts'
 import { heliaSystem } from './helia.ts'
 import { cpuSecondsNow, peakRssNow, seededBytes, sha256, tempRoot } from './common.ts'
-import { LocalAgentGroup, RemoteAgentGroup, sharePositions, type AgentGroupConfig, type AgentGroupHandle, type AgentGroupStats } from './agent-group.ts'
+import { BENCH_PING, LocalAgentGroup, RemoteAgentGroup, sharePositions, type AgentGroupConfig, type AgentGroupHandle, type AgentGroupStats } from './agent-group.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
 import { benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
@@ -143,7 +143,8 @@ export async function startSwarm (root: string, o: InprocessOptions): Promise<Sw
     managerKey: await readManagerKey(keys.keyPath),
     dataDir: join(root, 'manager'),
     // Every agent keeps its bootstrap connection to the manager: room for all of them.
-    node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, maxConnections: o.agents + 64 },
+    // Its pings are answered by agents sharing a few event loops: see BENCH_PING in agent-group.ts.
+    node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, maxConnections: o.agents + 64, ...BENCH_PING },
     uploadBytesPerSecond: o.originUp,
     operatorToken: token
   })
