@@ -28,6 +28,9 @@ test('pollen init, then a manager that refuses to start without a token and serv
   const refused = await pollen(['manager', ...base], { POLLEN_TOKEN: '' })
   t.is(refused.code, 2)
   t.regex(refused.stderr, /refusing to start without an API token/)
+  const badChunk = await pollen(['manager', ...base, '--chunk-avg', '1KiB'], { POLLEN_TOKEN: 'operator-secret' })
+  t.is(badChunk.code, 2)
+  t.regex(badChunk.stderr, /avgChunkBytes must be a whole number of bytes from 16 KiB to 2 MiB/)
 
   const { child, url } = await startManager(base, { POLLEN_TOKEN: 'operator-secret' })
   const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
