@@ -117,7 +117,7 @@ function program (): Command {
     .option('--no-http', 'skip the HTTP fan-out baseline')
     .option('--no-helia', 'skip the Helia/bitswap baseline')
     .option('--workers <n>', 'spread the agents over this many child processes (1: all in this process, with the manager)', positiveInt, 1)
-    .option('--degree <k>', 'once all are up, each agent dials k random agents, as mDNS would find them (0: only the peers adverts bring)', nonNegativeInt, 0)
+    .option('--degree <k>', 'once all are up, each agent dials k random agents, as mDNS would find them (0: only the members named by the manager peer exchange)', nonNegativeInt, 0)
     .option('--status-relay <mode>', 'which agents relay the status topic: auto (only where an agent has no link to the manager, the `pollen agent` default), always (every agent: N² report messages in all), never', relayMode, 'auto')
     .option('--connection-target <k>', 'peers each agent dials until it has that many (the `pollen agent` option; default 16): fewer connections, less idle CPU and memory per agent in large swarms', positiveInt)
     .exitOverride()

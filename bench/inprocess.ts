@@ -23,7 +23,7 @@ import { benchTaskForm, systemLine, until, type HarnessOptions } from './harness
 export interface InprocessOptions extends HarnessOptions {
   /** Spread the agents over this many child processes (1: all in this process, with the manager). */
   readonly workers: number
-  /** Once every agent is up, each dials this many random agents (as mDNS would find them); 0: only what adverts bring. */
+  /** Once every agent is up, each dials this many random agents (as mDNS would find them); 0: only the members the manager's peer exchange names. */
   readonly degree: number
   /** Which agents relay the status topic: as needed (the `pollen agent` default), every one, or none. */
   readonly relayStatus: RelayMode
