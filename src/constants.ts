@@ -141,6 +141,16 @@ export const FETCH_DEFAULTS = {
   targetQueueMs: 300,
   /** Requests outstanding over all peers. @default 64 */
   maxInflightTotal: 64,
+  /**
+   * Chunk bytes requested and not yet received over every fetch of the
+   * process. One fetch stays under it (64 requests of chunks up to 1 MiB);
+   * many fetches in one process (several packages, or the in-process
+   * bench's hundreds of agents per worker) share it, so data they cannot
+   * take in yet does not pile up in buffers ahead of pings and gossip
+   * (3.3 GiB in two workers of 500 agents, which then lost most of their
+   * links to the manager). @default 64 MiB
+   */
+  maxInflightBytesPerProcess: 64 * 1024 * 1024,
   /** A request not answered in this long is given up and retried elsewhere. @default 30_000 */
   requestTimeoutMs: 30_000,
   /** Extra time allowed per byte of the chunk at the slowest acceptable rate (64 KiB/s). @default 1 / 65_536 s */

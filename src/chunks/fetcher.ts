@@ -84,6 +84,19 @@ const TICK_MS = 200
 /** Share of the event-loop lag estimate kept per tick (it decays by the rest). */
 const LAG_DECAY = 0.8
 
+/**
+ * Chunk bytes requested and not yet received over every fetch of this
+ * process, as each last counted its own (see `#requestBudget`). Fetches
+ * share the process's CPU: requested bytes beyond what it can take in
+ * only wait in buffers, ahead of everything else the node must answer.
+ */
+const processInflight = { bytes: 0 }
+
+/** Chunk bytes requested and not yet received over every fetch of this process (as each last counted them). */
+export function inflightBytesInProcess (): number {
+  return processInflight.bytes
+}
+
 /** Whether a far peer may be asked for a chunk (per chunk index, worked out once per policy run): not yet known, yes, no. */
 const FAR_UNKNOWN = 0
 const FAR_YES = 1
@@ -127,6 +140,8 @@ export class Fetcher implements ClientSessionHandler {
   /** When the timer last fired, and a decaying estimate of how late it fires (this host's event-loop lag). */
   #lastTick: number | undefined
   #lagMs = 0
+  /** This fetch's share of {@link processInflight}, as last counted. */
+  #countedInflightBytes = 0
 
   constructor (ctx: FetchContext, options: FetchOptions = {}) {
     this.#ctx = ctx
@@ -159,6 +174,8 @@ export class Fetcher implements ClientSessionHandler {
       signal?.removeEventListener('abort', onAbort)
       clearTimeout(deadline)
       clearInterval(this.#timer)
+      processInflight.bytes -= this.#countedInflightBytes
+      this.#countedInflightBytes = 0
       this.#abort.abort()
       await this.#closeSessions()
     }
@@ -387,9 +404,16 @@ export class Fetcher implements ClientSessionHandler {
     // is mostly the host's own delay, and moving or duplicating it then only doubles the work.
     const requests = this.#policy(this.#policyInput(), this.#now() - this.#lagMs, this.#random)
     const now = this.#now()
+    let budget = this.#requestBudget()
+    const sizes = this.#ctx.share.manifest.chunks
     for (const { index, peer, replaces } of requests) {
       const state = this.#peers.get(peer)
       if (state?.session === undefined || state.requested.has(index)) continue
+      // Over the process's budget, the rest waits for the next tick or arrival (one request always may go).
+      if (budget < sizes[index]!.size && this.#inflight.size > 0) break
+      budget -= sizes[index]!.size
+      processInflight.bytes += sizes[index]!.size
+      this.#countedInflightBytes += sizes[index]!.size
       if (replaces !== undefined) this.#cancelAt(replaces, index)
       state.requested.add(index)
       const list = this.#inflight.get(index) ?? []
@@ -397,6 +421,16 @@ export class Fetcher implements ClientSessionHandler {
       this.#inflight.set(index, list)
       state.session.request(index)
     }
+  }
+
+  /** Bytes this fetch may still request now: `maxInflightBytesPerProcess` less what every fetch of the process has in flight (its own recounted). */
+  #requestBudget (): number {
+    const chunks = this.#ctx.share.manifest!.chunks
+    let mine = 0
+    for (const [index, list] of this.#inflight) mine += chunks[index]!.size * list.length
+    processInflight.bytes += mine - this.#countedInflightBytes
+    this.#countedInflightBytes = mine
+    return this.#limits.maxInflightBytesPerProcess - processInflight.bytes
   }
 
   #policyInput (): PolicyInput {

@@ -8,6 +8,7 @@ export { createChunkStore, type ChunkStore, type ChunkStoreOptions } from './sto
 export { importFile, importBytes, importSource, exportFile, missingChunks, type ImportOptions, type ExportOptions, type ImportResult, type PackageProgress } from './package.ts'
 export { createChunkExchange, type ChunkExchange, type ChunkExchangeOptions, type ExchangeStats } from './exchange.ts'
 export type { FetchOptions, FetchProgress, FetchResult } from './fetcher.ts'
+export { inflightBytesInProcess } from './fetcher.ts'
 export { rarestFirst, type SelectionPolicy, type PolicyInput, type PolicyLimits, type PeerView, type ChunkRequest, type InflightRequest } from './policy.ts'
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from './rate-limiter.ts'
 export { Bitfield } from './bitfield.ts'

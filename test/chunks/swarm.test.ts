@@ -1,7 +1,7 @@
 import test from 'ava'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { exportFile, importBytes, type ChunkStore } from '../../src/chunks/index.ts'
+import { exportFile, importBytes, inflightBytesInProcess, type ChunkStore } from '../../src/chunks/index.ts'
 import { connectAll, seededBytes, startPeer, tempRoot, type TestPeer } from '../helpers/swarm.ts'
 
 const MiB = 1024 * 1024
@@ -46,6 +46,34 @@ test('one origin and 8 fetchers: every fetcher gets the package and the origin u
   const originUpload = origin.exchange.uploadedBytesFor(cid)
   t.log(`origin uploaded ${(originUpload / size).toFixed(2)} copies`)
   t.true(originUpload < 2 * size, `origin uploaded ${originUpload} bytes for a ${size}-byte package`)
+})
+
+test.serial('fetches in one process share maxInflightBytesPerProcess: requested bytes stay under it (plus one chunk each), and all complete', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const size = 8 * MiB
+  const budget = 1 * MiB
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: 4 * MiB })
+  const fetchers = await Promise.all(Array.from({ length: 3 }, async (_, i) => await startPeer(root.dir, `b${i}`, { uploadBytesPerSecond: 4 * MiB })))
+  const all = [origin, ...fetchers]
+  t.teardown(async () => { await Promise.all(all.map(async p => { await p.stop() })) })
+  await connectAll(all)
+  const data = seededBytes(size, 11)
+  const { cid, manifest } = await importBytes(origin.store, data)
+  await origin.exchange.seed(cid, { initial: true })
+  const largest = Math.max(...manifest.chunks.map(c => c.size))
+  let most = 0
+  const probe = setInterval(() => { most = Math.max(most, inflightBytesInProcess()) }, 5)
+  try {
+    await Promise.all(fetchers.map(async f => await f.exchange.fetch(cid, { timeoutMs: 120_000, maxInflightBytesPerProcess: budget })))
+  } finally {
+    clearInterval(probe)
+  }
+  for (const f of fetchers) await assertIdentical(t, f, cid, data)
+  t.log(`at most ${(most / MiB).toFixed(2)} MiB requested at once (budget 1 MiB, largest chunk ${(largest / 1024).toFixed(0)} KiB)`)
+  t.true(most > 0)
+  t.true(most <= budget + fetchers.length * largest, `${most} bytes in flight`)
+  t.is(inflightBytesInProcess(), 0, 'finished fetches give their share back')
 })
 
 test('a peer serving corrupted chunks: nothing corrupt is stored and every honest fetcher completes', async t => {
