@@ -3,7 +3,7 @@
  * speed and manifest size against what a device must refetch after an edit.
  * Everything runs in memory; no network.
  */
-import { chunkStream } from '../src/chunks/index.ts'
+import { chunkerForAverage, chunkStream } from '../src/chunks/index.ts'
 import { chunkCid, formatBytes, xorshift32 } from '../src/core/index.ts'
 import { seededBytes } from './common.ts'
 
@@ -44,7 +44,7 @@ export async function runChunkingBench (options: ChunkingBenchOptions): Promise<
 }
 
 async function measure (v1: Uint8Array, avg: number, random: () => number): Promise<ChunkingRow> {
-  const chunker = { avgChunkBytes: avg, minChunkBytes: avg / 4, maxChunkBytes: avg * 4 }
+  const chunker = chunkerForAverage(avg)
   const start = performance.now()
   const base = await cidsOf(v1, chunker)
   const seconds = (performance.now() - start) / 1000

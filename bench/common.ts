@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChunkerOptions, ChunkExchange, ChunkStore } from '../src/chunks/index.ts'
+import { chunkerForAverage } from '../src/chunks/chunker.ts'
 import type { SwarmNode } from '../src/node/index.ts'
 import type { CliPeer } from '../src/cli/peer.ts'
 
@@ -27,8 +28,7 @@ export async function startBenchPeer (root: string, name: string, up: number): P
 
 /** Chunker bounds for an average size: min = avg/4, max = avg*4; undefined keeps the defaults. */
 export function chunkerFor (avg: number | undefined): Partial<ChunkerOptions> | undefined {
-  if (avg === undefined) return undefined
-  return { avgChunkBytes: avg, minChunkBytes: Math.max(16, Math.floor(avg / 4)), maxChunkBytes: avg * 4 }
+  return avg === undefined ? undefined : chunkerForAverage(avg)
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), so runs repeat. */

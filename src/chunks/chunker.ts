@@ -45,6 +45,11 @@ export function resolveChunkerOptions (options: Partial<ChunkerOptions> = {}): C
   return resolved
 }
 
+/** Chunker bounds around an average size: a quarter of it (at least rabin's 16 bytes) to four times it. */
+export function chunkerForAverage (avgChunkBytes: number): ChunkerOptions {
+  return { minChunkBytes: Math.max(RABIN_MIN_CHUNK_BYTES, Math.floor(avgChunkBytes / 4)), avgChunkBytes, maxChunkBytes: avgChunkBytes * 4 }
+}
+
 /**
  * Cut a byte stream into content-defined chunks (rabin fingerprinting, the
  * cuts of `rabin-wasm`: see {@link RabinCutter}), so an edit only changes the

@@ -3,7 +3,7 @@
  * import/export, the `/pollen/chunks` exchange protocol, and the fetch
  * scheduler with its pure selection policy.
  */
-export { chunkStream, type ChunkerOptions } from './chunker.ts'
+export { chunkStream, chunkerForAverage, type ChunkerOptions } from './chunker.ts'
 export { createChunkStore, type ChunkStore, type ChunkStoreOptions } from './store.ts'
 export { importFile, importBytes, importSource, exportFile, missingChunks, type ImportOptions, type ExportOptions, type ImportResult, type PackageProgress } from './package.ts'
 export { createChunkExchange, type ChunkExchange, type ChunkExchangeOptions, type ExchangeStats } from './exchange.ts'

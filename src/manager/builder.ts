@@ -7,7 +7,7 @@
 import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { extractArchive, packDeterministicStream } from '../archive/index.ts'
-import { importSource, type ChunkStore } from '../chunks/index.ts'
+import { chunkerForAverage, importSource, type ChunkStore } from '../chunks/index.ts'
 import { InvalidTaskError, type TaskPackage, type TaskSpec } from '../core/index.ts'
 import { runAssemble } from './assemble.ts'
 
@@ -59,8 +59,7 @@ export async function buildPackage (options: BuildOptions): Promise<TaskPackage 
     }
     await checkTransferPaths(root, transfer)
     // The tar goes straight into the chunker: never written out and read back.
-    const avg = options.avgChunkBytes
-    const chunker = { minChunkBytes: avg / 4, avgChunkBytes: avg, maxChunkBytes: avg * 4 }
+    const chunker = chunkerForAverage(options.avgChunkBytes)
     const imported = await importSource(options.store, await packDeterministicStream(root, transfer), { chunker, signal: options.signal })
     return { cid: imported.cid, bytes: imported.manifest.size }
   } finally {

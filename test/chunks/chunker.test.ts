@@ -1,5 +1,5 @@
 import test from 'ava'
-import { chunkStream, resolveChunkerOptions, type ChunkerOptions } from '../../src/chunks/chunker.ts'
+import { chunkerForAverage, chunkStream, resolveChunkerOptions, type ChunkerOptions } from '../../src/chunks/chunker.ts'
 import { chunkCid, manifestBlock, pseudoRandomBytes } from '../../src/core/index.ts'
 import { CHUNKER_DEFAULTS } from '../../src/constants.ts'
 
@@ -143,4 +143,10 @@ test('invalid options throw InvalidOptionError when chunkStream is called', t =>
     const err = t.throws(() => chunkStream(pieces(new Uint8Array(1)), options), undefined, JSON.stringify(options))
     t.is(err?.name, 'InvalidOptionError')
   }
+})
+
+test('chunkerForAverage: a quarter to four times the average, whole bytes, valid for any average the manager accepts', t => {
+  t.deepEqual(chunkerForAverage(256 * 1024), { minChunkBytes: 64 * 1024, avgChunkBytes: 256 * 1024, maxChunkBytes: 1024 * 1024 })
+  t.deepEqual(resolveChunkerOptions(chunkerForAverage(20_001)), { minChunkBytes: 5_000, avgChunkBytes: 20_001, maxChunkBytes: 80_004 })
+  t.is(chunkerForAverage(40).minChunkBytes, 16, 'never below rabin\'s window')
 })
