@@ -409,11 +409,12 @@ export class Fetcher implements ClientSessionHandler {
     for (const { index, peer, replaces } of requests) {
       const state = this.#peers.get(peer)
       if (state?.session === undefined || state.requested.has(index)) continue
+      const size = sizes[index]!.size
       // Over the process's budget, the rest waits for the next tick or arrival (one request always may go).
-      if (budget < sizes[index]!.size && this.#inflight.size > 0) break
-      budget -= sizes[index]!.size
-      processInflight.bytes += sizes[index]!.size
-      this.#countedInflightBytes += sizes[index]!.size
+      if (budget < size && this.#inflight.size > 0) break
+      budget -= size
+      processInflight.bytes += size
+      this.#countedInflightBytes += size
       if (replaces !== undefined) this.#cancelAt(replaces, index)
       state.requested.add(index)
       const list = this.#inflight.get(index) ?? []

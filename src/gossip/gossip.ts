@@ -3,7 +3,7 @@
  * guarded by strict validators, with typed events for what passes them.
  */
 import { TypedEventEmitter, type PeerId, type PublicKey, type TypedEventTarget } from '@libp2p/interface'
-import { TopicValidatorResult, type GossipSub, type Message, type PublishResult } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type GossipSub, type Message, type PublishResult, type TopicValidatorFn } from '@libp2p/gossipsub'
 import { GOSSIP_DEFAULTS } from '../constants.ts'
 import { NotStartedError } from '../core/errors.ts'
 import { withDefaults } from '../core/options.ts'
@@ -131,10 +131,7 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
   async start (): Promise<void> {
     if (this.#running) return
     this.#running = true
-    this.#pubsub.topicValidators.set(this.topics.tasks, this.#validators.tasks)
-    this.#pubsub.topicValidators.set(this.topics.status, this.#validators.status)
-    this.#pubsub.topicValidators.set(this.topics.reports, this.#validators.status)
-    this.#pubsub.topicValidators.set(this.topics.relayWanted, refuseAll)
+    for (const [topic, validator] of this.#topicValidators()) this.#pubsub.topicValidators.set(topic, validator)
     this.#pubsub.addEventListener('message', this.#onMessage)
     for (const topic of this.#subscribed()) this.#pubsub.subscribe(topic)
   }
@@ -144,10 +141,10 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
     this.#running = false
     for (const topic of this.#subscribed()) this.#pubsub.unsubscribe(topic)
     this.#pubsub.removeEventListener('message', this.#onMessage)
-    this.#removeValidator(this.topics.tasks, this.#validators.tasks)
-    this.#removeValidator(this.topics.status, this.#validators.status)
-    this.#removeValidator(this.topics.reports, this.#validators.status)
-    this.#removeValidator(this.topics.relayWanted, refuseAll)
+    for (const [topic, validator] of this.#topicValidators()) {
+      // A validator installed by someone else is left alone.
+      if (this.#pubsub.topicValidators.get(topic) === validator) this.#pubsub.topicValidators.delete(topic)
+    }
   }
 
   setRole (role: GossipRole): void {
@@ -208,8 +205,14 @@ class Gossip extends TypedEventEmitter<SwarmGossipEvents> implements SwarmGossip
     ]
   }
 
-  #removeValidator (topic: string, validator: unknown): void {
-    if (this.#pubsub.topicValidators.get(topic) === validator) this.#pubsub.topicValidators.delete(topic)
+  /** The validator of every topic this node may see, subscribed or not. */
+  #topicValidators (): Array<[string, TopicValidatorFn]> {
+    return [
+      [this.topics.tasks, this.#validators.tasks],
+      [this.topics.status, this.#validators.status],
+      [this.topics.reports, this.#validators.status],
+      [this.topics.relayWanted, refuseAll]
+    ]
   }
 
   #checkRunning (): void {
