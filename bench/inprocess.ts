@@ -89,6 +89,8 @@ export async function runInprocessBench (o: InprocessOptions): Promise<void> {
     originUpBytesPerSecond: Number.isFinite(o.originUp) ? o.originUp : null,
     agentUploadBytes,
     duplicateRatio: round(Math.max(0, (pollen.originUploadBytes + agentUploadBytes) / (o.agents * pollen.packageBytes) - 1)),
+    /** From the POST to the last agent's Install SUCCESS (between its transfer and its run). */
+    installSeconds: round(Math.max(0, ...pollen.installTimes)),
     announceLatencyP50Seconds: round(percentile(pollen.announceTimes, 50)),
     announceLatencyP99Seconds: round(percentile(pollen.announceTimes, 99)),
     /** From the POST to its 201: upload, unpack, pack, chunk, hash, store, sign, announce. */
@@ -126,6 +128,8 @@ export interface PollenRun {
   chunks: number
   runTimes: number[]
   transferTimes: number[]
+  /** Seconds from the POST to each agent's Install SUCCESS. */
+  installTimes: number[]
   announceTimes: number[]
   /** From the POST to its 201 (the task created, signed and announced). */
   postSeconds: number
@@ -218,6 +222,8 @@ async function settleMesh (swarm: Swarm): Promise<number> {
 }
 
 const SETTLE_QUIET_MS = 2_000
+/** A deployment during which no agent reported for this long is stuck. */
+const REPORT_STALL_MS = 300_000
 const SETTLE_MAX_MS = 30_000
 
 /** Workers' memory now, for the progress line ('' without workers). */
@@ -237,16 +243,20 @@ async function usage (swarm: Swarm): Promise<Usage> {
 export async function deploy (swarm: Swarm, root: string, data: Uint8Array, o: InprocessOptions): Promise<PollenRun> {
   const form = await benchTaskForm(root, data)
   const transfer = new Map<string, number>()
+  const install = new Map<string, number>()
   const run = new Map<string, number>()
   const announce = new Map<string, number>()
   let taskId = ''
   let t0 = 0
+  let lastReportAt = performance.now()
   const unsubscribe = swarm.manager.subscribe(event => {
     if (event.topic !== 'target' || taskId === '' || event.payload.Task?.ID !== taskId) return
+    lastReportAt = performance.now()
     const at = (performance.now() - t0) / 1000
     const logs = event.payload.Task.StageLogs
     if (logs.Transfer != null && !announce.has(event.payload.ID)) announce.set(event.payload.ID, at)
     if (logs.Transfer?.Status === 'SUCCESS' && !transfer.has(event.payload.ID)) transfer.set(event.payload.ID, at)
+    if (logs.Install?.Status === 'SUCCESS' && !install.has(event.payload.ID)) install.set(event.payload.ID, at)
     if (logs.Run?.Status === 'SUCCESS' && !run.has(event.payload.ID)) run.set(event.payload.ID, at)
   })
   t0 = performance.now()
@@ -267,12 +277,18 @@ export async function deploy (swarm: Swarm, root: string, data: Uint8Array, o: I
       const linked = stats.reduce((n, s) => n + s.managerLinks, 0)
       const relaying = stats.reduce((n, s) => n + s.relaying, 0)
       const managerPeers = swarm.manager.node.libp2p.getPeers().length
-      note(`  transfer ${transfer.size}/${o.agents}, run ${run.size}/${o.agents}; ${linked} agents connected to the manager (it has ${managerPeers} peers), ${relaying} relaying reports${memoryLine(stats)}`)
+      note(`  transfer ${transfer.size}/${o.agents}, install ${install.size}/${o.agents}, run ${run.size}/${o.agents}; ${linked} agents connected to the manager (it has ${managerPeers} peers), ${relaying} relaying reports${memoryLine(stats)}`)
     }, () => {})
   }, Math.min(10_000, 1000 + o.agents * 10))
   try {
-    const done = (targets: TargetRecord[]): boolean => targets.filter(t => t.History[task.id] === 'RUN-SUCCESS').length >= o.agents
-    await waitForTargets(swarm.manager, done, Math.max(600_000, o.agents * 3000), 'every agent\'s RUN SUCCESS')
+    const done = (targets: TargetRecord[]): boolean => {
+      const quietMs = performance.now() - lastReportAt
+      if (quietMs > REPORT_STALL_MS) throw new Error(`no agent reported for ${Math.round(quietMs / 1000)} s (transfer ${transfer.size}, install ${install.size}, run ${run.size} of ${o.agents})`)
+      return targets.filter(t => t.History[task.id] === 'RUN-SUCCESS').length >= o.agents
+    }
+    // A large swarm on two cores is slow but reports all along (progress every 2 s): it is ended
+    // when the reports stop, or after 10 s per agent.
+    await waitForTargets(swarm.manager, done, Math.max(600_000, o.agents * 10_000), 'every agent\'s RUN SUCCESS')
   } finally {
     clearInterval(progress)
     clearInterval(serving)
@@ -285,6 +301,7 @@ export async function deploy (swarm: Swarm, root: string, data: Uint8Array, o: I
     chunks: manifest.chunks.length,
     runTimes: [...run.values()],
     transferTimes: [...transfer.values()],
+    installTimes: [...install.values()],
     announceTimes: [...announce.values()],
     postSeconds,
     ...(firstServeSeconds === undefined ? {} : { firstServeSeconds }),

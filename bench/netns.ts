@@ -109,6 +109,8 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       meshPeers: pollen.meshPeers,
       startCpuSecondsPerAgent: { p50: round(percentile(pollen.startCpuSeconds, 50)), max: round(Math.max(...pollen.startCpuSeconds)), mean: round(pollen.startCpuSeconds.reduce((a, b) => a + b, 0) / o.agents) },
       idleAgentCores: round(pollen.idleCores),
+      /** What the manager's host sent per second while the swarm was idle (gossip, mDNS, adverts' answers). */
+      idleManagerTxBytesPerSecond: Math.round(pollen.idleManagerTx),
       announceSeconds: round(pollen.announceSeconds),
       agentCpuSecondsPerMiB: round(pollen.agentCpuSeconds / (o.agents * F / 2 ** 20)),
       agentBusyCpuSecondsPerMiB: round((pollen.agentCpuSeconds - pollen.idleCores * Math.max(...pollen.transferTimes)) / (o.agents * F / 2 ** 20)),
@@ -199,6 +201,7 @@ interface PollenRun {
   meshPeers: { min: number, median: number }
   /** Cores the agents used, together, while idle and meshed. */
   idleCores: number
+  idleManagerTx: number
   announceSeconds: number
   agentCpuSeconds: number
   managerCpuSeconds: number
@@ -227,15 +230,15 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const meshPeers = await awaitMesh(agentHosts, setup.meshTarget, Math.min(o.timeoutMs, 120_000))
   const startCpu = await Promise.all(agents.map(cpuSecondsOf))
   note(`mesh: peers per agent min ${meshPeers.min}, median ${meshPeers.median}; start-up CPU per agent p50 ${percentile(startCpu, 50).toFixed(2)} s, max ${Math.max(...startCpu).toFixed(2)} s; deploying ${formatBytes(data.byteLength)}…`)
+  const idleTxBefore = await lab.txBytes(managerHost)
   const idleCores = await idleLoad(agents, IDLE_WINDOW_MS)
-  note(`idle swarm: ${idleCores.toFixed(2)} cores for ${o.agents} agents (gossip heartbeats, mDNS, adverts)`)
+  const idleManagerTx = (await lab.txBytes(managerHost) - idleTxBefore) / (IDLE_WINDOW_MS / 1000)
+  note(`idle swarm: ${idleCores.toFixed(2)} cores for ${o.agents} agents (gossip heartbeats, mDNS, adverts); the manager sent ${formatRate(idleManagerTx)} of its ${formatRate(o.originUp)}`)
   const txBefore = await lab.txBytes(managerHost)
   const wanBefore = await setup.wanBytes?.()
   const form = await benchTaskForm(root, data)
   const posted = Date.now()
-  const res = await fetch(`${api}/tasks`, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } }).catch((err: Error) => {
-    throw new Error(`POST /tasks after ${((Date.now() - posted) / 1000).toFixed(1)} s: ${err.message} (${String((err.cause as Error | undefined)?.message ?? err.cause)})`, { cause: err })
-  })
+  const res = await postTask(`${api}/tasks`, form, posted)
   if (res.status !== 201) throw new Error(`POST /tasks: ${res.status} ${await res.text()}`)
   // From the announcement (the POST returns right after it), not the upload: the agents' work only.
   const cpuBefore = await Promise.all([manager, ...agents].map(cpuSecondsOf))
@@ -274,6 +277,7 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
     meshSeconds: (performance.now() - started) / 1000,
     meshPeers,
     idleCores,
+    idleManagerTx,
     announceSeconds: (announced - posted) / 1000,
     managerCpuSeconds: cpu[0]!,
     agentCpuSeconds: cpu.slice(1).reduce((a, b) => a + b, 0)
@@ -328,6 +332,27 @@ async function awaitMesh (hosts: readonly LabHost[], target: number, timeoutMs: 
 }
 
 /** Cores `children` use together over `ms` (CPU seconds per second). */
+/**
+ * POST the task. A connection the manager's host did not accept in time
+ * (its shaped uplink drops the SYN-ACK when full) is tried again: nothing
+ * was sent on it.
+ */
+async function postTask (url: string, form: FormData, posted: number): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, { method: 'POST', body: form, headers: { authorization: `Bearer ${TOKEN}` } })
+    } catch (err) {
+      const cause = (err as Error).cause as { code?: string, message?: string } | undefined
+      const detail = `POST /tasks after ${((Date.now() - posted) / 1000).toFixed(1)} s: ${(err as Error).message} (${cause?.message ?? String(cause)})`
+      if (cause?.code !== 'UND_ERR_CONNECT_TIMEOUT' || attempt >= POST_ATTEMPTS) throw new Error(detail, { cause: err })
+      note(`${detail}; trying again`)
+    }
+  }
+}
+
+/** Attempts of the task POST whose connection timed out. */
+const POST_ATTEMPTS = 3
+
 async function idleLoad (children: readonly ChildProcess[], ms: number): Promise<number> {
   const before = await Promise.all(children.map(cpuSecondsOf))
   await new Promise(resolve => setTimeout(resolve, ms))

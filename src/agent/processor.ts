@@ -9,8 +9,8 @@
  */
 import { mkdir, readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { extractArchive } from '../archive/index.ts'
-import { exportFile, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
+import { extractArchiveFrom } from '../archive/index.ts'
+import { readPackage, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
 import { AGENT_DEFAULTS, AGENT_RUN_DEFAULTS } from '../constants.ts'
 import { formatBytes, type Stage, type StopBody, type TaskBody } from '../core/index.ts'
 import { runCommands } from './commands.ts'
@@ -228,14 +228,11 @@ export class TaskProcessor {
     await mkdir(staging, { recursive: true })
     try {
       if (body.package != null) {
-        const tar = `${staging}.tar`
+        // Straight from the store, every chunk verified again as it is read: no copy of the package on disk.
         try {
-          await exportFile(store, body.package.cid, tar, { signal })
-          await extractArchive(tar, staging)
+          await extractArchiveFrom(readPackage(store, body.package.cid, { signal }), staging)
         } catch (err) {
           throw new StageFailure('install', 'FAILURE', `unpacking the package failed: ${(err as Error).message}`)
-        } finally {
-          await rm(tar, { force: true })
         }
       }
       const result = await runCommands(body.stages.install, {

@@ -5,7 +5,7 @@
  */
 export { chunkStream, chunkerForAverage, type ChunkerOptions } from './chunker.ts'
 export { createChunkStore, type ChunkStore, type ChunkStoreOptions } from './store.ts'
-export { importFile, importBytes, importSource, exportFile, missingChunks, type ImportOptions, type ExportOptions, type ImportResult, type PackageProgress } from './package.ts'
+export { importFile, importBytes, importSource, exportFile, readPackage, missingChunks, type ImportOptions, type ExportOptions, type ImportResult, type PackageProgress } from './package.ts'
 export { createChunkExchange, type ChunkExchange, type ChunkExchangeOptions, type ExchangeStats } from './exchange.ts'
 export type { FetchOptions, FetchProgress, FetchResult } from './fetcher.ts'
 export { inflightBytesInProcess } from './fetcher.ts'

@@ -136,18 +136,48 @@ export async function exportFile (store: ChunkStore, manifestOrCid: Manifest | s
 }
 
 async function writeChunks (store: ChunkStore, manifest: Manifest, handle: FileHandle, options: ExportOptions): Promise<void> {
-  let written = 0
-  for (const ref of manifest.chunks) {
+  for await (const bytes of readPackage(store, manifest, options)) await writeAll(handle, bytes)
+}
+
+/**
+ * A package's bytes from the store, chunk by chunk in order, each verified
+ * against its CID as it is read (as {@link exportFile} does, without a file).
+ * @throws {ChunkNotFoundError} when the manifest or a chunk is missing
+ * @throws {ChunkHashMismatchError} when a stored chunk is corrupt (it is removed)
+ */
+export async function * readPackage (store: ChunkStore, manifestOrCid: Manifest | string, options: ExportOptions = {}): AsyncGenerator<Uint8Array> {
+  throwIfAborted(options.signal)
+  const manifest = typeof manifestOrCid === 'string' ? await store.getManifest(manifestOrCid) : manifestOrCid
+  const ahead: Array<Promise<Uint8Array>> = []
+  let next = 0
+  const readAhead = (): void => {
+    while (ahead.length < READ_AHEAD && next < manifest.chunks.length) {
+      const reading = readVerified(store, manifest.chunks[next++]!, options.signal)
+      reading.catch(() => {}) // observed when its turn comes
+      ahead.push(reading)
+    }
+  }
+  let read = 0
+  for (readAhead(); ahead.length > 0; readAhead()) {
     throwIfAborted(options.signal)
-    const bytes = await readVerified(store, ref, options.signal)
-    await writeAll(handle, bytes)
-    written += bytes.byteLength
-    options.onProgress?.({ bytes: written, totalBytes: manifest.size })
+    const bytes = await ahead.shift()!
+    yield bytes
+    read += bytes.byteLength
+    options.onProgress?.({ bytes: read, totalBytes: manifest.size })
   }
 }
 
+/**
+ * Chunks {@link readPackage} reads and verifies ahead of the one it yields.
+ * Each read and each hash waits a turn of the event loop; in a busy process
+ * one at a time made unpacking a 10 MiB package take some 80 turns.
+ */
+const READ_AHEAD = 4
+
 async function readVerified (store: ChunkStore, ref: ChunkRef, signal: AbortSignal | undefined): Promise<Uint8Array> {
   const bytes = await store.get(ref.cid, { signal })
+  // Hashed here rather than by WebCrypto on the thread pool: for chunks of this size
+  // node:crypto is 3-4 times faster, and WebCrypto copies the bytes on this thread first.
   if (!bytesMatchCid(bytes, parseCid(ref.cid))) {
     await store.delete(ref.cid)
     throw new ChunkHashMismatchError(`stored chunk ${ref.cid} is corrupt; removed from the store`)

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { createChunkStore, type ChunkStore } from '../../src/chunks/store.ts'
-import { exportFile, importBytes, importFile, importSource, missingChunks } from '../../src/chunks/package.ts'
+import { exportFile, importBytes, importFile, importSource, missingChunks, readPackage } from '../../src/chunks/package.ts'
 import { chunkStream } from '../../src/chunks/chunker.ts'
 import { chunkCid, manifestBlock, pseudoRandomBytes } from '../../src/core/index.ts'
 
@@ -173,6 +173,26 @@ test('a corrupt stored chunk fails the export with ChunkHashMismatchError and is
   t.false(await exists(output))
   t.false(await exists(`${output}.partial`))
   t.deepEqual(missingChunks(t.context.store, manifest), [2])
+})
+
+test('readPackage yields the package chunk by chunk, and stops at a corrupt chunk, dropping it', async t => {
+  const input = xorshiftBytes(2 * MiB, 14)
+  const { manifest, cid } = await importBytes(t.context.store, input)
+  const pieces: Uint8Array[] = []
+  for await (const piece of readPackage(t.context.store, cid)) pieces.push(piece)
+  t.is(pieces.length, manifest.chunks.length)
+  t.true(Buffer.concat(pieces).equals(input))
+  const pack = join(t.context.dir, 'store', 'packs', '0.pack')
+  const last = manifest.chunks.at(-1)!
+  const at = (await readFile(pack)).indexOf(Buffer.from(input.subarray(input.byteLength - last.size)))
+  const file = await open(pack, 'r+')
+  await file.write(new Uint8Array([9, 9, 9]), 0, 3, at + 10)
+  await file.close()
+  let yielded = 0
+  const err = await t.throwsAsync(async () => { for await (const _ of readPackage(t.context.store, manifest)) yielded += 1 })
+  t.is(err?.name, 'ChunkHashMismatchError')
+  t.is(yielded, manifest.chunks.length - 1)
+  t.deepEqual(missingChunks(t.context.store, manifest), [manifest.chunks.length - 1])
 })
 
 test('an aborted signal stops import and export', async t => {
