@@ -9,7 +9,7 @@
  */
 import { mkdir, readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { extractArchiveFrom } from '../archive/index.ts'
+import { removeUnpacked, unpackStream } from '../archive/index.ts'
 import { readPackage, type ChunkExchange, type ChunkStore } from '../chunks/index.ts'
 import { AGENT_DEFAULTS, AGENT_RUN_DEFAULTS } from '../constants.ts'
 import { formatBytes, type Stage, type StopBody, type TaskBody } from '../core/index.ts'
@@ -230,7 +230,7 @@ export class TaskProcessor {
       if (body.package != null) {
         // Straight from the store, every chunk verified again as it is read: no copy of the package on disk.
         try {
-          await extractArchiveFrom(readPackage(store, body.package.cid, { signal }), staging)
+          await unpackStream(readPackage(store, body.package.cid, { signal }), staging, { signal })
         } catch (err) {
           throw new StageFailure('install', 'FAILURE', `unpacking the package failed: ${(err as Error).message}`)
         }
@@ -247,7 +247,7 @@ export class TaskProcessor {
       await rm(release, { recursive: true, force: true })
       await rename(staging, release)
     } finally {
-      await rm(staging, { recursive: true, force: true })
+      await removeUnpacked(staging) // after a failed unpack, writes it started may still be landing
     }
     await this.#deps.state.setTask(body.id, { phase: 'installed' })
     reporter.ack(body.id, 'install', 'SUCCESS')

@@ -17,7 +17,7 @@ import {
 import { createGossip, createPeerExchange, createSync, encodeManagerMessage, gossipScoreParams, type PeerExchange, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
 import { buildPackage } from './builder.ts'
-import { removeUnpacked, unpackStream } from './unpack.ts'
+import { removeUnpacked, unpackStream } from '../archive/index.ts'
 import { sampleMembers } from './members.ts'
 import { createRegistry, type Registry, type TaskRecord } from './registry.ts'
 import { applyAck, applyAdvert, applyLogs, newTarget, type Applied } from './target-state.ts'

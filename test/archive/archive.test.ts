@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as tar from 'tar'
-import { checkArchive, extractArchive, extractArchiveFrom, packDeterministic, packDeterministicStream } from '../../src/archive/index.ts'
+import { checkArchive, extractArchive, packDeterministic, packDeterministicStream } from '../../src/archive/index.ts'
 import { checkArchiveEntry } from '../../src/core/index.ts'
 
 async function scratch (t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
@@ -102,57 +102,4 @@ test('something that is not an archive is refused as such', async t => {
   const err = await t.throwsAsync(checkArchive(join(dir, 'junk.tar')))
   t.is(err?.name, 'UnsafePackageError')
   t.regex(err?.message ?? '', /not a valid tar/)
-})
-
-/** The file's bytes in pieces of `size`, as plain Uint8Arrays (not Buffers), the way chunks come from the store. */
-async function * pieces (file: string, size: number): AsyncGenerator<Uint8Array> {
-  const bytes = new Uint8Array(await readFile(file))
-  for (let at = 0; at < bytes.byteLength; at += size) yield bytes.slice(at, at + size)
-}
-
-test('extractArchiveFrom unpacks a tar.gz arriving in pieces, in one pass', async t => {
-  const dir = await scratch(t)
-  await makeTree(join(dir, 'src'))
-  await writeFile(join(dir, 'src/app/big.bin'), Buffer.alloc(2 * 1024 * 1024 + 3, 'y'))
-  await tar.c({ file: join(dir, 'p.tar.gz'), gzip: true, cwd: join(dir, 'src') }, ['app'])
-  await mkdir(join(dir, 'out'))
-  const summary = await extractArchiveFrom(pieces(join(dir, 'p.tar.gz'), 7919), join(dir, 'out'))
-  t.deepEqual(summary, { entries: 5, bytes: 2 * 1024 * 1024 + 3 + 21 + 8 })
-  t.is(await readFile(join(dir, 'out/app/bin/run.sh'), 'utf8'), '#!/bin/sh\necho hello\n')
-  t.is((await readFile(join(dir, 'out/app/big.bin'))).byteLength, 2 * 1024 * 1024 + 3)
-})
-
-test('extractArchiveFrom never writes an unsafe entry and stops reading at it', async t => {
-  const dir = await scratch(t)
-  await mkdir(join(dir, 'pkg/app'), { recursive: true })
-  await writeFile(join(dir, 'pkg/app/real'), 'r')
-  await symlink('../../../etc/passwd', join(dir, 'pkg/app/outside'))
-  await writeFile(join(dir, 'pkg/app/zzz-after'), Buffer.alloc(1024 * 1024, 'z'))
-  await tar.c({ file: join(dir, 'bad.tar'), cwd: join(dir, 'pkg') }, ['app/real', 'app/outside', 'app/zzz-after'])
-  await mkdir(join(dir, 'out'))
-  let read = 0
-  async function * counted (): AsyncGenerator<Uint8Array> {
-    for await (const piece of pieces(join(dir, 'bad.tar'), 4096)) {
-      read += piece.byteLength
-      yield piece
-    }
-  }
-  const err = await t.throwsAsync(extractArchiveFrom(counted(), join(dir, 'out')))
-  t.is(err?.name, 'UnsafePackageError')
-  t.regex(err?.message ?? '', /app\/outside/)
-  t.deepEqual(await readdir(join(dir, 'out/app')), ['real'])
-  t.true(read < 1024 * 1024, `read ${read} bytes`)
-})
-
-test('extractArchiveFrom refuses what is not an archive, and passes on the errors of its source', async t => {
-  const dir = await scratch(t)
-  await mkdir(join(dir, 'out'))
-  const junk = await t.throwsAsync(extractArchiveFrom([new Uint8Array(3000).fill(7)].values() as unknown as AsyncIterable<Uint8Array>, join(dir, 'out')))
-  t.is(junk?.name, 'UnsafePackageError')
-  async function * failing (): AsyncGenerator<Uint8Array> {
-    yield new Uint8Array(512)
-    throw Object.assign(new Error('chunk corrupt'), { name: 'ChunkHashMismatchError' })
-  }
-  const err = await t.throwsAsync(extractArchiveFrom(failing(), join(dir, 'out')))
-  t.is(err?.name, 'ChunkHashMismatchError')
 })

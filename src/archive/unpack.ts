@@ -1,21 +1,19 @@
 /**
- * Unpacking an uploaded archive while it arrives: every entry header is
- * checked (and counted against the limits) before anything of it is
- * written, so the upload is never stored whole and read back twice (once to
- * check, once to unpack) as with a file.
+ * Unpacking an archive while it arrives (an upload at the manager, a package
+ * read from the chunk store at an agent): every entry header is checked (and
+ * counted against the limits) before anything of it is written, so the
+ * archive is never stored whole and read back twice (once to check, once to
+ * unpack) as with a file.
  */
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { rename, rm } from 'node:fs/promises'
 import * as tar from 'tar'
-import { checkArchiveEntry, UnsafePackageError, type ArchiveEntry } from '../core/index.ts'
+import { UnsafePackageError, type ArchiveEntry } from '../core/index.ts'
+import { entryGuard, type ArchiveSummary, type GuardLimits } from './guard.ts'
 
 /** Limits of {@link unpackStream}. */
-export interface UnpackLimits {
-  /** Most entries accepted. */
-  readonly maxEntries: number
-  /** Most content bytes (sum of entry sizes) accepted. */
-  readonly maxBytes: number
+export interface UnpackLimits extends GuardLimits {
   readonly signal?: AbortSignal
 }
 
@@ -28,24 +26,9 @@ export interface UnpackLimits {
  * @throws {UnsafePackageError} not a valid archive, an unsafe entry (named), or over a limit.
  * @throws the source's own error (a client gone, an upload over its limit).
  */
-export async function unpackStream (source: AsyncIterable<Uint8Array>, dir: string, limits: UnpackLimits): Promise<void> {
-  let entries = 0
-  let bytes = 0
-  let refusal: Error | undefined
-  const filter = (_path: string, entry: unknown): boolean => {
-    if (refusal != null) return false
-    try {
-      checkArchiveEntry(entry as ArchiveEntry)
-      entries += 1
-      bytes += (entry as ArchiveEntry).size ?? 0
-      if (entries > limits.maxEntries) throw new UnsafePackageError(`package has more than ${limits.maxEntries} entries`)
-      if (bytes > limits.maxBytes) throw new UnsafePackageError(`package content exceeds ${limits.maxBytes} bytes`)
-      return true
-    } catch (err) {
-      refusal = err as Error
-      return false
-    }
-  }
+export async function unpackStream (source: AsyncIterable<Uint8Array>, dir: string, limits: UnpackLimits = {}): Promise<ArchiveSummary> {
+  const guard = entryGuard(limits)
+  const filter = (_path: string, entry: unknown): boolean => guard.admit(entry as ArchiveEntry & { size: number })
   const unpack = tar.x({ cwd: dir, strict: true, preservePaths: false, preserveOwner: false, filter })
   const finished = new Promise<void>((resolve, reject) => {
     unpack.on('close', resolve)
@@ -56,22 +39,27 @@ export async function unpackStream (source: AsyncIterable<Uint8Array>, dir: stri
   try {
     for (;;) {
       const next = await pieces.next().catch((err: unknown) => { throw new SourceFailure(err) })
-      if (next.done === true || refusal != null) break
+      if (next.done === true || guard.refused()) break
       limits.signal?.throwIfAborted()
-      if (!unpack.write(next.value)) await Promise.race([once(unpack, 'drain'), finished])
+      // node-tar parses headers with Buffer methods: a plain Uint8Array (a chunk from the store) would not checksum.
+      if (!unpack.write(asBuffer(next.value))) await Promise.race([once(unpack, 'drain'), finished])
     }
     unpack.end()
     await finished
   } catch (err) {
     unpack.abort(err as Error)
-    if (refusal != null) throw refusal
+    guard.summary() // throws the refusal, if any
     if (err instanceof SourceFailure) throw err.cause
     if (limits.signal?.aborted === true) throw limits.signal.reason
     throw new UnsafePackageError(`package could not be unpacked: ${(err as Error).message}`, { cause: err })
   } finally {
     await pieces.return?.()?.catch(() => {})
   }
-  if (refusal != null) throw refusal
+  return guard.summary()
+}
+
+function asBuffer (bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /** The upload itself failed (the client went, it is over its limit): its error, not the archive's. */
