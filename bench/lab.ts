@@ -86,7 +86,7 @@ export async function createLab (count: number, rates: readonly number[], naming
   const lab = labOf(hosts, naming)
   try {
     await addBridgeNs(`${prefix}-br`, 1)
-    for (const [i, host] of hosts.entries()) await addHost(host, `${prefix}v${i}`, { ns: `${prefix}-br`, bridge: 'br0', mask: 16 }, rates[i] ?? Infinity)
+    for (const [i, host] of hosts.entries()) await addHost(host, `${prefix}v${i}`, { ns: `${prefix}-br`, bridge: 'br0', mask: 16, bench: `${subnet}.255.254` }, rates[i] ?? Infinity)
     await addThisMachine(naming, 'br0', `${subnet}.255.254/16`)
   } catch (err) {
     await lab.destroy()
@@ -154,7 +154,7 @@ export async function createSitesLab (layout: SitesLayout, naming: LabNaming = D
     for (const [i, host] of hosts.entries()) {
       const index = perSite.get(host.site!) ?? 0
       perSite.set(host.site!, index + 1)
-      await addHost(host, `${prefix}v${i}`, { ns: `${prefix}-br`, bridge: `br${host.site!}`, mask: 24, gateway: `${subnet}.${host.site!}.254` }, layout.rate(host.site!, index))
+      await addHost(host, `${prefix}v${i}`, { ns: `${prefix}-br`, bridge: `br${host.site!}`, mask: 24, gateway: `${subnet}.${host.site!}.254`, bench: `${subnet}.0.253` }, layout.rate(host.site!, index))
     }
     await addThisMachine(naming, 'br0', `${subnet}.0.253/24`)
     await ip('route', 'add', `${subnet}.0.0/16`, 'via', `${subnet}.0.254`)
@@ -242,6 +242,8 @@ interface HostLink {
   readonly mask: number
   /** Default route (the site's router); none on a single bridge. */
   readonly gateway?: string
+  /** This machine's address on the lab: what a host sends it is not shaped. */
+  readonly bench?: string
 }
 
 async function addHost (host: LabHost, link: string, to: HostLink, rate: number): Promise<void> {
@@ -258,15 +260,33 @@ async function addHost (host: LabHost, link: string, to: HostLink, rate: number)
   // mDNS multicast has to find a route.
   await inNs(host.ns, 'ip', 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
   if (to.gateway != null) await inNs(host.ns, 'ip', 'route', 'add', 'default', 'via', to.gateway)
-  await shape(host.ns, 'eth0', rate)
+  await shape(host.ns, 'eth0', rate, to.bench)
 }
 
-/** Cap what `dev` sends with a token bucket (nothing when `rate` is Infinity). */
-async function shape (ns: string, dev: string, rate: number): Promise<void> {
+/**
+ * Cap what `dev` sends with a token bucket (nothing when `rate` is Infinity).
+ * With `unshapedTo`, packets to that address and ARP skip the bucket: the
+ * bench's own requests to the manager's API are not the swarm's traffic, and
+ * a SYN-ACK or ARP reply queued behind a full bucket timed the task's POST
+ * out (three connection attempts of 10 s each, at 32 KiB/s).
+ */
+async function shape (ns: string, dev: string, rate: number, unshapedTo?: string): Promise<void> {
   if (!Number.isFinite(rate)) return
   const bits = Math.round(rate * 8)
   const burst = Math.max(32 * 1024, Math.round(rate / 50))
-  await inNs(ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', `${bits}bit`, 'burst', String(burst), 'latency', '200ms')
+  const tbf = ['tbf', 'rate', `${bits}bit`, 'burst', String(burst), 'latency', '200ms']
+  if (unshapedTo === undefined) {
+    await inNs(ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', ...tbf)
+    return
+  }
+  // htb only sorts (both classes far above any rate here); the bucket is the same tbf as above.
+  const tc = async (...args: string[]): Promise<void> => { await inNs(ns, 'tc', ...args) }
+  await tc('qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '20')
+  await tc('class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit', 'quantum', '60000')
+  await tc('class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', '10gbit', 'quantum', '60000')
+  await tc('qdisc', 'add', 'dev', dev, 'parent', '1:20', 'handle', '20:', ...tbf)
+  await tc('filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dst', `${unshapedTo}/32`, 'flowid', '1:10')
+  await tc('filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'arp', 'prio', '2', 'u32', 'match', 'u32', '0', '0', 'flowid', '1:10')
 }
 
 /** Distinct remote addresses `host` has an established TCP connection with on `port` (either end). */
