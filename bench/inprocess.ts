@@ -65,7 +65,7 @@ export async function runInprocessBench (o: InprocessOptions): Promise<void> {
   const http = o.noHttp ? undefined : await httpRun(data, o)
   const heliaBound = lowerBoundSeconds(o.agents, data.byteLength, o.originUp, o.up)
   // Beyond 20 times Pollen's transfer the exact figure says nothing more about a 2.5x target.
-  const heliaTimeoutMs = Math.max(120_000, 20_000 * Math.max(...pollen.transferTimes, 0))
+  const heliaTimeoutMs = Math.max(120_000, Math.round(20_000 * Math.max(...pollen.transferTimes, 0)))
   const helia = o.noHelia === true ? { skipped: 'run with --no-helia' } : await heliaSystem(data, o, heliaBound, { privateNetwork: true, timeoutMs: heliaTimeoutMs })
   const heliaOpen = o.noHelia === true ? { skipped: 'run with --no-helia' } : await heliaSystem(data, o, heliaBound, { privateNetwork: false, timeoutMs: heliaTimeoutMs })
   const bound = lowerBoundSeconds(o.agents, pollen.packageBytes, o.originUp, o.up)
