@@ -1,5 +1,8 @@
-/** Counting and checking archive entries as their headers are read, against limits. */
+/** Counting and checking archive entries as their headers are read, against limits; the options every unpack shares. */
 import { checkArchiveEntry, UnsafePackageError, type ArchiveEntry } from '../core/index.ts'
+
+/** node-tar options of every unpack: a damaged archive fails, nothing lands outside `cwd`, no ownership is restored. */
+export const SAFE_UNPACK = { strict: true, preservePaths: false, preserveOwner: false } as const
 
 /** Limits of an archive's entries. */
 export interface GuardLimits {

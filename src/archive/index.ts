@@ -9,7 +9,7 @@ import { lstat, readdir } from 'node:fs/promises'
 import { join, posix } from 'node:path'
 import * as tar from 'tar'
 import { UnsafePackageError } from '../core/index.ts'
-import { entryGuard, type ArchiveSummary, type GuardLimits } from './guard.ts'
+import { entryGuard, SAFE_UNPACK, type ArchiveSummary, type GuardLimits } from './guard.ts'
 
 export type { ArchiveSummary } from './guard.ts'
 
@@ -58,7 +58,7 @@ export async function extractArchive (file: string, dir: string, options: CheckA
   return summary
 }
 
-const UNPACK = { strict: true, preservePaths: false, preserveOwner: false, maxReadSize: READ_BYTES } as const
+const UNPACK = { ...SAFE_UNPACK, maxReadSize: READ_BYTES } as const
 
 /**
  * Pack `paths` (relative to `root`; directories recursively) into `outFile`

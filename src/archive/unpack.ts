@@ -10,7 +10,7 @@ import { once } from 'node:events'
 import { rename, rm } from 'node:fs/promises'
 import * as tar from 'tar'
 import { UnsafePackageError, type ArchiveEntry } from '../core/index.ts'
-import { entryGuard, type ArchiveSummary, type GuardLimits } from './guard.ts'
+import { entryGuard, SAFE_UNPACK, type ArchiveSummary, type GuardLimits } from './guard.ts'
 
 /** Limits of {@link unpackStream}. */
 export interface UnpackLimits extends GuardLimits {
@@ -29,7 +29,7 @@ export interface UnpackLimits extends GuardLimits {
 export async function unpackStream (source: AsyncIterable<Uint8Array>, dir: string, limits: UnpackLimits = {}): Promise<ArchiveSummary> {
   const guard = entryGuard(limits)
   const filter = (_path: string, entry: unknown): boolean => guard.admit(entry as ArchiveEntry & { size: number })
-  const unpack = tar.x({ cwd: dir, strict: true, preservePaths: false, preserveOwner: false, filter })
+  const unpack = tar.x({ cwd: dir, ...SAFE_UNPACK, filter })
   const finished = new Promise<void>((resolve, reject) => {
     unpack.on('close', resolve)
     unpack.on('error', reject)
