@@ -38,8 +38,8 @@ export interface LabHost {
 /** The lab. */
 export interface Lab {
   readonly hosts: LabHost[]
-  /** Start `command args` inside a host's namespace. */
-  spawnIn (host: LabHost, command: string, args: string[], options?: { env?: NodeJS.ProcessEnv, logFile?: string }): ChildProcess
+  /** Run `command` in `host`'s namespace; `nice` lowers its CPU priority (a niceness, 0-19). */
+  spawnIn (host: LabHost, command: string, args: string[], options?: { env?: NodeJS.ProcessEnv, logFile?: string, nice?: number }): ChildProcess
   /** Bytes sent on a host's link so far (`tc`/`ip -s` counters). */
   txBytes (host: LabHost): Promise<number>
   destroy (): Promise<void>
@@ -172,7 +172,8 @@ function labOf (hosts: LabHost[], naming: LabNaming): Lab {
     spawnIn (host, command, args, options = {}) {
       // stderr (logs) is dropped unless asked for: an unread pipe would block the child once full.
       const stderr = options.logFile == null ? 'ignore' : openSync(options.logFile, 'a')
-      const child = spawn('ip', ['netns', 'exec', host.ns, command, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', stderr] })
+      const niced = options.nice == null ? [] : ['nice', '-n', String(options.nice)]
+      const child = spawn('ip', ['netns', 'exec', host.ns, ...niced, command, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', stderr] })
       children.add(child)
       child.once('exit', () => { children.delete(child) })
       return child

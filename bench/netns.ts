@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
@@ -33,6 +34,17 @@ const PORT = 4001
 const IDLE_WINDOW_MS = 5_000
 /** A staggered launch moves on to the next agent after this long even if the one before has not started. */
 const LAUNCH_WAIT_MS = 20_000
+/**
+ * Niceness of the agents' processes. In the field the manager has a machine
+ * of its own; here 51 processes share the cores, and a manager given only
+ * 1/51 of them stops accepting connections (one event-loop turn in 5 s was
+ * measured at N = 50), its links time out, and every unlinked agent's reports
+ * then cross relays, which loads the agents further. The agents all get the
+ * same share among themselves. @default 10
+ */
+const AGENT_NICE = 10
+/** Between two progress lines while the agents deploy. */
+const PROGRESS_MS = 15_000
 
 /** Options of {@link runNetnsBench}. */
 export interface NetnsOptions extends HarnessOptions {
@@ -51,6 +63,11 @@ export interface NetnsOptions extends HarnessOptions {
   readonly launchConcurrency?: number
   /** The manager's average chunk size (`pollen manager --chunk-avg`); undefined: its default. */
   readonly chunkAvg?: number
+  /**
+   * Share of its link rate at which every peer also caps its own upload
+   * (`--upload-limit`); undefined: no cap but the link's.
+   */
+  readonly pace?: number
 }
 
 /** The lab of one run and where its hosts are. */
@@ -103,10 +120,13 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       launch: o.launch ?? 'compiled',
       launchConcurrency: o.launchConcurrency ?? 2,
       chunkAvgBytes: o.chunkAvg ?? MANAGER_DEFAULTS.avgChunkBytes,
+      pace: o.pace ?? null,
+      agentNice: AGENT_NICE,
       launchSeconds: round(pollen.launchSeconds),
       discoverySeconds: round(pollen.discoverySeconds),
       meshSeconds: round(pollen.meshSeconds),
       meshPeers: pollen.meshPeers,
+      managerLinks: pollen.managerLinks,
       startCpuSecondsPerAgent: { p50: round(percentile(pollen.startCpuSeconds, 50)), max: round(Math.max(...pollen.startCpuSeconds)), mean: round(pollen.startCpuSeconds.reduce((a, b) => a + b, 0) / o.agents) },
       idleAgentCores: round(pollen.idleCores),
       /** What the manager's host sent per second while the swarm was idle (gossip, mDNS, adverts' answers). */
@@ -179,6 +199,11 @@ async function buildSetup (o: NetnsOptions): Promise<Setup> {
  * its WAN link (no faster than the manager sends), and a site's agents
  * share what enters the site plus their own uplinks.
  */
+/** `--upload-limit` at `pace` of a host's link rate (none without `pace`). */
+function paced (linkRate: number, pace: number | undefined): string[] {
+  return pace === undefined || !Number.isFinite(linkRate) ? [] : ['--upload-limit', String(Math.floor(linkRate * pace))]
+}
+
 function sitesBound (bytes: number, perSite: readonly number[], originUp: number, wan: number, lanRate: number): number {
   const entry = Math.min(wan, originUp)
   return Math.max(bytes / originUp, ...perSite.map(n => Math.max(bytes / entry, n * bytes / (entry + n * lanRate))))
@@ -199,6 +224,8 @@ interface PollenRun {
   startCpuSeconds: number[]
   meshSeconds: number
   meshPeers: { min: number, median: number }
+  /** Agents linked to the manager once meshed, and the fewest seen during the deployment. */
+  managerLinks: { atMesh: number, min: number }
   /** Cores the agents used, together, while idle and meshed. */
   idleCores: number
   idleManagerTx: number
@@ -213,14 +240,15 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const bin = await cliFor(root, o.launch ?? 'compiled')
   const started = performance.now()
   const manager = lab.spawnIn(managerHost, process.execPath, [bin, 'manager', '--swarm', keys.swarmPath, '--key', keys.keyPath, '--data', join(root, 'manager'),
-    '--api', `${managerHost.ip}:8080`, '--listen', `/ip4/${managerHost.ip}/tcp/${PORT}`, ...(o.chunkAvg == null ? [] : ['--chunk-avg', String(o.chunkAvg)])],
+    '--api', `${managerHost.ip}:8080`, '--listen', `/ip4/${managerHost.ip}/tcp/${PORT}`, ...(o.chunkAvg == null ? [] : ['--chunk-avg', String(o.chunkAvg)]), ...paced(o.originUp, o.pace)],
   { env: { POLLEN_TOKEN: TOKEN }, logFile: join(root, 'manager.log') })
   const addr = await lineMatching(manager, /listening on (\S+)/, 60_000)
   const api = `http://${managerHost.ip}:8080`
+  const agentRate = o.topology === 'sites' ? o.lanRate ?? o.up : o.up
   const launched = await launchAgents(agentHosts.length, o.launchConcurrency ?? 2, i => {
     const host = agentHosts[i]!
     return lab.spawnIn(host, process.execPath, [bin, 'agent', '--swarm', keys.swarmPath, '--data', join(root, `agent-${i}`), '--id', `agent-${String(i).padStart(3, '0')}`,
-      '--tags', 'bench', '--listen', `/ip4/${host.ip}/tcp/${PORT}`, '--bootstrap', addr], { logFile: join(root, `agent-${i}.log`) })
+      '--tags', 'bench', '--listen', `/ip4/${host.ip}/tcp/${PORT}`, '--bootstrap', addr, ...paced(agentRate, o.pace)], { logFile: join(root, `agent-${i}.log`), nice: AGENT_NICE })
   })
   const { agents } = launched
   note(`${o.agents} agents started their nodes after ${launched.seconds.toFixed(1)} s (${o.launchConcurrency ?? 2} at a time)`)
@@ -229,7 +257,8 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   note(`${o.agents} agents registered after ${discoverySeconds.toFixed(1)} s; waiting for each to have ${setup.meshTarget} peers…`)
   const meshPeers = await awaitMesh(agentHosts, setup.meshTarget, Math.min(o.timeoutMs, 120_000))
   const startCpu = await Promise.all(agents.map(cpuSecondsOf))
-  note(`mesh: peers per agent min ${meshPeers.min}, median ${meshPeers.median}; start-up CPU per agent p50 ${percentile(startCpu, 50).toFixed(2)} s, max ${Math.max(...startCpu).toFixed(2)} s; deploying ${formatBytes(data.byteLength)}…`)
+  const linksAtMesh = await peersOf(managerHost, PORT)
+  note(`mesh: peers per agent min ${meshPeers.min}, median ${meshPeers.median}; manager linked to ${linksAtMesh} agents; start-up CPU per agent p50 ${percentile(startCpu, 50).toFixed(2)} s, max ${Math.max(...startCpu).toFixed(2)} s; deploying ${formatBytes(data.byteLength)}…`)
   const idleTxBefore = await lab.txBytes(managerHost)
   const idleCores = await idleLoad(agents, IDLE_WINDOW_MS)
   const idleManagerTx = (await lab.txBytes(managerHost) - idleTxBefore) / (IDLE_WINDOW_MS / 1000)
@@ -247,6 +276,13 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const transfer = new Map<string, number>()
   const ran = new Map<string, number>()
   let cpuAfter: number[] | undefined
+  const managerLinks = { atMesh: linksAtMesh, min: linksAtMesh }
+  const progress = setInterval(() => {
+    void peersOf(managerHost, PORT).then(links => {
+      managerLinks.min = Math.min(managerLinks.min, links)
+      note(`${Math.round((Date.now() - announced) / 1000)} s: ${transfer.size}/${o.agents} transferred, ${ran.size}/${o.agents} running; manager linked to ${links} agents; load ${loadavg()[0]!.toFixed(1)}`)
+    }, () => {})
+  }, PROGRESS_MS)
   await until(async () => {
     // A manager too busy to answer one poll (a loaded machine) is asked again; a FAILURE ends the run.
     const targets = await get<{ items: TargetRecord[] }>(api, '/targets?perPage=500').catch(() => undefined)
@@ -260,7 +296,7 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
     }
     if (cpuAfter === undefined && transfer.size >= o.agents) cpuAfter = await Promise.all([manager, ...agents].map(cpuSecondsOf))
     return ran.size >= o.agents
-  }, o.timeoutMs, 'every agent to run the task', 200)
+  }, o.timeoutMs, 'every agent to run the task', 1000).finally(() => { clearInterval(progress) })
   const detail = await get<{ summary: { managerUploadBytes: number } }>(api, `/tasks/${task.id}`)
   const wanAfter = await setup.wanBytes?.()
   const cpu = cpuAfter!.map((after, i) => after - cpuBefore[i]!)
@@ -276,6 +312,7 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
     startCpuSeconds: startCpu,
     meshSeconds: (performance.now() - started) / 1000,
     meshPeers,
+    managerLinks,
     idleCores,
     idleManagerTx,
     announceSeconds: (announced - posted) / 1000,

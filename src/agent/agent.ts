@@ -18,7 +18,7 @@ import {
 import { checkManagerMessage, createGossip, createPeerExchange, createSync, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
-import { createMembership, type Membership } from './membership.ts'
+import { createMembership, joinsTopic, type Membership } from './membership.ts'
 import { TaskProcessor, type AgentLogger, type ProcessorSettings } from './processor.ts'
 import { createReporter, type Reporter } from './reporter.ts'
 import { AgentState, loadState } from './state.ts'
@@ -192,7 +192,8 @@ class PollenAgent implements Agent {
       settleMs: this.#opts.relaySettleMs,
       relayGraceMs: this.#opts.relayGraceMs,
       askIntervalMs: this.#opts.peersAskIntervalMs,
-      onError: (err, what) => { this.#log.warn({ err: err.message }, what) }
+      onError: (err, what) => { this.#log.warn({ err: err.message }, what) },
+      onRoleChange: role => { this.#log.info(role, 'status relay role') }
     })
     const parts: Parts = { node, store, exchange, gossip, sync, membership, state, reporter, processor }
     gossip.addEventListener('manager-message', evt => { void this.#onManagerMessage(parts, evt.detail.signed) })
@@ -239,8 +240,8 @@ class PollenAgent implements Agent {
     this.#timers[1] = setTimeout(syncLoop, jitter(this.#opts.syncIntervalMs)).unref()
     // A new member's subscriptions: advertise soon, so it learns of us (and dials us) without waiting a whole interval.
     let soon: NodeJS.Timeout | undefined
-    parts.node.libp2p.services.pubsub.addEventListener('subscription-change', () => {
-      if (soon != null || this.#parts !== parts) return
+    parts.node.libp2p.services.pubsub.addEventListener('subscription-change', evt => {
+      if (soon != null || this.#parts !== parts || !joinsTopic(evt.detail, parts.gossip.topics.tasks)) return
       soon = setTimeout(() => { soon = undefined; if (this.#parts === parts) void this.#advertise(parts) }, 300)
       this.#timers[2] = soon
     })

@@ -3,7 +3,7 @@
  * running release, reports and logs to the manager.
  */
 export { createAgent, type Agent, type AgentOptions } from './agent.ts'
-export { createMembership, type Membership, type MembershipOptions, type RelayMode } from './membership.ts'
+export { createMembership, joinsTopic, type Membership, type MembershipOptions, type RelayMode } from './membership.ts'
 export { TaskProcessor, type AgentLogger, type ProcessorDeps, type ProcessorSettings } from './processor.ts'
 export { createReporter, type Reporter, type ReporterOptions } from './reporter.ts'
 export { AgentState, loadState, saveState, STATE_FILE, type AgentStateData, type TaskEntry, type TaskPhase } from './state.ts'

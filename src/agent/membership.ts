@@ -50,6 +50,8 @@ export interface MembershipOptions {
    */
   readonly askIntervalMs: number
   readonly onError: (err: Error, what: string) => void
+  /** Told each time the agent takes on or drops the relay role, or starts or stops asking for a relay. */
+  readonly onRoleChange?: (role: GossipRole & { linked: boolean }) => void
 }
 
 /** An agent's membership duties. */
@@ -62,6 +64,15 @@ export interface Membership {
   linked (): boolean
   /** Ask the manager for members now if the agent has fewer peers than its target (at most once a second). */
   findPeers (): void
+}
+
+/**
+ * Does this subscription change have a peer join `topic`? A new member joins
+ * the tasks topic once; relay roles come and go on the other topics and, on a
+ * loaded swarm, would otherwise make every neighbour advertise at each turn.
+ */
+export function joinsTopic (change: { subscriptions: ReadonlyArray<{ topic: string, subscribe: boolean }> }, topic: string): boolean {
+  return change.subscriptions.some(s => s.subscribe && s.topic === topic)
 }
 
 /** Build the membership duties of an agent. */
@@ -196,5 +207,6 @@ class AgentMembership implements Membership {
     if (role.relayStatus === this.#role?.relayStatus && role.wantRelay === this.#role.wantRelay) return
     this.#role = role
     this.#opts.gossip.setRole(role)
+    this.#opts.onRoleChange?.({ ...role, linked: this.linked() })
   }
 }

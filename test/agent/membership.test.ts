@@ -2,6 +2,7 @@ import test from 'ava'
 import type { Agent } from '../../src/agent/index.ts'
 import type { Manager } from '../../src/manager/index.ts'
 import { swarmTopics } from '../../src/gossip/index.ts'
+import { joinsTopic } from '../../src/agent/index.ts'
 import { makeSwarm, retryUntil, startAgent, startManager, waitForTargets } from '../helpers/manager.ts'
 
 const FAST = { relaySettleMs: 300, relayGraceMs: 1_000, peersAskIntervalMs: 500 }
@@ -80,4 +81,13 @@ test.serial('relayStatus true relays from the start; false never relays, even wi
     t.deepEqual(subscriptions(always), [topics.status, topics.tasks].sort())
     t.deepEqual(subscriptions(never), [topics.tasks])
   })
+})
+
+test('only a peer joining the tasks topic counts as a new member (relay roles coming and going do not)', t => {
+  const topics = swarmTopics('roles')
+  t.true(joinsTopic({ subscriptions: [{ topic: topics.tasks, subscribe: true }] }, topics.tasks))
+  t.true(joinsTopic({ subscriptions: [{ topic: topics.status, subscribe: true }, { topic: topics.tasks, subscribe: true }] }, topics.tasks))
+  t.false(joinsTopic({ subscriptions: [{ topic: topics.tasks, subscribe: false }] }, topics.tasks))
+  t.false(joinsTopic({ subscriptions: [{ topic: topics.status, subscribe: true }, { topic: topics.relayWanted, subscribe: true }] }, topics.tasks))
+  t.false(joinsTopic({ subscriptions: [] }, topics.tasks))
 })
