@@ -27,9 +27,13 @@ export interface HarnessOptions {
   readonly noHelia?: boolean
 }
 
+/** The task every bench deploys: the package's `app` folder, its payload and a program that sleeps. */
+export const BENCH_TASK = 'stages:\n  transfer: [app]\n  install: ["mv app/* ."]\n  run: ["sh run.sh"]\ntarget:\n  tags: [bench]\n'
+
 /**
  * The multipart body of the sample task: `app/` holding `data` as
  * `payload.bin` and a `run.sh` that stays up, for every target tagged `bench`.
+ * The package is also left at `<root>/package.tar`.
  */
 export async function benchTaskForm (root: string, data: Uint8Array): Promise<FormData> {
   const dir = join(root, 'package')
@@ -38,7 +42,7 @@ export async function benchTaskForm (root: string, data: Uint8Array): Promise<Fo
   await writeFile(join(dir, 'app', 'run.sh'), 'exec sleep 100000\n')
   await tar.c({ file: join(root, 'package.tar'), cwd: dir }, ['app'])
   const form = new FormData()
-  form.append('task', 'stages:\n  transfer: [app]\n  install: ["mv app/* ."]\n  run: ["sh run.sh"]\ntarget:\n  tags: [bench]\n')
+  form.append('task', BENCH_TASK)
   form.append('package', await openAsBlob(join(root, 'package.tar')), 'package.tar')
   return form
 }
