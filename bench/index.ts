@@ -165,11 +165,12 @@ function program (): Command {
     .option('--launch-concurrency <n>', 'agents starting at once (the next when one has its node up)', positiveInt, 2)
     .option('--chunk-avg <size>', 'average chunk size of the manager (`pollen manager --chunk-avg`; default 256KiB)', arg(positiveBytes))
     .option('--pace <share>', 'every peer also caps its own upload (`--upload-limit`) at this share of its link rate, e.g. 92%, so its data waits in the process instead of in the kernel and the shaper (default: not)', arg(parseShare))
+    .addOption(new Option('--notsent-lowat <size>', 'every host\'s net.ipv4.tcp_notsent_lowat: a socket takes no more data while this much is unsent, so senders feel their link\'s pace (0: the kernel\'s default, no limit)').argParser(arg(parseBytes)).default(16 * 1024, '16KiB'))
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number, launch: 'compiled' | 'source', launchConcurrency: number, chunkAvg?: number, pace?: number }) => {
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number, launch: 'compiled' | 'source', launchConcurrency: number, chunkAvg?: number, pace?: number, notsentLowat: number }) => {
       await (await import('./netns.ts')).runNetnsBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, timeoutMs: o.timeout * 1000, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http,
-        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate, launch: o.launch, launchConcurrency: o.launchConcurrency, chunkAvg: o.chunkAvg, pace: o.pace
+        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate, launch: o.launch, launchConcurrency: o.launchConcurrency, chunkAvg: o.chunkAvg, pace: o.pace, notsentLowat: o.notsentLowat
       })
     })
   cli.command('simulate')

@@ -290,6 +290,16 @@ async function shape (ns: string, dev: string, rate: number, unshapedTo?: string
   await tc('filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'arp', 'prio', '2', 'u32', 'match', 'u32', '0', '0', 'flowid', '1:10')
 }
 
+/**
+ * Set `net.ipv4.tcp_notsent_lowat` of a host (its own namespace): a socket
+ * then takes no more data while this many bytes are unsent, so a sender
+ * feels its link's pace instead of filling kernel buffers that the shaper
+ * drains seconds later.
+ */
+export async function limitUnsent (host: LabHost, bytes: number): Promise<void> {
+  await inNs(host.ns, 'sysctl', '-qw', `net.ipv4.tcp_notsent_lowat=${bytes}`)
+}
+
 /** Distinct remote addresses `host` has an established TCP connection with on `port` (either end). */
 export async function peersOf (host: LabHost, port: number): Promise<number> {
   const { stdout } = await run('ip', ['netns', 'exec', host.ns, 'ss', '-Htn', 'state', 'established'])

@@ -21,7 +21,7 @@ import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { initSwarm } from '../src/node/index.ts'
 import { onCleanup, seededBytes, tempRoot } from './common.ts'
 import { buildCompiledCli } from './compiled.ts'
-import { createLab, createSitesLab, labUnavailable, peersOf, type Lab, type LabHost, type SitesLab } from './lab.ts'
+import { createLab, createSitesLab, labUnavailable, limitUnsent, peersOf, type Lab, type LabHost, type SitesLab } from './lab.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
 import { BENCH_TASK, benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
@@ -68,6 +68,11 @@ export interface NetnsOptions extends HarnessOptions {
    * (`--upload-limit`); undefined: no cap but the link's.
    */
   readonly pace?: number
+  /**
+   * `net.ipv4.tcp_notsent_lowat` of every host, in bytes (0 or undefined:
+   * the kernel's default, no limit). See `limitUnsent` in lab.ts.
+   */
+  readonly notsentLowat?: number
 }
 
 /** The lab of one run and where its hosts are. */
@@ -95,6 +100,7 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
   onCleanup(async () => { await setup.lab.destroy() })
   try {
     const data = seededBytes(o.size, 7)
+    if (o.notsentLowat != null && o.notsentLowat > 0) for (const host of setup.lab.hosts) await limitUnsent(host, o.notsentLowat)
     const pollen = await pollenRun(setup, root, data, o)
     const http = o.noHttp ? undefined : await httpRun(setup, root, data, o)
     const bound = setup.bound(pollen.packageBytes)
@@ -122,6 +128,7 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       chunkAvgBytes: o.chunkAvg ?? MANAGER_DEFAULTS.avgChunkBytes,
       pace: o.pace ?? null,
       agentNice: AGENT_NICE,
+      notsentLowatBytes: o.notsentLowat ?? 0,
       launchSeconds: round(pollen.launchSeconds),
       discoverySeconds: round(pollen.discoverySeconds),
       meshSeconds: round(pollen.meshSeconds),
