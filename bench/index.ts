@@ -120,11 +120,12 @@ function program (): Command {
     .option('--degree <k>', 'once all are up, each agent dials k random agents, as mDNS would find them (0: only the members named by the manager peer exchange)', nonNegativeInt, 0)
     .option('--status-relay <mode>', 'which agents relay the status topic: auto (only where an agent has no link to the manager, the `pollen agent` default), always (every agent: N² report messages in all), never', relayMode, 'auto')
     .option('--connection-target <k>', 'peers each agent dials until it has that many (the `pollen agent` option; default 16): fewer connections, less idle CPU and memory per agent in large swarms', positiveInt)
+    .option('--chunk-avg <size>', 'average chunk size of the manager (`pollen manager --chunk-avg`; default 256KiB)', arg(positiveBytes))
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, helia: boolean, workers: number, degree: number, statusRelay: RelayMode, connectionTarget?: number }) => {
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, json: boolean, plot?: string, out: string, http: boolean, helia: boolean, workers: number, degree: number, statusRelay: RelayMode, connectionTarget?: number, chunkAvg?: number }) => {
       await (await import('./inprocess.ts')).runInprocessBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http, noHelia: !o.helia,
-        workers: o.workers, degree: o.degree, relayStatus: o.statusRelay, connectionTarget: o.connectionTarget
+        workers: o.workers, degree: o.degree, relayStatus: o.statusRelay, connectionTarget: o.connectionTarget, chunkAvg: o.chunkAvg
       })
     })
   cli.command('delta')
@@ -166,11 +167,12 @@ function program (): Command {
     .option('--chunk-avg <size>', 'average chunk size of the manager (`pollen manager --chunk-avg`; default 256KiB)', arg(positiveBytes))
     .option('--pace <share>', 'every peer also caps its own upload (`--upload-limit`) at this share of its link rate, e.g. 92%, so its data waits in the process instead of in the kernel and the shaper (default: not)', arg(parseShare))
     .addOption(new Option('--notsent-lowat <size>', 'every host\'s net.ipv4.tcp_notsent_lowat: a socket takes no more data while this much is unsent, so senders feel their link\'s pace (0: the kernel\'s default, no limit)').argParser(arg(parseBytes)).default(16 * 1024, '16KiB'))
+    .option('--queue <ms>', 'how long a packet may wait in a shaped host uplink before it is dropped (tbf latency; lan topology)', positiveInt, 200)
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number, launch: 'compiled' | 'source', launchConcurrency: number, chunkAvg?: number, pace?: number, notsentLowat: number }) => {
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number, launch: 'compiled' | 'source', launchConcurrency: number, chunkAvg?: number, pace?: number, notsentLowat: number, queue: number }) => {
       await (await import('./netns.ts')).runNetnsBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, timeoutMs: o.timeout * 1000, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http,
-        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate, launch: o.launch, launchConcurrency: o.launchConcurrency, chunkAvg: o.chunkAvg, pace: o.pace, notsentLowat: o.notsentLowat
+        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate, launch: o.launch, launchConcurrency: o.launchConcurrency, chunkAvg: o.chunkAvg, pace: o.pace, notsentLowat: o.notsentLowat, queueMs: o.queue
       })
     })
   cli.command('simulate')

@@ -29,6 +29,8 @@ export interface InprocessOptions extends HarnessOptions {
   readonly relayStatus: RelayMode
   /** Each agent's connection target (undefined: the node default). */
   readonly connectionTarget?: number
+  /** The manager's average chunk size (undefined: its default). */
+  readonly chunkAvg?: number
 }
 
 export interface Swarm { manager: Manager, groups: AgentGroupHandle[], url: string, token: string, close: () => Promise<void> }
@@ -150,7 +152,8 @@ export async function startSwarm (root: string, o: InprocessOptions): Promise<Sw
     // Its pings are answered by agents sharing a few event loops: see BENCH_PING in agent-group.ts.
     node: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, maxConnections: o.agents + 64, ...BENCH_PING },
     uploadBytesPerSecond: o.originUp,
-    operatorToken: token
+    operatorToken: token,
+    ...(o.chunkAvg == null ? {} : { avgChunkBytes: o.chunkAvg })
   })
   await manager.start()
   const api = await createApi({ service: manager, processMetrics: false, uploadDir: root })

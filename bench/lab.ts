@@ -264,6 +264,32 @@ async function addHost (host: LabHost, link: string, to: HostLink, rate: number)
   await shape(host.ns, 'eth0', rate, to.bench)
 }
 
+/** How long a packet may wait in a shaped link's queue before it is dropped (tbf `latency`). @default 200 */
+export const DEFAULT_QUEUE_MS = 200
+
+/** A `tbf` of `rate` bytes/s whose queue holds `queueMs` of traffic beyond its burst. */
+function tbfArgs (rate: number, queueMs: number): string[] {
+  const burst = Math.max(32 * 1024, Math.round(rate / 50))
+  return ['tbf', 'rate', `${Math.round(rate * 8)}bit`, 'burst', String(burst), 'latency', `${queueMs}ms`]
+}
+
+/** Packets a host's shaped uplink has sent and dropped so far (its `tbf`; zeros when unshaped). */
+export async function shaperCounts (host: LabHost): Promise<{ sent: number, dropped: number }> {
+  const { stdout } = await run('ip', ['netns', 'exec', host.ns, 'tc', '-s', 'qdisc', 'show', 'dev', 'eth0'])
+  const tbf = stdout.split('qdisc ').find(block => block.startsWith('tbf'))
+  const m = tbf == null ? null : /Sent \d+ bytes (\d+) pkt \(dropped (\d+)/.exec(tbf)
+  return m == null ? { sent: 0, dropped: 0 } : { sent: Number(m[1]), dropped: Number(m[2]) }
+}
+
+/**
+ * Give a host's shaped uplink (`rate` bytes/s, as built) a queue of
+ * `queueMs` instead of {@link DEFAULT_QUEUE_MS}.
+ */
+export async function setQueue (host: LabHost, rate: number, queueMs: number): Promise<void> {
+  if (!Number.isFinite(rate)) return
+  await inNs(host.ns, 'tc', 'qdisc', 'change', 'dev', 'eth0', 'parent', '1:20', 'handle', '20:', ...tbfArgs(rate, queueMs))
+}
+
 /**
  * Cap what `dev` sends with a token bucket (nothing when `rate` is Infinity).
  * With `unshapedTo`, packets to that address and ARP skip the bucket: the
@@ -273,9 +299,7 @@ async function addHost (host: LabHost, link: string, to: HostLink, rate: number)
  */
 async function shape (ns: string, dev: string, rate: number, unshapedTo?: string): Promise<void> {
   if (!Number.isFinite(rate)) return
-  const bits = Math.round(rate * 8)
-  const burst = Math.max(32 * 1024, Math.round(rate / 50))
-  const tbf = ['tbf', 'rate', `${bits}bit`, 'burst', String(burst), 'latency', '200ms']
+  const tbf = tbfArgs(rate, DEFAULT_QUEUE_MS)
   if (unshapedTo === undefined) {
     await inNs(ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', ...tbf)
     return

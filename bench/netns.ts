@@ -21,7 +21,7 @@ import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { initSwarm } from '../src/node/index.ts'
 import { onCleanup, seededBytes, tempRoot } from './common.ts'
 import { buildCompiledCli } from './compiled.ts'
-import { createLab, createSitesLab, labUnavailable, limitUnsent, peersOf, type Lab, type LabHost, type SitesLab } from './lab.ts'
+import { DEFAULT_QUEUE_MS, createLab, createSitesLab, labUnavailable, limitUnsent, peersOf, setQueue, shaperCounts, type Lab, type LabHost, type SitesLab } from './lab.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
 import { BENCH_TASK, benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
@@ -73,6 +73,8 @@ export interface NetnsOptions extends HarnessOptions {
    * the kernel's default, no limit). See `limitUnsent` in lab.ts.
    */
   readonly notsentLowat?: number
+  /** Queue of each host's shaped uplink in ms (`lan` only). @default DEFAULT_QUEUE_MS */
+  readonly queueMs?: number
 }
 
 /** The lab of one run and where its hosts are. */
@@ -101,6 +103,10 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
   try {
     const data = seededBytes(o.size, 7)
     if (o.notsentLowat != null && o.notsentLowat > 0) for (const host of setup.lab.hosts) await limitUnsent(host, o.notsentLowat)
+    if (o.queueMs != null && o.queueMs !== DEFAULT_QUEUE_MS && o.topology !== 'sites') {
+      await setQueue(setup.manager, o.originUp, o.queueMs)
+      for (const host of setup.agents) await setQueue(host, o.up, o.queueMs)
+    }
     const pollen = await pollenRun(setup, root, data, o)
     const http = o.noHttp ? undefined : await httpRun(setup, root, data, o)
     const bound = setup.bound(pollen.packageBytes)
@@ -129,11 +135,13 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       pace: o.pace ?? null,
       agentNice: AGENT_NICE,
       notsentLowatBytes: o.notsentLowat ?? 0,
+      queueMs: o.topology === 'sites' ? DEFAULT_QUEUE_MS : o.queueMs ?? DEFAULT_QUEUE_MS,
       launchSeconds: round(pollen.launchSeconds),
       discoverySeconds: round(pollen.discoverySeconds),
       meshSeconds: round(pollen.meshSeconds),
       meshPeers: pollen.meshPeers,
       managerLinks: pollen.managerLinks,
+      shaperDrops: pollen.shaperDrops,
       startCpuSecondsPerAgent: { p50: round(percentile(pollen.startCpuSeconds, 50)), max: round(Math.max(...pollen.startCpuSeconds)), mean: round(pollen.startCpuSeconds.reduce((a, b) => a + b, 0) / o.agents) },
       idleAgentCores: round(pollen.idleCores),
       /** What the manager's host sent per second while the swarm was idle (gossip, mDNS, adverts' answers). */
@@ -233,6 +241,8 @@ interface PollenRun {
   meshPeers: { min: number, median: number }
   /** Agents linked to the manager once meshed, and the fewest seen during the deployment. */
   managerLinks: { atMesh: number, min: number }
+  /** Packets the shaped uplinks sent and dropped during the deployment: the manager's, and the agents' together. */
+  shaperDrops: { manager: { sent: number, dropped: number }, agents: { sent: number, dropped: number } }
   /** Cores the agents used, together, while idle and meshed. */
   idleCores: number
   idleManagerTx: number
@@ -270,6 +280,7 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const idleCores = await idleLoad(agents, IDLE_WINDOW_MS)
   const idleManagerTx = (await lab.txBytes(managerHost) - idleTxBefore) / (IDLE_WINDOW_MS / 1000)
   note(`idle swarm: ${idleCores.toFixed(2)} cores for ${o.agents} agents (gossip heartbeats, mDNS, adverts); the manager sent ${formatRate(idleManagerTx)} of its ${formatRate(o.originUp)}`)
+  const shaperBefore = await Promise.all([managerHost, ...agentHosts].map(shaperCounts))
   const txBefore = await lab.txBytes(managerHost)
   const wanBefore = await setup.wanBytes?.()
   await benchTaskForm(root, data)
@@ -302,6 +313,10 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
     if (cpuAfter === undefined && transfer.size >= o.agents) cpuAfter = await Promise.all([manager, ...agents].map(cpuSecondsOf))
     return ran.size >= o.agents
   }, o.timeoutMs, 'every agent to run the task', 1000).finally(() => { clearInterval(progress) })
+  const shaperAfter = await Promise.all([managerHost, ...agentHosts].map(shaperCounts))
+  const shaper = shaperAfter.map((after, i) => ({ sent: after.sent - shaperBefore[i]!.sent, dropped: after.dropped - shaperBefore[i]!.dropped }))
+  const agentShaper = shaper.slice(1).reduce((a, b) => ({ sent: a.sent + b.sent, dropped: a.dropped + b.dropped }), { sent: 0, dropped: 0 })
+  note(`shaped uplinks dropped ${shaper[0]!.dropped} of the manager's ${shaper[0]!.sent + shaper[0]!.dropped} packets and ${agentShaper.dropped} of the agents' ${agentShaper.sent + agentShaper.dropped}`)
   const detail = await get<{ summary: { managerUploadBytes: number } }>(api, `/tasks/${task.id}`)
   const wanAfter = await setup.wanBytes?.()
   const cpu = cpuAfter!.map((after, i) => after - cpuBefore[i]!)
@@ -318,6 +333,7 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
     meshSeconds: (performance.now() - started) / 1000,
     meshPeers,
     managerLinks,
+    shaperDrops: { manager: shaper[0]!, agents: agentShaper },
     idleCores,
     idleManagerTx,
     announceSeconds: (announced - posted) / 1000,
@@ -420,6 +436,7 @@ async function httpRun (setup: Setup, root: string, data: Uint8Array, o: NetnsOp
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'payload.bin'), data)
   const expected = createHash('sha256').update(data).digest('hex')
+  const shaperBefore = await Promise.all([managerHost, ...agentHosts].map(shaperCounts))
   const txBefore = await lab.txBytes(managerHost)
   const server = lab.spawnIn(managerHost, 'python3', ['-m', 'http.server', '8081', '--bind', managerHost.ip, '--directory', dir])
   await until(async () => await fetch(`http://${managerHost.ip}:8081/`).then(r => r.ok, () => false), 30_000, 'the HTTP server', 500)
