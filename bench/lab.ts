@@ -76,11 +76,32 @@ export async function cleanLab (naming: LabNaming = DEFAULT_NAMING): Promise<voi
 }
 
 /**
+ * Make room in the kernel's ARP table for a lab whose links join groups of
+ * `sizes` hosts (each host may learn every other of its group). The table is shared by every network namespace and
+ * holds 1,024 entries by default (`gc_thresh3`): 51 hosts on one bridge
+ * need about 2,600, and beyond the limit the kernel creates no new entry
+ * ("neighbor table overflow"), so connections between hosts and from the
+ * bench fail at random. Only ever raises the limits (they are the
+ * machine's, and shared with any other lab running).
+ */
+export async function makeNeighbourRoom (sizes: readonly number[]): Promise<void> {
+  const needed = 2 * sizes.reduce((sum, n) => sum + n * n, 0)
+  const limits = ['gc_thresh1', 'gc_thresh2', 'gc_thresh3'] as const
+  const wanted = { gc_thresh1: needed / 4, gc_thresh2: needed / 2, gc_thresh3: needed }
+  for (const name of limits) {
+    const key = `net.ipv4.neigh.default.${name}`
+    const { stdout } = await run('sysctl', ['-n', key])
+    if (Number(stdout.trim()) < wanted[name]) await run('sysctl', ['-qw', `${key}=${Math.ceil(wanted[name])}`])
+  }
+}
+
+/**
  * Build a lab of `count` hosts on one bridge, host `i`'s uplink capped at
  * `rates[i]` bytes/s (Infinity: not shaped).
  */
 export async function createLab (count: number, rates: readonly number[], naming: LabNaming = DEFAULT_NAMING): Promise<Lab> {
   await cleanLab(naming)
+  await makeNeighbourRoom([count + 1])
   const { prefix, subnet } = naming
   const hosts: LabHost[] = Array.from({ length: count }, (_, i) => ({ name: `h${i}`, ns: `${prefix}-${i}`, ip: `${subnet}.${Math.floor(i / 250)}.${1 + (i % 250)}`, site: 0 }))
   const lab = labOf(hosts, naming)
@@ -123,6 +144,7 @@ export interface SitesLab extends Lab {
  */
 export async function createSitesLab (layout: SitesLayout, naming: LabNaming = DEFAULT_NAMING): Promise<SitesLab> {
   await cleanLab(naming)
+  await makeNeighbourRoom(layout.hostsPerSite.map(n => n + 2))
   const { prefix, subnet } = naming
   const sites = layout.hostsPerSite.length
   if (sites < 2 || sites > 250 || layout.hostsPerSite.some(n => n < 1 || n > 250)) throw new Error('a sites lab needs 2 to 250 sites of 1 to 250 hosts')
