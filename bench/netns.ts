@@ -73,6 +73,8 @@ export interface NetnsOptions extends HarnessOptions {
    * the kernel's default, no limit). See `limitUnsent` in lab.ts.
    */
   readonly notsentLowat?: number
+  /** Each agent's connection target (`pollen agent --connection-target`); undefined: the node default. */
+  readonly connectionTarget?: number
   /** Queue of each host's shaped uplink in ms (`lan` only). @default DEFAULT_QUEUE_MS */
   readonly queueMs?: number
 }
@@ -134,6 +136,7 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       chunkAvgBytes: o.chunkAvg ?? MANAGER_DEFAULTS.avgChunkBytes,
       pace: o.pace ?? null,
       agentNice: AGENT_NICE,
+      connectionTarget: o.connectionTarget ?? NODE_DEFAULTS.connectionTarget,
       notsentLowatBytes: o.notsentLowat ?? 0,
       queueMs: o.topology === 'sites' ? DEFAULT_QUEUE_MS : o.queueMs ?? DEFAULT_QUEUE_MS,
       launchSeconds: round(pollen.launchSeconds),
@@ -185,7 +188,7 @@ async function buildSetup (o: NetnsOptions): Promise<Setup> {
       lab,
       manager,
       agents,
-      meshTarget: Math.min(o.agents, NODE_DEFAULTS.connectionTarget),
+      meshTarget: Math.min(o.agents, o.connectionTarget ?? NODE_DEFAULTS.connectionTarget),
       bound: bytes => lowerBoundSeconds(o.agents, bytes, o.originUp, o.up),
       describe: `${o.agents} agent hosts + manager host on one bridge; links shaped: agents ${formatRate(o.up)}, manager ${formatRate(o.originUp)}`
     }
@@ -202,7 +205,7 @@ async function buildSetup (o: NetnsOptions): Promise<Setup> {
     lab,
     manager,
     agents,
-    meshTarget: Math.min(Math.min(...perSite), NODE_DEFAULTS.connectionTarget),
+    meshTarget: Math.min(Math.min(...perSite), o.connectionTarget ?? NODE_DEFAULTS.connectionTarget),
     bound: bytes => sitesBound(bytes, perSite, o.originUp, wan, lanRate),
     wanBytes: async () => await lab.wanBytes(),
     describe: `manager site (manager ${formatRate(o.originUp)}) + ${sites} device site(s) of ${perSite.join('/')} agents (${formatRate(lanRate)} per host) behind a router, WAN ${formatRate(wan)} per site each way`
@@ -265,7 +268,8 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const launched = await launchAgents(agentHosts.length, o.launchConcurrency ?? 2, i => {
     const host = agentHosts[i]!
     return lab.spawnIn(host, process.execPath, [bin, 'agent', '--swarm', keys.swarmPath, '--data', join(root, `agent-${i}`), '--id', `agent-${String(i).padStart(3, '0')}`,
-      '--tags', 'bench', '--listen', `/ip4/${host.ip}/tcp/${PORT}`, '--bootstrap', addr, ...paced(agentRate, o.pace)], { logFile: join(root, `agent-${i}.log`), nice: AGENT_NICE })
+      '--tags', 'bench', '--listen', `/ip4/${host.ip}/tcp/${PORT}`, '--bootstrap', addr, ...paced(agentRate, o.pace),
+      ...(o.connectionTarget == null ? [] : ['--connection-target', String(o.connectionTarget)])], { logFile: join(root, `agent-${i}.log`), nice: AGENT_NICE })
   })
   const { agents } = launched
   note(`${o.agents} agents started their nodes after ${launched.seconds.toFixed(1)} s (${o.launchConcurrency ?? 2} at a time)`)
