@@ -29,6 +29,15 @@ export const NODE_DEFAULTS = {
   mdnsQuietIntervalMs: 30_000,
   /** Beyond 30 hosts, the quiet interval is this much per host heard: about one query a second for the LAN. @default 1_000 */
   mdnsQuietIntervalPerHostMs: 1_000,
+  /**
+   * Least time between two of a node's mDNS answers: queries within it get
+   * one answer at its end (multicast, so every querier hears it). On a LAN
+   * of 50 agents each parsing every host's answer to every query, answers
+   * took 48 % of an agent's CPU. @default 1_000
+   */
+  mdnsAnswerGapMs: 1_000,
+  /** On a larger LAN, the answer gap is this much per host heard (about 25 answers a second for the LAN). @default 40 */
+  mdnsAnswerGapPerHostMs: 40,
   /** An mDNS answer naming a known peer at unchanged addresses reaches libp2p's peer store again only after this long. @default 300_000 */
   mdnsRefreshMs: 300_000,
   /** File (inside the data directory) that holds the node's private key. @default 'peer.key' */

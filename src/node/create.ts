@@ -268,6 +268,8 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, disco
           busyPerHostMs: NODE_DEFAULTS.mdnsIntervalPerHostMs,
           quietPerHostMs: NODE_DEFAULTS.mdnsQuietIntervalPerHostMs,
           refreshMs: NODE_DEFAULTS.mdnsRefreshMs,
+          answerGapMs: NODE_DEFAULTS.mdnsAnswerGapMs,
+          answerGapPerHostMs: NODE_DEFAULTS.mdnsAnswerGapPerHostMs,
           ...discovery
         })]
       : [],

@@ -37,11 +37,51 @@ export interface QuietMdnsInit {
   readonly wantsPeers: () => boolean
   /** Every answer, for the dialler. */
   readonly onPeer: (peer: PeerInfo) => void
+  /** Least time between two of this node's answers to queries (see {@link coalesce}). */
+  readonly answerGapMs: number
+  /** Answer gap per host heard on the LAN, when that is longer than `answerGapMs`. */
+  readonly answerGapPerHostMs: number
 }
 
-/** The part of `@libp2p/mdns`'s instance used to send a query (its `mdns` socket, public in its typings). */
-interface MdnsSocketHolder {
+/**
+ * The parts of `@libp2p/mdns`'s instance used here: its `mdns` socket
+ * (public in its typings) to send a query, and its bound query handler,
+ * which it subscribes to the socket when it starts.
+ */
+interface MdnsInternals {
   mdns?: { query: (query: { questions: Array<{ name: string, type: 'PTR' }> }) => void }
+  _onMdnsQuery?: (query: unknown) => void
+}
+
+/** Is this mDNS query for `serviceTag` (as `@libp2p/mdns` decides whether to answer)? */
+function asksFor (query: unknown, serviceTag: string): boolean {
+  const questions = (query as { questions?: Array<{ name?: unknown }> } | null)?.questions
+  return Array.isArray(questions) && questions[0]?.name === serviceTag
+}
+
+/**
+ * `fn` at most once per `gapMs()`: the first call runs at once; calls within
+ * the gap after it become one call at the gap's end. The latest arguments
+ * are used.
+ */
+export function coalesce<A extends unknown[]> (fn: (...args: A) => void, gapMs: () => number, now: () => number = Date.now): ((...args: A) => void) & { cancel: () => void } {
+  let last = -Infinity
+  let pending: A | undefined
+  let timer: NodeJS.Timeout | undefined
+  const run = (args: A): void => { last = now(); fn(...args) }
+  const call = (...args: A): void => {
+    const wait = last + gapMs() - now()
+    if (wait <= 0 && timer == null) { run(args); return }
+    pending = args
+    timer ??= setTimeout(() => {
+      timer = undefined
+      const args = pending!
+      pending = undefined
+      run(args)
+    }, Math.max(0, wait))
+    timer.unref()
+  }
+  return Object.assign(call, { cancel: () => { clearTimeout(timer); timer = undefined; pending = undefined } })
 }
 
 /** Longest setTimeout delay: the inner module's own query timer is parked at this. */
@@ -56,7 +96,8 @@ class QuietMdns extends TypedEventEmitter<PeerDiscoveryEvents> implements PeerDi
   readonly [peerDiscoverySymbol] = this
   readonly [Symbol.toStringTag] = 'pollen:quiet-mdns'
   readonly [serviceCapabilities] = ['@libp2p/peer-discovery']
-  readonly #inner: PeerDiscovery & Startable & MdnsSocketHolder
+  readonly #inner: PeerDiscovery & Startable & MdnsInternals
+  #answer: ReturnType<typeof coalesce<[unknown]>> | undefined
   readonly #init: QuietMdnsInit
   /** Addresses last passed to libp2p, and when, by peer. */
   readonly #reported = new Map<string, { addresses: string, at: number }>()
@@ -67,8 +108,19 @@ class QuietMdns extends TypedEventEmitter<PeerDiscoveryEvents> implements PeerDi
     super()
     this.#init = init
     // The inner module queries once when it starts; its own timer is parked and ours decides.
-    this.#inner = mdns({ serviceTag: init.serviceTag, interval: NEVER_MS })(components) as PeerDiscovery & Startable & MdnsSocketHolder
+    this.#inner = mdns({ serviceTag: init.serviceTag, interval: NEVER_MS })(components) as PeerDiscovery & Startable & MdnsInternals
     this.#inner.addEventListener('peer', this.#onAnswer)
+    // Every host answers every query, and every host hears every answer: on a
+    // LAN of 50 that is 50 answers to parse per query, on every host. A node
+    // answers at most once per gap; the answer is multicast, so every
+    // querier of that gap hears it.
+    const answer = this.#inner._onMdnsQuery
+    if (answer != null) {
+      const answerSoon = coalesce(answer, () => Math.max(init.answerGapMs, this.#reported.size * init.answerGapPerHostMs))
+      this.#answer = answerSoon
+      // Only queries for our service are coalesced: another service's query must not stand in for one of ours.
+      this.#inner._onMdnsQuery = query => { if (asksFor(query, init.serviceTag)) answerSoon(query) }
+    }
   }
 
   async start (): Promise<void> {
@@ -81,6 +133,7 @@ class QuietMdns extends TypedEventEmitter<PeerDiscoveryEvents> implements PeerDi
   async stop (): Promise<void> {
     clearTimeout(this.#timer)
     this.#timer = undefined
+    this.#answer?.cancel()
     await this.#inner.stop()
   }
 
