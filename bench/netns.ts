@@ -394,11 +394,11 @@ async function awaitMesh (hosts: readonly LabHost[], target: number, timeoutMs: 
 }
 
 /**
- * POST the task (`<root>/package.tar`) with curl run on the manager's own
- * host. From the bench's end, across the lab, the connection sometimes went
- * unanswered for 30 s in a row once 50 agents were up (three tries; the GETs
- * before it had been answered), and the upload is no part of what is timed.
- * Resolves with the response body.
+ * POST the task (`<root>/package.tar`, written by `benchTaskForm`) with
+ * curl run on the manager's own host: the upload is no part of what is
+ * timed, and it then does not depend on the lab's links (at N = 50, before
+ * `makeNeighbourRoom`, the bench's connections to the manager failed when
+ * the kernel's ARP table was full). Resolves with the response body.
  */
 async function postFromManagerHost (lab: Lab, host: LabHost, url: string, root: string): Promise<string> {
   const curl = lab.spawnIn(host, 'curl', ['-sS', '--max-time', '120', '-w', '\n%{http_code}', '-H', `authorization: Bearer ${TOKEN}`,
