@@ -31,19 +31,24 @@ export interface HarnessOptions {
 export const BENCH_TASK = 'stages:\n  transfer: [app]\n  install: ["mv app/* ."]\n  run: ["sh run.sh"]\ntarget:\n  tags: [bench]\n'
 
 /**
- * The multipart body of the sample task: `app/` holding `data` as
- * `payload.bin` and a `run.sh` that stays up, for every target tagged `bench`.
- * The package is also left at `<root>/package.tar`.
+ * Write the sample package to `<root>/package.tar`: `app/` holding `data`
+ * as `payload.bin` and a `run.sh` that stays up. Resolves with its path.
  */
-export async function benchTaskForm (root: string, data: Uint8Array): Promise<FormData> {
+export async function writeBenchPackage (root: string, data: Uint8Array): Promise<string> {
   const dir = join(root, 'package')
   await mkdir(join(dir, 'app'), { recursive: true })
   await writeFile(join(dir, 'app', 'payload.bin'), data)
   await writeFile(join(dir, 'app', 'run.sh'), 'exec sleep 100000\n')
-  await tar.c({ file: join(root, 'package.tar'), cwd: dir }, ['app'])
+  const file = join(root, 'package.tar')
+  await tar.c({ file, cwd: dir }, ['app'])
+  return file
+}
+
+/** The multipart body of the sample task ({@link BENCH_TASK} and {@link writeBenchPackage}'s package). */
+export async function benchTaskForm (root: string, data: Uint8Array): Promise<FormData> {
   const form = new FormData()
   form.append('task', BENCH_TASK)
-  form.append('package', await openAsBlob(join(root, 'package.tar')), 'package.tar')
+  form.append('package', await openAsBlob(await writeBenchPackage(root, data)), 'package.tar')
   return form
 }
 

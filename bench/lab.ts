@@ -77,8 +77,9 @@ export async function cleanLab (naming: LabNaming = DEFAULT_NAMING): Promise<voi
 
 /**
  * Make room in the kernel's ARP table for a lab whose links join groups of
- * `sizes` hosts (each host may learn every other of its group). The table is shared by every network namespace and
- * holds 1,024 entries by default (`gc_thresh3`): 51 hosts on one bridge
+ * `sizes` hosts (each host may learn every other of its group). The table
+ * is shared by every network namespace and holds 1,024 entries by default
+ * (`gc_thresh3`): 51 hosts on one bridge
  * need about 2,600, and beyond the limit the kernel creates no new entry
  * ("neighbor table overflow"), so connections between hosts and from the
  * bench fail at random. Only ever raises the limits (they are the

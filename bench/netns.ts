@@ -24,7 +24,7 @@ import { buildCompiledCli } from './compiled.ts'
 import { DEFAULT_QUEUE_MS, createLab, createSitesLab, labUnavailable, limitUnsent, peersOf, setQueue, shaperCounts, type Lab, type LabHost, type SitesLab } from './lab.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
-import { BENCH_TASK, benchTaskForm, systemLine, until, type HarnessOptions } from './harness.ts'
+import { BENCH_TASK, systemLine, until, writeBenchPackage, type HarnessOptions } from './harness.ts'
 import { MANAGER_DEFAULTS } from '../src/constants.ts'
 
 const BIN = fileURLToPath(new URL('../bin/pollen.js', import.meta.url))
@@ -287,9 +287,9 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const shaperBefore = await Promise.all([managerHost, ...agentHosts].map(shaperCounts))
   const txBefore = await lab.txBytes(managerHost)
   const wanBefore = await setup.wanBytes?.()
-  await benchTaskForm(root, data)
+  const packageFile = await writeBenchPackage(root, data)
   const posted = Date.now()
-  const task = JSON.parse(await postFromManagerHost(lab, managerHost, `${api}/tasks`, root)) as { id: string, createdAt: string, package: { bytes: number } }
+  const task = JSON.parse(await postFromManagerHost(lab, managerHost, `${api}/tasks`, packageFile)) as { id: string, createdAt: string, package: { bytes: number } }
   // From the announcement (the POST returns right after it), not the upload: the agents' work only.
   const cpuBefore = await Promise.all([manager, ...agents].map(cpuSecondsOf))
   const announced = Date.parse(task.createdAt)
@@ -394,22 +394,27 @@ async function awaitMesh (hosts: readonly LabHost[], target: number, timeoutMs: 
 }
 
 /**
- * POST the task (`<root>/package.tar`, written by `benchTaskForm`) with
- * curl run on the manager's own host: the upload is no part of what is
- * timed, and it then does not depend on the lab's links (at N = 50, before
- * `makeNeighbourRoom`, the bench's connections to the manager failed when
- * the kernel's ARP table was full). Resolves with the response body.
+ * POST the task with `packageFile` by curl run on the manager's own host:
+ * the upload is no part of what is timed, and it then does not depend on
+ * the lab's links (at N = 50, before `makeNeighbourRoom`, the bench's
+ * connections to the manager failed when the kernel's ARP table was full).
+ * Resolves with the response body.
  */
-async function postFromManagerHost (lab: Lab, host: LabHost, url: string, root: string): Promise<string> {
-  const curl = lab.spawnIn(host, 'curl', ['-sS', '--max-time', '120', '-w', '\n%{http_code}', '-H', `authorization: Bearer ${TOKEN}`,
-    '--form-string', `task=${BENCH_TASK}`, '-F', `package=@${join(root, 'package.tar')};filename=package.tar`, url])
-  let out = ''
-  curl.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString() })
-  const code = await new Promise<number | null>(resolve => curl.once('exit', resolve))
+async function postFromManagerHost (lab: Lab, host: LabHost, url: string, packageFile: string): Promise<string> {
+  const { code, out } = await outputOf(lab.spawnIn(host, 'curl', ['-sS', '--max-time', '120', '-w', '\n%{http_code}', '-H', `authorization: Bearer ${TOKEN}`,
+    '--form-string', `task=${BENCH_TASK}`, '-F', `package=@${packageFile};filename=package.tar`, url]))
   const status = out.slice(out.lastIndexOf('\n') + 1)
   const body = out.slice(0, out.lastIndexOf('\n'))
   if (code !== 0 || status !== '201') throw new Error(`POST /tasks from the manager's host: curl exit ${code}, HTTP ${status}: ${body.slice(0, 500)}`)
   return body
+}
+
+/** What a child wrote to stdout, and its exit code, once it has exited. */
+async function outputOf (child: ChildProcess): Promise<{ code: number | null, out: string }> {
+  let out = ''
+  child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  return { code, out }
 }
 
 /** Cores `children` use together over `ms` (CPU seconds per second). */
@@ -440,7 +445,6 @@ async function httpRun (setup: Setup, root: string, data: Uint8Array, o: NetnsOp
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'payload.bin'), data)
   const expected = createHash('sha256').update(data).digest('hex')
-  const shaperBefore = await Promise.all([managerHost, ...agentHosts].map(shaperCounts))
   const txBefore = await lab.txBytes(managerHost)
   const server = lab.spawnIn(managerHost, 'python3', ['-m', 'http.server', '8081', '--bind', managerHost.ip, '--directory', dir])
   await until(async () => await fetch(`http://${managerHost.ip}:8081/`).then(r => r.ok, () => false), 30_000, 'the HTTP server', 500)
@@ -448,10 +452,7 @@ async function httpRun (setup: Setup, root: string, data: Uint8Array, o: NetnsOp
   const wanBefore = await setup.wanBytes?.()
   const t0 = performance.now()
   const results = await Promise.all(agentHosts.map(async host => {
-    const child = lab.spawnIn(host, 'sh', ['-c', `curl -sf http://${managerHost.ip}:8081/payload.bin | sha256sum`])
-    let out = ''
-    child.stdout!.on('data', d => { out += String(d) })
-    await new Promise(resolve => child.once('exit', resolve))
+    const { out } = await outputOf(lab.spawnIn(host, 'sh', ['-c', `curl -sf http://${managerHost.ip}:8081/payload.bin | sha256sum`]))
     return { seconds: (performance.now() - t0) / 1000, ok: out.startsWith(expected) }
   }))
   const wanAfter = await setup.wanBytes?.()
