@@ -42,7 +42,7 @@ export interface AgentGroupConfig {
  * 120 s still dropped them by the hundred at once. An agent alone on a
  * device answers in milliseconds.
  */
-export const BENCH_PING = { pingIntervalMs: 3_600_000, pingTimeoutMinMs: 3_000_000 } as const
+export const BENCH_PING = { pingIntervalMs: 3_600_000, pingTimeoutMs: 3_000_000 } as const
 
 /** Counters of a group at one moment. */
 export interface AgentGroupStats {

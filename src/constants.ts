@@ -61,8 +61,8 @@ export const NODE_DEFAULTS = {
   /** Longest delay between two dials of a bootstrap peer. @default 60_000 */
   bootstrapRetryMaxMs: 60_000,
   /**
-   * How often libp2p's connection monitor pings each connection (a new
-   * stream each time; it also measures the RTT the chunk policy uses).
+   * How often each connection is pinged (a new stream each time; it also
+   * measures the RTT the chunk policy uses; see `src/node/liveness.ts`).
    * libp2p's default is 10 s; yamux already keeps links alive every 30 s.
    * Each ping crosses pnet, Noise, yamux and multistream-select at both
    * ends: at 30 s they were 57 % of an idle 100-agent swarm's CPU (0.345
@@ -70,14 +70,19 @@ export const NODE_DEFAULTS = {
    */
   pingIntervalMs: 60_000,
   /**
-   * Shortest time a connection monitor ping may take before the connection
-   * is aborted (libp2p adapts it to past pings, doubling after a failure).
-   * libp2p's 5 s is missed by a process starved of CPU for a moment, and
-   * every abort costs a new Noise handshake, identify and gossip
-   * subscription. The timeout never exceeds 0.9 of `pingIntervalMs`: a ping
-   * still running at the next one makes libp2p abort the connection. @default 20_000
+   * A ping unanswered this long has failed (at most `pingIntervalMs`). On a
+   * slow uplink a ping waits behind chunk data, and a process starved of CPU
+   * answers late, so one late ping says little. @default 30_000
    */
-  pingTimeoutMinMs: 20_000
+  pingTimeoutMs: 30_000,
+  /**
+   * A connection is aborted after this many failed pings in a row (about
+   * three minutes by default). libp2p's own monitor aborts at the first: at
+   * N = 50 on 32 KiB/s links that dropped live manager links within 40 s of
+   * a deployment's start, and each abort costs a new Noise handshake,
+   * identify and gossip subscription. @default 3
+   */
+  maxPingFailures: 3
 }
 
 /** Defaults of the content-defined chunker (`src/chunks`). See README "Chunk size" for the measurement behind them. */

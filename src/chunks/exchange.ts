@@ -194,7 +194,8 @@ class Exchange implements ChunkExchange {
       rttOf: peer => this.#rttOf(peer),
       connectedPeers: () => this.#libp2p.getPeers().map(p => p.toString()),
       selfId: this.#libp2p.peerId.toString(),
-      isNear: peer => this.#isNear(peer)
+      isNear: peer => this.#isNear(peer),
+      log: this.#libp2p.logger.forComponent('pollen:chunks:fetch')
     }
   }
 

@@ -8,6 +8,7 @@ import type { ClientSession, ClientSessionHandler } from './client-session.ts'
 import type { Share } from './share.ts'
 import type { ChunkStore } from './store.ts'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import type { Logger } from '@libp2p/interface'
 import { FETCH_DEFAULTS } from '../constants.ts'
 import {
   AbortError, ChunkHashMismatchError, FetchFailedError, ProtocolError, TimeoutError,
@@ -67,6 +68,8 @@ export interface FetchContext {
   readonly selfId: string
   /** Whether a peer is on one of this node's links (its LAN) rather than behind a router. */
   isNear (peer: string): boolean
+  /** Trace of the fetch's decisions (requests, rejections, timeouts, suspensions); `DEBUG=pollen:chunks:fetch` turns it on. */
+  readonly log?: Logger
 }
 
 type Limits = typeof FETCH_DEFAULTS
@@ -80,6 +83,9 @@ const PEER_SCAN_INTERVAL_MS = 5_000
 
 /** The driver's timer period. */
 const TICK_MS = 200
+
+/** Least time between two state lines of the trace (`FetchContext.log`). */
+const TRACE_INTERVAL_MS = 5_000
 
 /** Share of the event-loop lag estimate kept per tick (it decays by the rest). */
 const LAG_DECAY = 0.8
@@ -130,6 +136,7 @@ export class Fetcher implements ClientSessionHandler {
   #stallSince: number | undefined
   #lastProgress = -Infinity
   #lastPeerScan = 0
+  #lastTrace = -Infinity
   #scheduled = false
   #timer: ReturnType<typeof setInterval> | undefined
   readonly #selfHash: number
@@ -248,6 +255,7 @@ export class Fetcher implements ClientSessionHandler {
 
   onReject (peer: string, index: number): void {
     const state = this.#peer(peer)
+    this.#ctx.log?.('%s: chunk %d declined by %s', this.manifestCid, index, peer)
     this.#takeRequest(state, index)
     state.rejected.set(index, this.#now())
     this.#schedule()
@@ -504,9 +512,27 @@ export class Fetcher implements ClientSessionHandler {
     }
     this.#expireRequests(now)
     this.#expireManifestRequest(now)
+    this.#traceState(now)
     this.#checkIdle(now)
     this.#checkStall(now)
     this.#emitProgress(now, false)
+  }
+
+  /** Every {@link TRACE_INTERVAL_MS} while tracing: what is missing, in flight, and who holds the last few chunks. */
+  #traceState (now: number): void {
+    const log = this.#ctx.log
+    if (log?.enabled !== true || now - this.#lastTrace < TRACE_INTERVAL_MS || this.#ctx.share.manifest === undefined) return
+    this.#lastTrace = now
+    const have = this.#ctx.share.have!
+    const missing = this.#missing.filter(i => !have.has(i))
+    const peers = [...this.#peers.values()]
+    const live = peers.filter(p => p.session !== undefined)
+    log('%s: %d missing, %d in flight, %d storing; %d sessions, %d suspended, %d banned', this.manifestCid, missing.length,
+      this.#inflight.size, this.#storing.size, live.length, live.filter(p => p.suspendedUntil > now).length, peers.filter(p => p.bannedForGood).length)
+    for (const index of missing.slice(0, missing.length <= 4 ? 4 : 0)) {
+      const holders = live.filter(p => p.remoteHave?.has(index) === true).map(p => `${p.id.slice(-6)}${p.rejected.has(index) ? '(rejected)' : ''}${p.suspendedUntil > now ? '(suspended)' : ''}`)
+      log('%s: chunk %d held by %d: %s; in flight from %o', this.manifestCid, index, holders.length, holders.join(' '), this.#inflight.get(index)?.map(r => r.peer.slice(-6)) ?? [])
+    }
   }
 
   #expireRequests (now: number): void {
@@ -519,6 +545,7 @@ export class Fetcher implements ClientSessionHandler {
         this.#takeRequest(state, index)
         state.partials.delete(index)
         state.session?.cancel(index)
+        this.#ctx.log?.('%s: chunk %d from %s timed out after %d ms', this.manifestCid, index, state.id, Math.round(now - request.since))
         this.#penalise(state, new TimeoutError(`chunk ${index} from ${state.id} timed out`), false)
       }
     }
@@ -573,6 +600,7 @@ export class Fetcher implements ClientSessionHandler {
    */
   #penalise (state: PeerState, reason: Error, severe: boolean): void {
     if (severe) {
+      this.#ctx.log?.('%s: %s banned - %s', this.manifestCid, state.id, reason.message)
       state.bannedForGood = true
       this.#ctx.reportBadPeer(state.id, reason)
       for (const index of [...state.requested]) this.#dropRequest(state, index)
@@ -583,6 +611,7 @@ export class Fetcher implements ClientSessionHandler {
     if (state.penalty < this.#limits.banScore) return
     state.penalty = 0
     state.suspendedUntil = this.#now() + Math.min(this.#limits.maxSuspendMs, this.#limits.suspendMs * 2 ** state.suspensions++)
+    this.#ctx.log?.('%s: %s suspended for %d ms - %s', this.manifestCid, state.id, Math.round(state.suspendedUntil - this.#now()), reason.message)
     for (const index of [...state.requested]) this.#dropRequest(state, index)
   }
 

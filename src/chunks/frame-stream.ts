@@ -9,6 +9,7 @@ import { MessageTooLargeError } from '../core/index.ts'
 /**
  * Bytes of chunk data per DATA piece: the grain at which the rate limiter
  * shares the link, control frames overtake data, and a CANCEL takes effect.
+ * Under an upload limit a piece is at most the limiter's burst (see `sendData`).
  */
 export const PIECE_BYTES = 256 * 1024
 
@@ -66,14 +67,21 @@ export class FrameStream {
   /**
    * Send one chunk as DATA pieces, taking `bucket` tokens for each, and stop
    * early when `cancelled()` turns true. Resolves with the chunk bytes sent.
+   *
+   * A piece is at most the bucket's burst: a whole 64 KiB chunk let through
+   * at once leaves at the socket's pace and overflows a slow link's queue
+   * (a 32 KiB/s link with a 64 KiB queue dropped 21 % of its packets, and
+   * ACKs and pings queued seconds behind data), although the limit holds on
+   * average.
    */
   async sendData (index: number, data: Uint8Array, bucket: TokenBucket, cancelled: () => boolean, signal?: AbortSignal): Promise<number> {
+    const step = Math.min(PIECE_BYTES, bucket.burstBytes)
     let sent = 0
     await this.#enqueue(async () => {
       this.#sendingData = true
       try {
-        for (let offset = 0; offset < data.byteLength && !cancelled(); offset += PIECE_BYTES) {
-          const piece = data.subarray(offset, offset + PIECE_BYTES)
+        for (let offset = 0; offset < data.byteLength && !cancelled(); offset += step) {
+          const piece = data.subarray(offset, offset + step)
           await bucket.take(piece.byteLength, signal)
           await this.#write(pieceFrame(this.#takeControls(), index, offset, piece), signal)
           sent += piece.byteLength

@@ -13,6 +13,8 @@ export interface TokenBucketOptions {
 /** A token bucket that callers `take()` bytes from before sending them. */
 export interface TokenBucket {
   readonly bytesPerSecond: number
+  /** Largest burst in bytes (Infinity when unlimited): senders that split their data into pieces no larger keep the link's queue short. */
+  readonly burstBytes: number
   /** Wait until `bytes` may be sent. Resolves at once when unlimited. */
   take (bytes: number, signal?: AbortSignal): Promise<void>
   /** Bytes taken so far. */
@@ -50,6 +52,7 @@ export function createTokenBucket (options: TokenBucketOptions): TokenBucket {
 
   return {
     bytesPerSecond: rate,
+    burstBytes: Number.isFinite(rate) ? burst : Infinity,
     get taken () { return taken },
     async take (bytes, signal) {
       if (!Number.isFinite(rate)) { taken += bytes; return }

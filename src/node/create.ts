@@ -20,6 +20,7 @@ import type { Libp2pOptions } from 'libp2p'
 import { NODE_DEFAULTS } from '../constants.ts'
 import { AbortError, InvalidOptionError, TimeoutError } from '../core/errors.ts'
 import { PeerDialer, parseBootstrapAddr } from './dialer.ts'
+import { ConnectionLiveness } from './liveness.ts'
 import { loadOrCreatePrivateKey } from './identity.ts'
 import { quietMdns } from './mdns.ts'
 import type { BootstrapPeer } from './dialer.ts'
@@ -55,10 +56,12 @@ export interface SwarmNodeOptions {
   maxConnections?: number
   /** Inbound connections accepted per remote IP per second. */
   inboundConnectionThreshold?: number
-  /** How often each connection is pinged (libp2p's connection monitor). */
+  /** How often each connection is pinged (see `ConnectionLiveness`). */
   pingIntervalMs?: number
-  /** Shortest wait for a ping's answer before the connection is aborted (at most 0.9 of the interval). */
-  pingTimeoutMinMs?: number
+  /** A ping unanswered this long has failed (at most the interval). */
+  pingTimeoutMs?: number
+  /** A connection is aborted after this many failed pings in a row. */
+  maxPingFailures?: number
   /** Extra libp2p services, by name (`identify`, `ping` and `pubsub` are taken). */
   services?: Record<string, (components: any) => unknown>
   /** Peer-score parameters merged into gossipsub's (e.g. `gossipScoreParams(swarm).scoreParams` from `src/gossip`). */
@@ -137,7 +140,12 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
     retryMinMs: NODE_DEFAULTS.bootstrapRetryMinMs,
     retryMaxMs: NODE_DEFAULTS.bootstrapRetryMaxMs
   })
-  const node = new Swarm(libp2p, dialer, denied)
+  const liveness = new ConnectionLiveness(libp2p, {
+    intervalMs: options.pingIntervalMs ?? NODE_DEFAULTS.pingIntervalMs,
+    timeoutMs: options.pingTimeoutMs ?? NODE_DEFAULTS.pingTimeoutMs,
+    maxFailures: options.maxPingFailures ?? NODE_DEFAULTS.maxPingFailures
+  })
+  const node = new Swarm(libp2p, dialer, liveness, denied)
   options.signal?.addEventListener('abort', () => {
     node.stop().catch(err => { libp2p.logger.forComponent('pollen:node').error('stop on abort failed - %e', err) })
   }, { once: true })
@@ -194,14 +202,16 @@ class Swarm implements SwarmNode {
   readonly libp2p: SwarmLibp2p
   readonly peerId: PeerId
   readonly #dialer: PeerDialer
+  readonly #liveness: ConnectionLiveness
   readonly #denied: Set<string>
   /** Serialises start/stop so overlapping calls do not interleave. */
   #queue: Promise<void> = Promise.resolve()
 
-  constructor (libp2p: SwarmLibp2p, dialer: PeerDialer, denied: Set<string>) {
+  constructor (libp2p: SwarmLibp2p, dialer: PeerDialer, liveness: ConnectionLiveness, denied: Set<string>) {
     this.libp2p = libp2p
     this.peerId = libp2p.peerId
     this.#dialer = dialer
+    this.#liveness = liveness
     this.#denied = denied
   }
 
@@ -229,12 +239,14 @@ class Swarm implements SwarmNode {
     await this.#enqueue(async () => {
       await this.libp2p.start()
       this.#dialer.start()
+      this.#liveness.start()
     })
   }
 
   async stop (): Promise<void> {
     await this.#enqueue(async () => {
       this.#dialer.stop()
+      this.#liveness.stop()
       await this.libp2p.stop()
     })
   }
@@ -279,7 +291,8 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, disco
       maxIncomingPendingConnections: NODE_DEFAULTS.maxIncomingPendingConnections,
       dialTimeout: NODE_DEFAULTS.dialTimeoutMs
     },
-    connectionMonitor: connectionMonitorOptions(options),
+    // Replaced by ConnectionLiveness, which tolerates a late ping.
+    connectionMonitor: { enabled: false },
     connectionProtector: options.connectionProtector,
     services: {
       ...options.services,
@@ -288,20 +301,6 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, disco
       pubsub: gossipsub({ ...GOSSIPSUB_OPTIONS, scoreParams: { ...GOSSIPSUB_OPTIONS.scoreParams, ...options.pubsubScoreParams } })
     }
   }
-}
-
-/**
- * libp2p's connection monitor pings every connection each interval, and a
- * ping still running at the next one makes it open a second ping stream,
- * which the ping protocol's limit of one refuses: the monitor then aborts a
- * live connection. So a ping's timeout (which libp2p adapts to past pings,
- * doubling after a failure) must end within the interval.
- */
-function connectionMonitorOptions (options: SwarmNodeOptions): NonNullable<Libp2pOptions['connectionMonitor']> {
-  const pingInterval = options.pingIntervalMs ?? NODE_DEFAULTS.pingIntervalMs
-  const maxTimeout = Math.max(1, Math.floor(pingInterval * 0.9))
-  const minTimeout = Math.min(options.pingTimeoutMinMs ?? NODE_DEFAULTS.pingTimeoutMinMs, maxTimeout)
-  return { pingInterval, pingTimeout: { minTimeout, maxTimeout } }
 }
 
 /** A connection gater refusing every connection to or from a denied peer, before any stream opens. */
@@ -328,7 +327,8 @@ function validateOptions (options: SwarmNodeOptions): BootstrapPeer[] {
   checkInteger('maxConnections', options.maxConnections, 1)
   checkInteger('inboundConnectionThreshold', options.inboundConnectionThreshold, 1)
   checkInteger('pingIntervalMs', options.pingIntervalMs, 1)
-  checkInteger('pingTimeoutMinMs', options.pingTimeoutMinMs, 1)
+  checkInteger('pingTimeoutMs', options.pingTimeoutMs, 1)
+  checkInteger('maxPingFailures', options.maxPingFailures, 1)
   for (const addr of options.listen ?? []) {
     try {
       multiaddr(addr)

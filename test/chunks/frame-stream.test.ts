@@ -52,3 +52,15 @@ test('a control frame sent while a chunk goes out rides with its next piece, ahe
   const data = decoded.filter(f => f.type === FrameType.DATA).map(f => (f as { data: Uint8ArrayList }).data.subarray())
   t.deepEqual(new Uint8Array(Buffer.concat(data)), chunk)
 })
+
+test('under an upload limit a chunk leaves in pieces no larger than the limiter\'s burst', async t => {
+  const { stream, writes } = recordingStream()
+  const frames = new FrameStream(stream, 4 << 20)
+  const chunk = new Uint8Array(40 * 1024).map((_, i) => i % 251)
+  const bucket = createTokenBucket({ bytesPerSecond: 64 << 20, burstBytes: 16 * 1024 })
+  t.is(await frames.sendData(2, chunk, bucket, () => false), chunk.byteLength)
+  const decoded = (await Promise.all(writes.map(framesIn))).flat()
+  t.deepEqual(decoded.map(f => (f as { offset: number }).offset), [0, 16 * 1024, 32 * 1024])
+  const data = decoded.map(f => (f as { data: Uint8ArrayList }).data.subarray())
+  t.deepEqual(new Uint8Array(Buffer.concat(data)), chunk)
+})

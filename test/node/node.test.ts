@@ -106,7 +106,7 @@ test('invalid options are refused with InvalidOptionError', async t => {
   await t.throwsAsync(createSwarmNode({ ...LOOPBACK, connectionTarget: -1 }), { name: 'InvalidOptionError' })
   await t.throwsAsync(createSwarmNode({ ...LOOPBACK, listen: ['not an address'] }), { name: 'InvalidOptionError' })
   await t.throwsAsync(createSwarmNode({ ...LOOPBACK, pingIntervalMs: 0 }), { name: 'InvalidOptionError' })
-  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, pingTimeoutMinMs: 1.5 }), { name: 'InvalidOptionError' })
+  await t.throwsAsync(createSwarmNode({ ...LOOPBACK, pingTimeoutMs: 1.5 }), { name: 'InvalidOptionError' })
 })
 
 // Serial: the busy tests of this file would hold up the quick node's pings past their timeout (0.9 of the interval).

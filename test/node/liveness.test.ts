@@ -1,0 +1,69 @@
+import test from 'ava'
+import type { Connection, Logger } from '@libp2p/interface'
+import { ConnectionLiveness } from '../../src/node/liveness.ts'
+
+/** A connection whose ping streams echo (`answering`) or never open; records aborts. */
+function fakeConnection (): { conn: Connection, answering: boolean, aborted: Error[] } {
+  const state = { answering: true, aborted: [] as Error[], conn: undefined as unknown as Connection }
+  const conn = {
+    status: 'open',
+    remotePeer: { toString: () => 'peer' },
+    rtt: undefined as number | undefined,
+    newStream: async () => {
+      if (!state.answering) throw new Error('no answer')
+      let echo: Uint8Array | undefined
+      return {
+        send: (bytes: Uint8Array) => { echo = bytes; return true },
+        close: async () => {},
+        abort: () => {},
+        async * [Symbol.asyncIterator] () { if (echo !== undefined) yield echo }
+      }
+    },
+    abort: (err: Error) => { state.aborted.push(err); conn.status = 'closed' }
+  }
+  state.conn = conn as unknown as Connection
+  return state
+}
+
+const quiet = Object.assign(() => {}, { error: () => {}, trace: () => {}, newScope: () => quiet, enabled: false }) as unknown as Logger
+
+function monitor (conns: Connection[], maxFailures = 3): ConnectionLiveness {
+  return new ConnectionLiveness({ getConnections: () => conns, logger: { forComponent: () => quiet } }, { intervalMs: 60_000, timeoutMs: 1_000, maxFailures })
+}
+
+test('an answered ping records the RTT and keeps the connection', async t => {
+  const fake = fakeConnection()
+  const liveness = monitor([fake.conn])
+  await liveness.check()
+  t.is(typeof fake.conn.rtt, 'number')
+  t.is(liveness.failuresOf(fake.conn), 0)
+  t.deepEqual(fake.aborted, [])
+})
+
+test('a connection is aborted only after maxFailures unanswered pings in a row', async t => {
+  const fake = fakeConnection()
+  const liveness = monitor([fake.conn], 3)
+  fake.answering = false
+  await liveness.check()
+  await liveness.check()
+  t.is(liveness.failuresOf(fake.conn), 2)
+  t.deepEqual(fake.aborted, [], 'two late pings: still connected')
+  fake.answering = true
+  await liveness.check()
+  t.is(liveness.failuresOf(fake.conn), 0, 'an answer clears the count')
+  fake.answering = false
+  for (let i = 0; i < 3; i++) await liveness.check()
+  t.is(fake.aborted.length, 1)
+  t.is(fake.conn.status, 'closed')
+})
+
+test('a connection is first pinged an interval after the monitor saw it', async t => {
+  const fake = fakeConnection()
+  const liveness = monitor([fake.conn])
+  await liveness.check(0)
+  t.is(fake.conn.rtt, undefined, 'not due when first seen')
+  await liveness.check(30_000)
+  t.is(fake.conn.rtt, undefined)
+  await liveness.check(60_000)
+  t.is(typeof fake.conn.rtt, 'number')
+})
