@@ -123,6 +123,14 @@ export const EXCHANGE_DEFAULTS = {
    * holders instead of queueing behind the whole swarm. @default 8
    */
   maxQueuedUploads: 8,
+  /**
+   * Under an upload limit, the chunks accepted and not yet sent also stay
+   * within this long at the limit. A 32 KiB/s origin with 8 chunks of
+   * 64 KiB queued made fetchers wait over their 30 s request timeout, and
+   * the half-sent chunks they cancelled cost it a second copy of the
+   * package. @default 8_000
+   */
+  maxQueuedUploadMs: 8_000,
   /** Inbound exchange sessions allowed per connection. @default 64 */
   maxInboundSessionsPerConnection: 64,
   /**

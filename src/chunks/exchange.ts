@@ -80,7 +80,8 @@ class Exchange implements ChunkExchange {
     this.#badPeerMs = options.badPeerMs ?? 3_600_000
     this.#bucket = createTokenBucket({ bytesPerSecond: this.#opts.uploadBytesPerSecond })
     this.#uploadSlots = new Semaphore(this.#opts.maxConcurrentUploads)
-    this.#backlog = new UploadBacklog(this.#opts.maxQueuedUploads)
+    const rate = this.#opts.uploadBytesPerSecond
+    this.#backlog = new UploadBacklog(this.#opts.maxQueuedUploads, Number.isFinite(rate) ? rate * this.#opts.maxQueuedUploadMs / 1000 : Infinity)
   }
 
   async start (): Promise<void> {

@@ -54,7 +54,7 @@ export class ServerSession implements ShareListener {
     } finally {
       this.#share.listeners.delete(this)
       this.#abort.abort()
-      this.#ctx.backlog.give(this.#queue.size)
+      for (const index of this.#queue) this.#ctx.backlog.give(this.#sizeOf(index))
       this.#queue.clear()
     }
   }
@@ -80,12 +80,13 @@ export class ServerSession implements ShareListener {
     const have = this.#share.have
     if (have === undefined || index >= have.length) throw new ProtocolError(`request for chunk ${index} out of range`)
     if (this.#queue.has(index)) return // asked twice: it is queued once, and holds one place in the backlog
-    if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || this.#ctx.backlog.full ||
+    const size = this.#sizeOf(index)
+    if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || this.#ctx.backlog.refuses(size) ||
         !this.#share.admit(index, performance.now())) {
       this.#reject(index)
       return
     }
-    this.#ctx.backlog.take()
+    this.#ctx.backlog.take(size)
     this.#queue.add(index)
     if (!this.#pumping) this.#pump().catch(err => { this.#frames.abort(err) })
   }
@@ -98,7 +99,7 @@ export class ServerSession implements ShareListener {
         const index: number = this.#queue.values().next().value!
         const release = await this.#ctx.uploadSlots.acquire(this.#abort.signal)
         try {
-          if (this.#queue.delete(index)) await this.#upload(index).finally(() => { this.#ctx.backlog.give() })
+          if (this.#queue.delete(index)) await this.#upload(index).finally(() => { this.#ctx.backlog.give(this.#sizeOf(index)) })
         } finally {
           release()
         }
@@ -141,8 +142,12 @@ export class ServerSession implements ShareListener {
   }
 
   #cancel (index: number): void {
-    if (this.#queue.delete(index)) this.#ctx.backlog.give()
+    if (this.#queue.delete(index)) this.#ctx.backlog.give(this.#sizeOf(index))
     if (this.#sending === index) this.#sending = undefined
+  }
+
+  #sizeOf (index: number): number {
+    return this.#share.manifest!.chunks[index]!.size
   }
 
   #reject (index: number): void {

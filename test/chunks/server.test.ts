@@ -65,3 +65,21 @@ test('beyond the backlog, requests are declined at once', async t => {
   t.deepEqual(sent.filter(f => f.type === FrameType.REJECT), [{ type: FrameType.REJECT, index: 2 }])
   t.is(backlog.queued, 0)
 })
+
+test('a byte-bounded backlog declines what would exceed it, but always takes one chunk', async t => {
+  const tight = new UploadBacklog(8, 25)
+  const { server, sent } = session(tight)
+  async function * incoming (): AsyncGenerator<Frame> {
+    yield request(0)
+    yield request(1)
+    yield request(2)
+    t.is(tight.queuedBytes, 20)
+  }
+  await server.run(incoming())
+  t.deepEqual(sent.filter(f => f.type === FrameType.REJECT), [{ type: FrameType.REJECT, index: 2 }], 'a third chunk of 10 bytes would make 30')
+  t.is(tight.queuedBytes, 0)
+  const small = new UploadBacklog(8, 5)
+  t.false(small.refuses(10), 'an empty backlog takes a chunk larger than its bound')
+  small.take(10)
+  t.true(small.refuses(1))
+})
