@@ -170,7 +170,8 @@ class Exchange implements ChunkExchange {
       maxQueuedRequests: 64,
       backlog: this.#backlog,
       onUploaded: bytes => { this.#uploadedBytes += bytes },
-      isRefused: () => this.#isBadPeer(peer)
+      isRefused: () => this.#isBadPeer(peer),
+      peerHas: (cid, index) => this.#fetchers.get(cid)?.peerHas(peer, index) === true
     }
   }
 

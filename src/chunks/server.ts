@@ -20,6 +20,8 @@ export interface ServerContext {
   readonly onUploaded: (bytes: number) => void
   /** Whether this peer is refused service (revoked, or caught cheating). */
   readonly isRefused: () => boolean
+  /** Whether this peer is known to hold chunk `index` of package `cid` (what our own fetch of it heard). */
+  readonly peerHas?: (cid: string, index: number) => boolean
 }
 
 /**
@@ -63,7 +65,10 @@ export class ServerSession implements ShareListener {
     this.#sendHaveMap().catch(err => { this.#frames.abort(err) })
   }
 
-  onHave (_share: Share, index: number): void {
+  onHave (share: Share, index: number): void {
+    // A peer that holds the chunk gains nothing from hearing we have it, and on a slow
+    // link each HAVE is a packet of its own (about 100 bytes on the wire).
+    if (this.#ctx.peerHas?.(share.cid, index) === true) return
     this.#frames.send({ type: FrameType.HAVE, index }, this.#abort.signal).catch(err => { this.#frames.abort(err) })
   }
 

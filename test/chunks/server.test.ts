@@ -11,11 +11,11 @@ import type { ChunkStore } from '../../src/chunks/store.ts'
 import type { Manifest } from '../../src/core/index.ts'
 
 /** A session whose uploads never get a slot, so accepted requests stay queued; frames sent are recorded. */
-function session (backlog: UploadBacklog): { server: ServerSession, sent: Frame[] } {
+function session (backlog: UploadBacklog, peerHas?: ServerContext['peerHas']): { server: ServerSession, sent: Frame[], share: Share } {
   const share = new Share('cid')
-  const have = new Bitfield(3)
+  const have = new Bitfield(4)
   for (let i = 0; i < 3; i++) have.set(i)
-  share.setManifest({ chunks: [0, 1, 2].map(i => ({ cid: `c${i}`, size: 10 })) } as unknown as Manifest, have)
+  share.setManifest({ chunks: [0, 1, 2, 3].map(i => ({ cid: `c${i}`, size: 10 })) } as unknown as Manifest, have)
   const sent: Frame[] = []
   const frames = {
     send: async (frame: Frame) => { sent.push(frame) },
@@ -30,9 +30,10 @@ function session (backlog: UploadBacklog): { server: ServerSession, sent: Frame[
     maxQueuedRequests: 64,
     backlog,
     onUploaded: () => {},
-    isRefused: () => false
+    isRefused: () => false,
+    peerHas
   }
-  return { server: new ServerSession(frames, share, ctx), sent }
+  return { server: new ServerSession(frames, share, ctx), sent, share }
 }
 
 const request = (index: number): Frame => ({ type: FrameType.REQUEST, index })
@@ -82,4 +83,21 @@ test('a byte-bounded backlog declines what would exceed it, but always takes one
   t.false(small.refuses(10), 'an empty backlog takes a chunk larger than its bound')
   small.take(10)
   t.true(small.refuses(1))
+})
+
+test('a new chunk is announced to a peer unless it is known to hold it', async t => {
+  const { server, sent, share } = session(new UploadBacklog(8), (cid, index) => cid === 'cid' && index === 3)
+  async function * incoming (): AsyncGenerator<Frame> {
+    share.markHave(3)
+    await Promise.resolve()
+  }
+  await server.run(incoming())
+  t.deepEqual(sent.filter(f => f.type === FrameType.HAVE), [], 'the peer holds chunk 3')
+  const other = session(new UploadBacklog(8), () => false)
+  async function * again (): AsyncGenerator<Frame> {
+    other.share.markHave(3)
+    await Promise.resolve()
+  }
+  await other.server.run(again())
+  t.deepEqual(other.sent.filter(f => f.type === FrameType.HAVE), [{ type: FrameType.HAVE, index: 3 }])
 })
