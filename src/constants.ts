@@ -374,6 +374,13 @@ export const AGENT_RUN_DEFAULTS = {
    * sends 500 a second at this interval. @default 2_000
    */
   progressIntervalMs: 2_000,
+  /**
+   * ... and only once the transfer advanced this share of the package since
+   * the last report: at most about 20 reports per transfer, however long. On
+   * a slow link every report also costs the manager's uplink an ACK (50
+   * agents every 2 s: 25 packets a second). @default 0.05
+   */
+  progressStepShare: 0.05,
   /** Live log lines (debug tasks) are batched for this long. @default 500 */
   liveLogFlushMs: 500,
   /** Log lines per logs message. @default 40 */

@@ -18,6 +18,7 @@ import { hashTree, readCurrent, readReleaseManifest, switchCurrent, verifyTree, 
 import type { Reporter } from './reporter.ts'
 import type { AgentState, TaskEntry, TaskPhase } from './state.ts'
 import { createSupervisor, type Supervisor } from './supervisor.ts'
+import { progressGate } from './progress-gate.ts'
 
 /** Where the agent logs its own doings (pino-compatible). */
 export interface AgentLogger {
@@ -185,11 +186,9 @@ export class TaskProcessor {
     const total = body.package?.bytes ?? 0
     reporter.ack(body.id, 'transfer', 'STARTED', { progress: { bytes: 0, total } })
     if (body.package != null) {
-      let last = 0
+      const due = progressGate(settings.progressIntervalMs, settings.progressStepShare)
       const onProgress = (p: { bytesDone: number, bytesTotal: number }): void => {
-        const now = this.#deps.clock()
-        if (now - last < settings.progressIntervalMs) return
-        last = now
+        if (!due(this.#deps.clock(), p.bytesDone, p.bytesTotal)) return
         reporter.ack(body.id, 'transfer', 'STARTED', { progress: { bytes: p.bytesDone, total: p.bytesTotal } })
       }
       const result = await this.#fetchWithRetries(body.package.cid, signal, onProgress)
