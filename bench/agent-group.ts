@@ -34,13 +34,12 @@ export interface AgentGroupConfig {
 }
 
 /**
- * Connection-monitor pings of the in-process bench's nodes: once an hour,
- * i.e. not during a run (yamux's keep-alive still keeps the sockets busy).
- * Hundreds of agents share one event loop here, and the monitor pings every
- * connection of a node at the same instant: at N = 1,000 the default 20 s
- * timeout made the manager drop a third of its live links, and 100 s every
- * 120 s still dropped them by the hundred at once. An agent alone on a
- * device answers in milliseconds.
+ * Connection pings of the in-process bench's nodes: once an hour, i.e. not
+ * during a run (yamux's keep-alive still keeps the sockets busy). Hundreds
+ * of agents share one event loop here: at N = 1,000, with libp2p's monitor
+ * (every connection of a node pinged at once, aborted at the first late
+ * answer), the default 20 s timeout made the manager drop a third of its
+ * live links. An agent alone on a device answers in milliseconds.
  */
 export const BENCH_PING = { pingIntervalMs: 3_600_000, pingTimeoutMs: 3_000_000 } as const
 

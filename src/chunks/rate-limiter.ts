@@ -4,7 +4,7 @@ import { AbortError } from '../core/index.ts'
 export interface TokenBucketOptions {
   /** Sustained rate in bytes per second; Infinity disables limiting. */
   bytesPerSecond: number
-  /** Largest burst in bytes. @default a tenth of a second's worth, at least 16 KiB */
+  /** Largest burst in bytes (see `TokenBucket.burstBytes`). @default a tenth of a second's worth, at least 4 KiB */
   burstBytes?: number
   /** Clock in milliseconds (injectable for tests). @default performance.now */
   now?: () => number
@@ -30,7 +30,7 @@ export interface TokenBucket {
 export function createTokenBucket (options: TokenBucketOptions): TokenBucket {
   const rate = options.bytesPerSecond
   const now = options.now ?? (() => performance.now())
-  const burst = options.burstBytes ?? Math.max(16 * 1024, rate / 10)
+  const burst = options.burstBytes ?? Math.max(4 * 1024, rate / 10)
   let tokens = burst
   let last = now()
   let taken = 0
