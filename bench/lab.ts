@@ -290,17 +290,9 @@ async function addHost (host: LabHost, link: string, to: HostLink, rate: number)
 /** How long a packet may wait in a shaped link's queue before it is dropped (tbf `latency`). @default 200 */
 export const DEFAULT_QUEUE_MS = 200
 
-/**
- * A `tbf` of `rate` bytes/s whose queue holds `queueMs` of traffic beyond its
- * burst. The burst is 20 ms of traffic, at least 4 KiB (tbf needs a packet's
- * worth): a full queue drains in its burst / rate plus `queueMs`, and with
- * the 32 KiB burst this lab used before, a 16 KiB/s link held 2-3 s of
- * packets; TCP then resent packets still waiting in that queue
- * (`TCPSpuriousRtxHostQueues`), and the manager's link carried more resent
- * than new data.
- */
+/** A `tbf` of `rate` bytes/s whose queue holds `queueMs` of traffic beyond its burst. */
 function tbfArgs (rate: number, queueMs: number): string[] {
-  const burst = Math.max(4 * 1024, Math.round(rate / 50))
+  const burst = Math.max(32 * 1024, Math.round(rate / 50))
   return ['tbf', 'rate', `${Math.round(rate * 8)}bit`, 'burst', String(burst), 'latency', `${queueMs}ms`]
 }
 

@@ -183,6 +183,10 @@ export const FETCH_DEFAULTS = {
   endgameCopies: 2,
   /** A chunk a peer declined is not asked of that peer again for this long (unless it announces it). @default 2_000 */
   rejectBackoffMs: 2_000,
+  /** A peer that declined a request is asked nothing for this long, doubling with each decline in a row. @default 250 */
+  declineBackoffMs: 250,
+  /** Longest pause after declines in a row (a delivery from the peer starts over). @default 8_000 */
+  maxDeclineBackoffMs: 8_000,
   /**
    * Timeouts after which a peer is suspended (a delivery takes one off); a
    * bad chunk or protocol fault bans it for the rest of the fetch at once. @default 3

@@ -270,6 +270,7 @@ export class Fetcher implements ClientSessionHandler {
     this.#ctx.log?.('%s: chunk %d declined by %s', this.manifestCid, index, peer)
     this.#takeRequest(state, index)
     state.rejected.set(index, this.#now())
+    state.declined(this.#limits.declineBackoffMs, this.#limits.maxDeclineBackoffMs)
     this.#schedule()
   }
 

@@ -33,6 +33,10 @@ export class PeerState implements PeerView {
   suspendedUntil = 0
   /** How often it was suspended; each suspension lasts twice the one before. */
   suspensions = 0
+  /** Declined a request: not asked for anything until then (ms, fetch clock; see {@link declined}). */
+  busyUntil = 0
+  /** Requests declined in a row (a delivery ends the run). */
+  declines = 0
   bytesReceived = 0
   /** On one of our links (see locality.ts); far peers are asked only for chunks no near peer has. */
   near = true
@@ -53,9 +57,22 @@ export class PeerState implements PeerView {
 
   get inflight (): number { return this.requested.size }
 
-  /** Not to be asked now: banned for good, or suspended for slowness. */
+  /** Not to be asked now: banned for good, suspended for slowness, or busy (it declined lately). */
   get banned (): boolean {
-    return this.bannedForGood || this.#now() < this.suspendedUntil
+    const now = this.#now()
+    return this.bannedForGood || now < this.suspendedUntil || now < this.busyUntil
+  }
+
+  /**
+   * The peer declined a request: ask it for nothing for `firstMs`, doubling
+   * with each decline in a row up to `maxMs`. A busy peer (the origin, every
+   * fetcher's first choice) otherwise gets a request, and answers with a
+   * decline, for chunk after chunk: at N = 50 on a 16 KiB/s link those
+   * packets outnumbered the data.
+   */
+  declined (firstMs: number, maxMs: number): void {
+    this.busyUntil = this.#now() + Math.min(maxMs, firstMs * 2 ** this.declines)
+    this.declines++
   }
 
   has = (index: number): boolean =>
@@ -77,6 +94,7 @@ export class PeerState implements PeerView {
     this.lastArrival = now
     this.bytesReceived += bytes
     this.penalty = Math.max(0, this.penalty - 1)
+    this.declines = 0
   }
 
   /**
