@@ -25,10 +25,16 @@ export const NODE_DEFAULTS = {
    * every answer, so the LAN then sends about 5 queries a second in all. @default 200
    */
   mdnsIntervalPerHostMs: 200,
-  /** mDNS query interval once the node has enough peers (on a LAN of at most 30 hosts). @default 30_000 */
+  /** mDNS query interval once the node has enough peers (on a LAN of at most 6 hosts). @default 30_000 */
   mdnsQuietIntervalMs: 30_000,
-  /** Beyond 30 hosts, the quiet interval is this much per host heard: about one query a second for the LAN. @default 1_000 */
-  mdnsQuietIntervalPerHostMs: 1_000,
+  /**
+   * Beyond 6 hosts, the quiet interval is this much per host heard: about
+   * one query every 5 s for the LAN. Every query draws an answer from every
+   * host and every host parses every answer: at 1 s per host (one query a
+   * second), a 50-host LAN parsed about 1,300 answers a second. A node below
+   * its connection target queries at the busy interval regardless. @default 5_000
+   */
+  mdnsQuietIntervalPerHostMs: 5_000,
   /**
    * Least time between two of a node's mDNS answers: queries within it get
    * one answer at its end (multicast, so every querier hears it). On a LAN
@@ -367,9 +373,13 @@ export const AGENT_RUN_DEFAULTS = {
    * without a link to the manager. The bootstrap dialler restores a dropped
    * link within seconds, and on a loaded swarm every relay request made
    * every neighbour take on (and check) every member's reports. Reports
-   * published meanwhile are repeated by the next advert. @default 10_000
+   * published meanwhile are repeated by the next advert. At N = 50 on
+   * 16 KiB/s links, once the manager's link was overloaded 17 agents asked
+   * for relays within seconds of each other and the swarm's CPU went to
+   * checking relayed reports (45 % of an agent's in gossipsub): a minute
+   * rides out such a spell. @default 60_000
    */
-  relayGraceMs: 10_000,
+  relayGraceMs: 60_000,
   /** Longest gap between two requests for members to the manager (peer exchange) while below the connection target; the first come 0.5 s, 1 s, 2 s… apart. @default 15_000 */
   peersAskIntervalMs: 15_000,
   /**
