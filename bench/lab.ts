@@ -290,9 +290,16 @@ async function addHost (host: LabHost, link: string, to: HostLink, rate: number)
 /** How long a packet may wait in a shaped link's queue before it is dropped (tbf `latency`). @default 200 */
 export const DEFAULT_QUEUE_MS = 200
 
-/** A `tbf` of `rate` bytes/s whose queue holds `queueMs` of traffic beyond its burst. */
+/**
+ * A `tbf` of `rate` bytes/s whose queue holds `queueMs` of traffic beyond its
+ * burst. The burst is 20 ms of traffic, at least 4 KiB (a packet's worth and
+ * more): a full queue takes burst / rate + `queueMs` to drain, and the
+ * 32 KiB burst this lab used before held 2-3 s of packets on a 16 KiB/s
+ * link, long enough for TCP to resend packets still waiting in it
+ * (`TCPSpuriousRtxHostQueues`).
+ */
 function tbfArgs (rate: number, queueMs: number): string[] {
-  const burst = Math.max(32 * 1024, Math.round(rate / 50))
+  const burst = Math.max(4 * 1024, Math.round(rate / 50))
   return ['tbf', 'rate', `${Math.round(rate * 8)}bit`, 'burst', String(burst), 'latency', `${queueMs}ms`]
 }
 
@@ -345,6 +352,17 @@ async function shape (ns: string, dev: string, rate: number, unshapedTo?: string
  */
 export async function limitUnsent (host: LabHost, bytes: number): Promise<void> {
   await inNs(host.ns, 'sysctl', '-qw', `net.ipv4.tcp_notsent_lowat=${bytes}`)
+}
+
+/**
+ * Set the least TCP retransmission timeout of a host (`net.ipv4.tcp_rto_min_us`,
+ * its own namespace). Linux's 200 ms is less than one full-size packet's
+ * time on a slow link plus a little queue: a connection that was idle (its
+ * RTT estimate small) then resends packets still waiting in the queue.
+ * The tuning a slow-link device would get (README, slow uplinks).
+ */
+export async function setRtoMin (host: LabHost, ms: number): Promise<void> {
+  await inNs(host.ns, 'sysctl', '-qw', `net.ipv4.tcp_rto_min_us=${Math.round(ms * 1000)}`)
 }
 
 /** Distinct remote addresses `host` has an established TCP connection with on `port` (either end). */
