@@ -137,6 +137,13 @@ export const EXCHANGE_DEFAULTS = {
    * package. @default 8_000
    */
   maxQueuedUploadMs: 8_000,
+  /**
+   * Under an upload limit, manifests accepted and not yet sent stay within
+   * this long at the limit (one always may go); further manifest requests
+   * are left unanswered and their fetchers ask another holder after
+   * `manifestTimeoutMs` (5 s). @default 2_500
+   */
+  maxQueuedManifestMs: 2_500,
   /** Inbound exchange sessions allowed per connection. @default 64 */
   maxInboundSessionsPerConnection: 64,
   /**
@@ -189,6 +196,12 @@ export const FETCH_DEFAULTS = {
   endgameCopies: 2,
   /** A chunk a peer declined is not asked of that peer again for this long (unless it announces it). @default 2_000 */
   rejectBackoffMs: 2_000,
+  /**
+   * A manifest request unanswered this long is asked of another peer that
+   * knows the manifest (a node sends one manifest at a time and leaves
+   * other requests unanswered meanwhile). @default 5_000
+   */
+  manifestTimeoutMs: 5_000,
   /** A peer that declined a request is asked nothing for this long, doubling with each decline in a row. @default 250 */
   declineBackoffMs: 250,
   /** Longest pause after declines in a row (a delivery from the peer starts over). @default 8_000 */

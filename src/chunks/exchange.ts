@@ -69,6 +69,7 @@ class Exchange implements ChunkExchange {
   readonly #badPeers = new Map<string, number>()
   readonly #badPeerMs: number
   readonly #sessions = new Set<FrameStream>()
+  readonly #manifestBacklog: UploadBacklog
   #uploadedBytes = 0
   #running = false
 
@@ -82,6 +83,7 @@ class Exchange implements ChunkExchange {
     this.#uploadSlots = new Semaphore(this.#opts.maxConcurrentUploads)
     const rate = this.#opts.uploadBytesPerSecond
     this.#backlog = new UploadBacklog(this.#opts.maxQueuedUploads, Number.isFinite(rate) ? rate * this.#opts.maxQueuedUploadMs / 1000 : Infinity)
+    this.#manifestBacklog = new UploadBacklog(Infinity, Number.isFinite(rate) ? rate * this.#opts.maxQueuedManifestMs / 1000 : Infinity)
   }
 
   async start (): Promise<void> {
@@ -169,6 +171,7 @@ class Exchange implements ChunkExchange {
       uploadSlots: this.#uploadSlots,
       maxQueuedRequests: 64,
       backlog: this.#backlog,
+      manifestBacklog: this.#manifestBacklog,
       onUploaded: bytes => { this.#uploadedBytes += bytes },
       isRefused: () => this.#isBadPeer(peer),
       peerHas: (cid, index) => this.#fetchers.get(cid)?.peerHas(peer, index) === true

@@ -329,9 +329,12 @@ export class Fetcher implements ClientSessionHandler {
     this.#schedule()
   }
 
-  #askForManifest (): void {
+  /** Ask a random peer that knows the manifest for it (another than `notFrom` when there is one). */
+  #askForManifest (notFrom?: string): void {
     if (this.#ctx.share.manifest !== undefined || this.#manifestAskedFrom !== undefined) return
-    const candidates = [...this.#peers.values()].filter(p => p.knowsManifest && p.session !== undefined && !p.banned)
+    const knowing = [...this.#peers.values()].filter(p => p.knowsManifest && p.session !== undefined && !p.banned)
+    const others = knowing.filter(p => p.id !== notFrom)
+    const candidates = others.length > 0 ? others : knowing
     const peer = candidates[Math.floor(this.#random() * candidates.length)]
     if (peer === undefined) return
     this.#manifestAskedFrom = peer.id
@@ -565,12 +568,12 @@ export class Fetcher implements ClientSessionHandler {
     this.#schedule()
   }
 
+  /** A manifest request unanswered for `manifestTimeoutMs` goes to another holder, without blame: a busy holder leaves it unanswered (see `ServerContext.manifestSends`). */
   #expireManifestRequest (now: number): void {
-    if (this.#manifestAskedFrom === undefined || now - this.#manifestAskedAt < this.#limits.requestTimeoutMs) return
-    const state = this.#peers.get(this.#manifestAskedFrom)!
+    if (this.#manifestAskedFrom === undefined || now - this.#manifestAskedAt < this.#limits.manifestTimeoutMs) return
+    const asked = this.#manifestAskedFrom
     this.#manifestAskedFrom = undefined
-    this.#penalise(state, new TimeoutError('manifest request timed out'), false)
-    this.#askForManifest()
+    this.#askForManifest(asked)
   }
 
   /** Open far peers to every chunk after an idle spell: see {@link Fetcher.#peerViews}. */

@@ -20,7 +20,14 @@ export interface ServerContext {
   readonly onUploaded: (bytes: number) => void
   /** Whether this peer is refused service (revoked, or caught cheating). */
   readonly isRefused: () => boolean
-  /** Whether this peer is known to hold chunk `index` of package `cid` (what our own fetch of it heard). */
+  /**
+   * Manifests accepted and not yet sent, over all sessions. A request that
+   * finds no room is not answered: its fetcher asks another holder after
+   * `manifestTimeoutMs`. At the start of a deployment every agent asks the
+   * origin, the only holder, at once: 50 manifests of 22 KB in one burst
+   * overflowed a 16 KiB/s link for over a minute.
+   */
+  readonly manifestBacklog: UploadBacklog  /** Whether this peer is known to hold chunk `index` of package `cid` (what our own fetch of it heard). */
   readonly peerHas?: (cid: string, index: number) => boolean
 }
 
@@ -170,7 +177,15 @@ export class ServerSession implements ShareListener {
   async #sendManifest (): Promise<void> {
     if (this.#share.manifest === undefined) throw new ProtocolError('manifest requested before we announced it')
     const data = await this.#ctx.store.get(this.#share.cid, { signal: this.#abort.signal })
-    await this.#frames.send({ type: FrameType.MANIFEST_DATA, data }, this.#abort.signal)
-    this.#ctx.onUploaded(data.byteLength)
+    const backlog = this.#ctx.manifestBacklog
+    if (backlog.refuses(data.byteLength)) return
+    backlog.take(data.byteLength)
+    try {
+      await this.#ctx.bucket.take(data.byteLength, this.#abort.signal)
+      await this.#frames.send({ type: FrameType.MANIFEST_DATA, data }, this.#abort.signal)
+      this.#ctx.onUploaded(data.byteLength)
+    } finally {
+      backlog.give(data.byteLength)
+    }
   }
 }

@@ -11,14 +11,17 @@ import type { ChunkStore } from '../../src/chunks/store.ts'
 import type { Manifest } from '../../src/core/index.ts'
 
 /** A session whose uploads never get a slot, so accepted requests stay queued; frames sent are recorded. */
-function session (backlog: UploadBacklog, peerHas?: ServerContext['peerHas']): { server: ServerSession, sent: Frame[], share: Share } {
+function session (backlog: UploadBacklog, peerHas?: ServerContext['peerHas'], manifestGate?: Promise<void>): { server: ServerSession, sent: Frame[], share: Share } {
   const share = new Share('cid')
   const have = new Bitfield(4)
   for (let i = 0; i < 3; i++) have.set(i)
   share.setManifest({ chunks: [0, 1, 2, 3].map(i => ({ cid: `c${i}`, size: 10 })) } as unknown as Manifest, have)
   const sent: Frame[] = []
   const frames = {
-    send: async (frame: Frame) => { sent.push(frame) },
+    send: async (frame: Frame) => {
+      sent.push(frame)
+      if (frame.type === FrameType.MANIFEST_DATA) await manifestGate
+    },
     sendData: async () => 0,
     abort: () => {},
     close: async () => {}
@@ -29,6 +32,7 @@ function session (backlog: UploadBacklog, peerHas?: ServerContext['peerHas']): {
     uploadSlots: new Semaphore(0),
     maxQueuedRequests: 64,
     backlog,
+    manifestBacklog: new UploadBacklog(Infinity, 15),
     onUploaded: () => {},
     isRefused: () => false,
     peerHas
@@ -100,4 +104,23 @@ test('a new chunk is announced to a peer unless it is known to hold it', async t
   }
   await other.server.run(again())
   t.deepEqual(other.sent.filter(f => f.type === FrameType.HAVE), [{ type: FrameType.HAVE, index: 3 }])
+})
+
+test('manifests beyond the manifest backlog are left unanswered', async t => {
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  const { server, sent } = session(new UploadBacklog(8), undefined, gate)
+  async function * incoming (): AsyncGenerator<Frame> {
+    yield { type: FrameType.MANIFEST_REQUEST }
+    await new Promise(resolve => setTimeout(resolve, 10))
+    yield { type: FrameType.MANIFEST_REQUEST }
+    await new Promise(resolve => setTimeout(resolve, 10))
+    t.is(sent.filter(f => f.type === FrameType.MANIFEST_DATA).length, 1, 'room for one 10-byte manifest in 15 bytes')
+    release()
+    await new Promise(resolve => setTimeout(resolve, 10))
+    yield { type: FrameType.MANIFEST_REQUEST }
+    await new Promise(resolve => setTimeout(resolve, 10))
+    t.is(sent.filter(f => f.type === FrameType.MANIFEST_DATA).length, 2, 'room again once it went out')
+  }
+  await server.run(incoming())
 })

@@ -1,7 +1,7 @@
 import test from 'ava'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { createLab, labUnavailable, limitUnsent, setQueue, shaperCounts, type LabHost } from '../../bench/lab.ts'
+import { createLab, labUnavailable, limitUnsent, setQueue, setRtoMin, shaperCounts, type LabHost } from '../../bench/lab.ts'
 
 const run = promisify(execFile)
 const why = await labUnavailable()
@@ -10,7 +10,7 @@ const MiB = 1024 * 1024
 
 const inHost = async (host: LabHost, ...cmd: string[]): Promise<string> => (await run('ip', ['netns', 'exec', host.ns, ...cmd])).stdout
 
-labTest(`the bench's host settings: shaper queue, unsent limit, shaper counters, niceness${why == null ? '' : ` (skipped: ${why})`}`, async t => {
+labTest(`the bench's host settings: shaper queue, unsent limit, least RTO, shaper counters, niceness${why == null ? '' : ` (skipped: ${why})`}`, async t => {
   const lab = await createLab(2, [MiB, MiB], { prefix: 'pq', subnet: '10.82' })
   t.teardown(async () => { await lab.destroy() })
   const [a, b] = lab.hosts as [LabHost, LabHost]
@@ -24,6 +24,9 @@ labTest(`the bench's host settings: shaper queue, unsent limit, shaper counters,
   await limitUnsent(b, 16384)
   t.is((await inHost(b, 'sysctl', '-n', 'net.ipv4.tcp_notsent_lowat')).trim(), '16384')
   t.is(await inHost(a, 'sysctl', '-n', 'net.ipv4.tcp_notsent_lowat'), before, 'a sysctl of the host\'s own namespace')
+  await setRtoMin(b, 1500)
+  t.is((await inHost(b, 'sysctl', '-n', 'net.ipv4.tcp_rto_min_us')).trim(), '1500000')
+  t.regex(await inHost(a, 'tc', 'qdisc', 'show', 'dev', 'eth0'), /tbf .*burst 20\d{3}b|tbf .*burst 20Kb/, 'a 1 MiB/s link bursts 20 ms')
 
   const sent = (await shaperCounts(a)).sent
   await inHost(a, 'bash', '-c', `for i in 1 2 3; do echo probe > /dev/udp/${b.ip}/9; done`)
