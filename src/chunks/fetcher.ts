@@ -68,7 +68,7 @@ export interface FetchContext {
   readonly selfId: string
   /** Whether a peer is on one of this node's links (its LAN) rather than behind a router. */
   isNear (peer: string): boolean
-  /** Trace of the fetch's decisions (requests, rejections, timeouts, suspensions); `DEBUG=pollen:chunks:fetch` turns it on. */
+  /** Trace of the fetch: declines, timeouts, suspensions and bans, and a state line every 5 s; `DEBUG=pollen:chunks:fetch` turns it on. */
   readonly log?: Logger
 }
 
