@@ -24,10 +24,11 @@ export interface ServerContext {
    * Manifests accepted and not yet sent, over all sessions. A request that
    * finds no room is not answered: its fetcher asks another holder after
    * `manifestTimeoutMs`. At the start of a deployment every agent asks the
-   * origin, the only holder, at once: 50 manifests of 22 KB in one burst
-   * overflowed a 16 KiB/s link for over a minute.
+   * origin, the only holder, at once: 50 manifests of 22 KB are 1.1 MB in
+   * one burst, over a minute of a 16 KiB/s link.
    */
-  readonly manifestBacklog: UploadBacklog  /** Whether this peer is known to hold chunk `index` of package `cid` (what our own fetch of it heard). */
+  readonly manifestBacklog: UploadBacklog
+  /** Whether this peer is known to hold chunk `index` of package `cid` (what our own fetch of it heard). */
   readonly peerHas?: (cid: string, index: number) => boolean
 }
 
