@@ -624,7 +624,10 @@ export class Fetcher implements ClientSessionHandler {
       return
     }
     state.penalty += 1
-    if (state.penalty < this.#limits.banScore) return
+    // A peer that has sent nothing for a whole request timeout may be gone (a link down leaves
+    // its connection open for minutes): rest it at once rather than wait for more timeouts.
+    const silent = this.#now() - Math.max(state.lastArrival, this.#started) >= this.#limits.requestTimeoutMs
+    if (state.penalty < this.#limits.banScore && !silent) return
     state.penalty = 0
     state.suspendedUntil = this.#now() + Math.min(this.#limits.maxSuspendMs, this.#limits.suspendMs * 2 ** state.suspensions++)
     this.#ctx.log?.('%s: %s suspended for %d ms - %s', this.manifestCid, state.id, Math.round(state.suspendedUntil - this.#now()), reason.message)

@@ -4,7 +4,9 @@
  * after several pings in a row went unanswered.
  *
  * It replaces libp2p's connection monitor, which aborts a connection at the
- * first late ping. On a slow uplink a ping waits behind chunk data in the
+ * first late ping. After a failed ping the next goes at the next check (an
+ * eighth of the interval), so a dead link is dropped a few timeouts after
+ * its first missed ping. On a slow uplink a ping waits behind chunk data in the
  * socket and the link's queue: at N = 50 on 32 KiB/s links the manager
  * aborted live connections within 40 s of a deployment's start, and every
  * agent that lost its manager link turned to relays.
@@ -106,6 +108,8 @@ export class ConnectionLiveness {
       if (this.#abort.signal.aborted || conn.status !== 'open') return
       const failures = this.failuresOf(conn) + 1
       this.#failures.set(conn, failures)
+      // Ask again at the next check rather than an interval later, so a dead link goes within a few timeouts.
+      this.#lastPing.set(conn, -Infinity)
       this.#log('ping %d of %p failed - %e', failures, conn.remotePeer, err)
       if (failures >= this.#init.maxFailures) {
         this.#log.error('aborting the connection to %p after %d failed pings', conn.remotePeer, failures)

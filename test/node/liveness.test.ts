@@ -67,3 +67,14 @@ test('a connection is first pinged an interval after the monitor saw it', async 
   await liveness.check(60_000)
   t.is(typeof fake.conn.rtt, 'number')
 })
+
+test('after a failed ping the next is due at once, not an interval later', async t => {
+  const fake = fakeConnection()
+  const liveness = monitor([fake.conn])
+  await liveness.check(0)
+  fake.answering = false
+  await liveness.check(60_000)
+  t.is(liveness.failuresOf(fake.conn), 1)
+  await liveness.check(61_000)
+  t.is(liveness.failuresOf(fake.conn), 2, 'pinged again at the next check')
+})
