@@ -82,8 +82,9 @@ export const NODE_DEFAULTS = {
    */
   pingTimeoutMs: 30_000,
   /**
-   * A connection is aborted after this many failed pings in a row (about
-   * three minutes by default). libp2p's own monitor aborts at the first: at
+   * A connection is aborted after this many failed pings in a row (after a
+   * miss the next ping goes within an eighth of the interval, so about two
+   * minutes after the first miss by default). libp2p's own monitor aborts at the first: at
    * N = 50 on 32 KiB/s links that dropped live manager links within 40 s of
    * a deployment's start, and each abort costs a new Noise handshake,
    * identify and gossip subscription. @default 3
