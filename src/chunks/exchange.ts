@@ -82,8 +82,10 @@ class Exchange implements ChunkExchange {
     this.#bucket = createTokenBucket({ bytesPerSecond: this.#opts.uploadBytesPerSecond })
     this.#uploadSlots = new Semaphore(this.#opts.maxConcurrentUploads)
     const rate = this.#opts.uploadBytesPerSecond
-    this.#backlog = new UploadBacklog(this.#opts.maxQueuedUploads, Number.isFinite(rate) ? rate * this.#opts.maxQueuedUploadMs / 1000 : Infinity)
-    this.#manifestBacklog = new UploadBacklog(Infinity, Number.isFinite(rate) ? rate * this.#opts.maxQueuedManifestMs / 1000 : Infinity)
+    /** Bytes sent in `ms` at the upload limit (no bound without one). */
+    const within = (ms: number): number => Number.isFinite(rate) ? rate * ms / 1000 : Infinity
+    this.#backlog = new UploadBacklog(this.#opts.maxQueuedUploads, within(this.#opts.maxQueuedUploadMs))
+    this.#manifestBacklog = new UploadBacklog(Infinity, within(this.#opts.maxQueuedManifestMs))
   }
 
   async start (): Promise<void> {

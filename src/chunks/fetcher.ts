@@ -568,7 +568,7 @@ export class Fetcher implements ClientSessionHandler {
     this.#schedule()
   }
 
-  /** A manifest request unanswered for `manifestTimeoutMs` goes to another holder, without blame: a busy holder leaves it unanswered (see `ServerContext.manifestSends`). */
+  /** A manifest request unanswered for `manifestTimeoutMs` goes to another holder, without blame: a busy holder leaves it unanswered (see `ServerContext.manifestBacklog`). */
   #expireManifestRequest (now: number): void {
     if (this.#manifestAskedFrom === undefined || now - this.#manifestAskedAt < this.#limits.manifestTimeoutMs) return
     const asked = this.#manifestAskedFrom
@@ -610,7 +610,8 @@ export class Fetcher implements ClientSessionHandler {
 
   /**
    * Count a fault against a peer. `severe` (bad data, protocol abuse) bans it
-   * for good. Timeouts are slowness, not malice: `banScore` of them suspend
+   * for good. Timeouts are slowness, not malice: `banScore` of them, or one
+   * from a peer that has sent nothing for a whole request timeout, suspend
    * the peer for a while (doubling each time), after which it is asked
    * again, since it may be the only holder of a chunk.
    */

@@ -46,7 +46,7 @@ export class ConnectionLiveness {
   /** Failed pings in a row, per connection. */
   readonly #failures = new WeakMap<Connection, number>()
   readonly #pinging = new WeakSet<Connection>()
-  /** When each connection was last pinged (performance.now()). */
+  /** When each connection was last pinged (on the clock `check` is given: performance.now() from the timer). */
   readonly #lastPing = new WeakMap<Connection, number>()
   #timer: NodeJS.Timeout | undefined
   #abort = new AbortController()
@@ -83,7 +83,8 @@ export class ConnectionLiveness {
    */
   async check (now?: number): Promise<void> {
     const due = this.#host.getConnections().filter(c => c.status === 'open' && !this.#pinging.has(c) && (now === undefined || this.#isDue(c, now)))
-    await Promise.all(due.map(async conn => { await this.#pingOne(conn) }))
+    const at = now ?? performance.now()
+    await Promise.all(due.map(async conn => { await this.#pingOne(conn, at) }))
   }
 
   /** Failed pings in a row of `conn` (0 after an answer). */
@@ -98,9 +99,10 @@ export class ConnectionLiveness {
     return false
   }
 
-  async #pingOne (conn: Connection): Promise<void> {
+  /** Ping `conn` (its ping counted as sent at `at`, on the clock `check` is given). */
+  async #pingOne (conn: Connection, at: number): Promise<void> {
     this.#pinging.add(conn)
-    this.#lastPing.set(conn, performance.now())
+    this.#lastPing.set(conn, at)
     try {
       conn.rtt = await ping(conn, AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.timeoutMs)]))
       this.#failures.delete(conn)
