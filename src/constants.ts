@@ -69,8 +69,8 @@ export const NODE_DEFAULTS = {
   /**
    * How often each connection is pinged (a new stream each time; it also
    * measures the RTT the chunk policy uses; see `src/node/liveness.ts`).
-   * libp2p's default is 10 s; yamux already keeps links alive every 30 s.
-   * Each ping crosses pnet, Noise, yamux and multistream-select at both
+   * libp2p's default is 10 s. A ping from the peer counts as ours, so a
+   * connection carries about one ping per interval. Each ping crosses pnet, Noise, yamux and multistream-select at both
    * ends: at 30 s they were 57 % of an idle 100-agent swarm's CPU (0.345
    * cores in all, 0.150 without them, bench/RESULTS.md). @default 60_000
    */
@@ -89,7 +89,15 @@ export const NODE_DEFAULTS = {
    * a deployment's start, and each abort costs a new Noise handshake,
    * identify and gossip subscription. @default 3
    */
-  maxPingFailures: 3
+  maxPingFailures: 3,
+  /**
+   * yamux's own keep-alive ping, per connection. Its first ping, as a
+   * connection opens, measures the RTT by which yamux grows a stream's
+   * receive window; the liveness pings keep links alive after that. At
+   * yamux's default (30 s, from both ends) an origin with 50 links sends
+   * over 3 ping frames a second, each a packet of its own. @default 600_000
+   */
+  yamuxKeepAliveMs: 600_000
 }
 
 /** Defaults of the content-defined chunker (`src/chunks`). See README "Chunk size" for the measurement behind them. */

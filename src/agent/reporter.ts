@@ -2,8 +2,9 @@
  * What the agent tells the manager, over the status topic: acknowledgements
  * per stage, log lines (live for `debug` tasks, otherwise on request), and
  * the periodic advert. Gossip is best effort, so the latest acknowledgement
- * of each stage of the current task is repeated with every advert: a manager
- * that restarted or missed a message converges within one advert interval.
+ * of each stage of the current task is repeated inside every advert: a
+ * manager that restarted or missed a message converges within one advert
+ * interval.
  */
 import { STAGES, type AckBody, type AdvertBody, type LogEntry, type Stage, type StageStatus } from '../core/index.ts'
 import { GOSSIP_LIMITS, type SwarmGossip } from '../gossip/index.ts'
@@ -34,8 +35,8 @@ export interface Reporter {
   sendLogs (taskId: string, stage: Stage, tail?: number): Promise<void>
   /** The task reported on last (what a log request is about). */
   latestTask (): string | undefined
-  /** Publish an advert and repeat the current task's acknowledgements. */
-  advertise (advert: Omit<AdvertBody, 'kind' | 'v' | 'at' | 'id' | 'task'>): Promise<void>
+  /** Publish an advert carrying the current task's latest acknowledgements. */
+  advertise (advert: Omit<AdvertBody, 'kind' | 'v' | 'at' | 'id' | 'task' | 'acks'>): Promise<void>
   /** Forget the logs and acknowledgements of tasks other than `keep`. */
   retain (keep: readonly string[]): void
   /** Publish pending live lines; stop the batch timer. */
@@ -120,9 +121,8 @@ export function createReporter (options: ReporterOptions): Reporter {
       const last = acks.at(-1)
       await publish({
         ...advert, kind: 'advert', v: 1, id: options.targetId(), at: options.clock(),
-        ...(last != null ? { task: { id: last.taskId, stage: last.stage, status: last.status } } : {})
+        ...(last != null ? { task: { id: last.taskId, stage: last.stage, status: last.status }, acks } : {})
       })
-      for (const ack of acks) await publish(ack)
     },
     retain (keep) {
       for (const id of tasks.keys()) if (!keep.includes(id)) tasks.delete(id)

@@ -100,6 +100,8 @@ export interface ManagerMetrics {
   readonly bytesServed: number
   /** Agent reports refused since start, by reason (`peer-mismatch`, `not-enrolled`, `revoked`, …). */
   readonly refusedReports?: Readonly<Record<string, number>>
+  /** Bytes the manager's node sent since it started, by libp2p protocol; `(wire)`: all its connections carried, framing included. */
+  readonly sentBytes?: Readonly<Record<string, number>>
 }
 
 /**

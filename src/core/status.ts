@@ -75,6 +75,14 @@ export interface AdvertBody {
   readonly version: string
   /** The task the agent is on, if any. */
   readonly task?: { readonly id: string, readonly stage: Stage, readonly status: StageStatus }
+  /**
+   * The latest acknowledgement of each stage of that task, repeated with
+   * every advert (gossip is best effort: a manager that missed one, or
+   * restarted, converges within an advert interval). Inside the advert
+   * rather than beside it: on a slow uplink every message is a packet, and
+   * the manager's ACK of it another on the manager's.
+   */
+  readonly acks?: readonly AckBody[]
   /** Proof of an enrollment token (see `enrollmentProof`), for a manager that requires one. */
   readonly enrollment?: string
   /** ms since the epoch. */

@@ -104,6 +104,18 @@ const logEntry = strictObject({
   Time: { type: 'number', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }
 }, ['Command', 'LineNum'])
 
+const ackBody = strictObject({
+  kind: { type: 'string', const: 'ack' },
+  v: { type: 'integer', const: 1 },
+  targetId: name,
+  taskId,
+  stage,
+  status: stageStatus,
+  error: { type: 'string', maxLength: GOSSIP_LIMITS.maxErrorLength },
+  progress: strictObject({ bytes: count, total: count }),
+  at: time
+}, ['error', 'progress'])
+
 /** Schema of each status message body, by kind. */
 export const statusBodySchemas = {
   advert: strictObject({
@@ -117,19 +129,10 @@ export const statusBodySchemas = {
     version: short,
     task: strictObject({ id: taskId, stage, status: stageStatus }),
     enrollment: { type: 'string', pattern: ENROLLMENT_PROOF.source },
+    acks: { type: 'array', maxItems: STAGES.length, items: ackBody },
     at: time
-  }, ['task', 'enrollment']),
-  ack: strictObject({
-    kind: { type: 'string', const: 'ack' },
-    v: { type: 'integer', const: 1 },
-    targetId: name,
-    taskId,
-    stage,
-    status: stageStatus,
-    error: { type: 'string', maxLength: GOSSIP_LIMITS.maxErrorLength },
-    progress: strictObject({ bytes: count, total: count }),
-    at: time
-  }, ['error', 'progress']),
+  }, ['task', 'enrollment', 'acks']),
+  ack: ackBody,
   logs: strictObject({
     kind: { type: 'string', const: 'logs' },
     v: { type: 'integer', const: 1 },

@@ -60,6 +60,8 @@ export interface ManagerMetrics {
   bytesServed: number
   /** Agent reports refused since start, by reason (`peer-mismatch`, `not-enrolled`, `revoked`, …). */
   refusedReports: Record<string, number>
+  /** Bytes the node sent since start, by protocol (see `SwarmNode.traffic`). */
+  sentBytes: Record<string, number>
 }
 
 /** A page of a listing. */
@@ -415,6 +417,16 @@ class PollenManager implements Manager {
       this.#refuseReport(body, sender, admission)
       return
     }
+    this.#apply(parts, body, sender)
+    if (body.kind !== 'advert') return
+    for (const ack of body.acks ?? []) {
+      if (ack.targetId === body.id) this.#apply(parts, ack, sender)
+      else this.#refuseReport(ack, sender, 'target-mismatch')
+    }
+  }
+
+  /** Record one admitted report (an advert's acknowledgements each count as one). */
+  #apply (parts: Parts, body: StatusBody, sender: string): void {
     const now = this.#clock()
     let applied: Applied
     if (body.kind === 'advert') applied = applyAdvert(parts.registry.getTarget(body.id), body, sender, now)
@@ -486,7 +498,8 @@ class PollenManager implements Manager {
       targets: parts.registry.targetCount(),
       targetsByStatus,
       bytesServed: parts.exchange.stats().uploadedBytes,
-      refusedReports: { ...this.#refusedReports }
+      refusedReports: { ...this.#refusedReports },
+      sentBytes: { ...parts.node.traffic() }
     }
   }
 

@@ -1,20 +1,19 @@
 /**
  * The swarm node: a libp2p 3 host configured for Pollen (TCP, Noise, yamux,
- * identify, ping, mDNS, gossipsub) plus the dialling libp2p leaves to us.
+ * identify, mDNS, gossipsub, and the ping protocol served by the liveness
+ * monitor) plus the dialling libp2p leaves to us.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
-import type { Ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2pOptions } from 'libp2p'
 import { NODE_DEFAULTS } from '../constants.ts'
@@ -23,12 +22,12 @@ import { PeerDialer, parseBootstrapAddr } from './dialer.ts'
 import { ConnectionLiveness } from './liveness.ts'
 import { loadOrCreatePrivateKey } from './identity.ts'
 import { quietMdns } from './mdns.ts'
+import { TrafficCounter, type TrafficSnapshot } from './traffic.ts'
 import type { BootstrapPeer } from './dialer.ts'
 
 /** Services every swarm node runs, plus any extra ones passed in {@link SwarmNodeOptions.services}. */
 export interface SwarmServices {
   identify: Identify
-  ping: Ping
   pubsub: GossipSub
   [name: string]: unknown
 }
@@ -94,6 +93,8 @@ export interface SwarmNode {
   deny(peer: PeerId | string): Promise<void>
   /** Has {@link deny} shut this peer out? */
   isDenied(peer: PeerId | string): boolean
+  /** Bytes this node has sent, by protocol, and on the wire in all (see {@link TrafficCounter}). */
+  traffic(): TrafficSnapshot
 }
 
 const RESERVED_SERVICES = new Set(['identify', 'ping', 'pubsub'])
@@ -130,9 +131,11 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
     onPeer: peer => dialer?.onDiscovered(peer),
     wantsPeers: () => libp2p == null || libp2p.getPeers().length < target
   }
+  const traffic = new TrafficCounter()
   libp2p = await createLibp2p<SwarmServices>({
     ...libp2pOptions(options, privateKey, discovery),
-    connectionGater: deniedPeersGater(denied)
+    connectionGater: deniedPeersGater(denied),
+    metrics: () => traffic.metrics()
   })
   dialer = new PeerDialer(libp2p, {
     connectionTarget: target,
@@ -145,7 +148,7 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
     timeoutMs: options.pingTimeoutMs ?? NODE_DEFAULTS.pingTimeoutMs,
     maxFailures: options.maxPingFailures ?? NODE_DEFAULTS.maxPingFailures
   })
-  const node = new Swarm(libp2p, dialer, liveness, denied)
+  const node = new Swarm(libp2p, dialer, liveness, denied, traffic)
   options.signal?.addEventListener('abort', () => {
     node.stop().catch(err => { libp2p.logger.forComponent('pollen:node').error('stop on abort failed - %e', err) })
   }, { once: true })
@@ -204,15 +207,21 @@ class Swarm implements SwarmNode {
   readonly #dialer: PeerDialer
   readonly #liveness: ConnectionLiveness
   readonly #denied: Set<string>
+  readonly #traffic: TrafficCounter
   /** Serialises start/stop so overlapping calls do not interleave. */
   #queue: Promise<void> = Promise.resolve()
 
-  constructor (libp2p: SwarmLibp2p, dialer: PeerDialer, liveness: ConnectionLiveness, denied: Set<string>) {
+  constructor (libp2p: SwarmLibp2p, dialer: PeerDialer, liveness: ConnectionLiveness, denied: Set<string>, traffic: TrafficCounter) {
     this.libp2p = libp2p
     this.peerId = libp2p.peerId
     this.#dialer = dialer
     this.#liveness = liveness
     this.#denied = denied
+    this.#traffic = traffic
+  }
+
+  traffic (): TrafficSnapshot {
+    return this.#traffic.snapshot()
   }
 
   async deny (peer: PeerId | string): Promise<void> {
@@ -239,14 +248,14 @@ class Swarm implements SwarmNode {
     await this.#enqueue(async () => {
       await this.libp2p.start()
       this.#dialer.start()
-      this.#liveness.start()
+      await this.#liveness.start()
     })
   }
 
   async stop (): Promise<void> {
     await this.#enqueue(async () => {
       this.#dialer.stop()
-      this.#liveness.stop()
+      await this.#liveness.stop()
       await this.libp2p.stop()
     })
   }
@@ -271,7 +280,7 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, disco
     addresses: { listen: [...(options.listen ?? NODE_DEFAULTS.listen)] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ keepAliveInterval: NODE_DEFAULTS.yamuxKeepAliveMs })],
     peerDiscovery: (options.mdns ?? true)
       ? [quietMdns({
           serviceTag: options.mdnsServiceTag ?? NODE_DEFAULTS.mdnsServiceTag,
@@ -297,7 +306,6 @@ function libp2pOptions (options: SwarmNodeOptions, privateKey: PrivateKey, disco
     services: {
       ...options.services,
       identify: identify(),
-      ping: ping(),
       pubsub: gossipsub({ ...GOSSIPSUB_OPTIONS, scoreParams: { ...GOSSIPSUB_OPTIONS.scoreParams, ...options.pubsubScoreParams } })
     }
   }

@@ -3,6 +3,7 @@
  * modules need from `src/node` is exported here.
  */
 export { createSwarmNode, waitForPeers } from './create.ts'
+export { WIRE as WIRE_TRAFFIC, type TrafficSnapshot } from './traffic.ts'
 export type { SwarmNode, SwarmNodeOptions, SwarmServices, SwarmLibp2p, WaitForPeersOptions } from './create.ts'
 export { loadOrCreatePrivateKey } from './identity.ts'
 export type { GossipSub, Message as PubsubMessage } from '@libp2p/gossipsub'

@@ -3,6 +3,13 @@
  * (which the chunk policy reads as `connection.rtt`), and aborts it only
  * after several pings in a row went unanswered.
  *
+ * A ping from the peer counts as one of ours: the monitor serves the ping
+ * protocol itself, and a connection whose peer pinged it within the interval
+ * is not due. Both ends run the same rule, so a connection carries about one
+ * ping per interval instead of one from each end; on a slow uplink each is a
+ * handful of packets, and the origin of a deployment holds a link to every
+ * agent.
+ *
  * It replaces libp2p's connection monitor, which aborts a connection at the
  * first late ping. After a failed ping the next goes at the next check (an
  * eighth of the interval), so a dead link is dropped a few timeouts after
@@ -11,7 +18,7 @@
  * aborted live connections within 40 s of a deployment's start, and every
  * agent that lost its manager link turned to relays.
  */
-import type { Connection, Logger } from '@libp2p/interface'
+import type { Connection, Logger, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 
 /** The ping protocol (libp2p's), which every node serves. */
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
@@ -22,10 +29,16 @@ const PING_BYTES = 32
 /** How often per interval the monitor looks for connections due a ping. */
 const CHECKS_PER_INTERVAL = 8
 
+/** Ping streams one peer may have open to us at once. */
+const MAX_INBOUND_PINGS = 2
+
 /** What the monitor needs of a libp2p node. */
 export interface LivenessHost {
   getConnections (): Connection[]
   readonly logger: { forComponent (name: string): Logger }
+  /** Serve the ping protocol (libp2p's `handle`, with `force` to replace another handler). */
+  handle? (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+  unhandle? (protocol: string): Promise<void>
 }
 
 /** Settings of {@link ConnectionLiveness}. */
@@ -62,18 +75,53 @@ export class ConnectionLiveness {
    * opened and every interval after that, so a node's pings spread over the
    * interval rather than leaving all at once.
    */
-  start (): void {
+  async start (): Promise<void> {
     if (this.#timer !== undefined) return
     this.#abort = new AbortController()
+    await this.#host.handle?.(PING_PROTOCOL, this.#answer, { force: true, runOnLimitedConnection: true, maxInboundStreams: MAX_INBOUND_PINGS })
     this.#timer = setInterval(() => { void this.check(performance.now()) }, Math.max(1, Math.floor(this.#init.intervalMs / CHECKS_PER_INTERVAL)))
     this.#timer.unref()
   }
 
-  /** Stop pinging and abandon pings in flight. Idempotent. */
-  stop (): void {
+  /** Stop pinging and answering, and abandon pings in flight. Idempotent. */
+  async stop (): Promise<void> {
+    if (this.#timer === undefined) return
     clearInterval(this.#timer)
     this.#timer = undefined
     this.#abort.abort()
+    await this.#host.unhandle?.(PING_PROTOCOL)
+  }
+
+  /**
+   * The peer of `conn` pinged us at `now` (on the clock `check` is given): it
+   * is alive, and our own ping is due an interval later.
+   */
+  heard (conn: Connection, now: number): void {
+    this.#failures.delete(conn)
+    if (!this.#pinging.has(conn)) this.#lastPing.set(conn, now)
+  }
+
+  /** Echo the peer's pings (the protocol: 32 bytes back for 32 bytes in) until it closes, within the ping timeout. */
+  readonly #answer = async (stream: Stream, conn: Connection): Promise<void> => {
+    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#init.timeoutMs)])
+    const onAbort = (): void => { stream.abort(new Error('ping stream timed out')) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      for await (const buf of stream) {
+        this.heard(conn, performance.now())
+        if (!stream.send(buf)) {
+          await new Promise(resolve => {
+            stream.addEventListener('drain', resolve, { once: true })
+            stream.addEventListener('close', resolve, { once: true })
+          })
+        }
+      }
+      await stream.close({ signal })
+    } catch {
+      stream.abort(new Error('ping stream failed'))
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
   }
 
   /**

@@ -93,6 +93,19 @@ test('/metrics serves the Prometheus text format from service.metrics() at scrap
   t.regex(again, /^pollen_targets_by_status\{status="IDLE"\} 1$/m)
 })
 
+test('/metrics counts the bytes sent per protocol as counters that only grow', async t => {
+  const { app, fake } = await startApi(t)
+  fake.sentBytes = { '(wire)': 900, '/ipfs/ping/1.0.0': 64 }
+  const first = (await app.inject({ url: '/metrics', headers: auth() })).body
+  t.regex(first, /^# TYPE pollen_sent_bytes_total counter$/m)
+  t.regex(first, /^pollen_sent_bytes_total\{protocol="\(wire\)"\} 900$/m)
+  t.regex(first, /^pollen_sent_bytes_total\{protocol="\/ipfs\/ping\/1\.0\.0"\} 64$/m)
+  fake.sentBytes = { '(wire)': 1500, '/ipfs/ping/1.0.0': 64 }
+  const second = (await app.inject({ url: '/metrics', headers: auth() })).body
+  t.regex(second, /^pollen_sent_bytes_total\{protocol="\(wire\)"\} 1500$/m)
+  t.regex(second, /^pollen_sent_bytes_total\{protocol="\/ipfs\/ping\/1\.0\.0"\} 64$/m)
+})
+
 test('each API has its own registry; process metrics are optional', async t => {
   const { app: withProcess } = await startApi(t, { processMetrics: true })
   const { app: second } = await startApi(t, { processMetrics: true })

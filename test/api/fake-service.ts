@@ -29,6 +29,7 @@ export interface FakeService extends ManagerService {
   readonly creates: CreateCall[]
   readonly logRequests: Array<{ id: string, stage: Stage }>
   bytesServed: number
+  sentBytes: Record<string, number>
   /** Make the next call of `method` throw `error`. */
   failNext: (method: Method, error: Error) => void
   /** Send an event to every subscriber. */
@@ -96,6 +97,7 @@ export function createFakeService (): FakeService {
     creates: [],
     logRequests: [],
     bytesServed: 0,
+    sentBytes: {},
     failNext (method, error) { failures.set(method, error) },
     emit,
     listeners: () => listeners.size,
@@ -196,7 +198,7 @@ export function createFakeService (): FakeService {
         const status = task === undefined || log === undefined ? 'IDLE' : `${task.CurrentStage}-${log.Status}`
         targetsByStatus[status] = (targetsByStatus[status] ?? 0) + 1
       }
-      return { tasks: tasks.size, targets: targets.size, targetsByStatus, bytesServed: fake.bytesServed }
+      return { tasks: tasks.size, targets: targets.size, targetsByStatus, bytesServed: fake.bytesServed, sentBytes: { ...fake.sentBytes } }
     },
     async authenticate (token): Promise<Scope | undefined> {
       maybeFail('authenticate')

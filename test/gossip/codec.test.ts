@@ -18,7 +18,7 @@ test('every manager message kind round-trips through canonical JSON', async t =>
 })
 
 test('every status kind round-trips through canonical JSON', t => {
-  for (const body of [advert(), advert({ task: undefined, tags: [], addresses: [] }), ack(), ack({ status: 'FAILURE', error: 'exit 1', progress: undefined }), logs(), logs({ logs: [] })]) {
+  for (const body of [advert(), advert({ task: undefined, tags: [], addresses: [] }), advert({ acks: [ack(), ack({ stage: 'install', status: 'SUCCESS', progress: undefined })] }), ack(), ack({ status: 'FAILURE', error: 'exit 1', progress: undefined }), logs(), logs({ logs: [] })]) {
     const bytes = encodeStatus(body)
     t.is(new TextDecoder().decode(bytes), canonicalJson(body))
     t.deepEqual(decodeStatus(bytes), JSON.parse(canonicalJson(body)))
@@ -87,6 +87,8 @@ test('lists and strings are bounded', async t => {
   t.notThrows(() => decodeStatus(json(advert({ tags: many(64, i => `t${i}`), addresses: many(16, i => `/ip4/10.0.0.${i}/tcp/1`) }))))
   t.throws(() => decodeStatus(json(advert({ tags: many(65, i => `t${i}`) }))), { ...invalid, message: /^tags/ })
   t.throws(() => decodeStatus(json(advert({ addresses: many(17, i => `/ip4/10.0.0.${i}/tcp/1`) }))), { ...invalid, message: /^addresses/ })
+  t.throws(() => decodeStatus(json(advert({ acks: [ack(), ack(), ack(), ack()] }))), { ...invalid, message: /^acks/ })
+  t.throws(() => decodeStatus(json(advert({ acks: [{ ...ack(), extra: 1 } as any] }))), { ...invalid, message: /^acks/ })
   t.throws(() => decodeStatus(json(ack({ error: 'e'.repeat(GOSSIP_LIMITS.maxErrorLength + 1) }))), invalid)
   const stages = task().stages
   const sig = 'A'.repeat(86)

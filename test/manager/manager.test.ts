@@ -211,6 +211,31 @@ test('adverts and acks from agents fill the registry and the task summary, and a
   t.deepEqual((await manager.metrics()).targetsByStatus, { 'RUN-SUCCESS': 1 })
 })
 
+test('acknowledgements inside an advert are recorded as if sent alone; one about another target is refused', async t => {
+  const s = await makeSwarm()
+  t.teardown(s.cleanup)
+  const manager = await startManager(s)
+  t.teardown(async () => { await manager.stop() })
+  const agent = await startMember(s, manager.node)
+  t.teardown(async () => { await agent.stop() })
+  const task = await manager.createTask({ spec: spec() })
+  const now = Date.now()
+  const ack = (targetId: string, stage: 'transfer' | 'install', at: number) => ({ kind: 'ack' as const, v: 1 as const, targetId, taskId: task.id, stage, status: 'SUCCESS' as const, at })
+  const advert = {
+    kind: 'advert' as const, v: 1 as const, id: 'drone-1', tags: ['drone'], addresses: [], platform: { os: 'linux', arch: 'x64' }, freeDiskBytes: 1e9, version: '0.1.0', at: now,
+    task: { id: task.id, stage: 'install' as const, status: 'SUCCESS' as const },
+    acks: [ack('drone-1', 'transfer', now - 2), ack('drone-1', 'install', now - 1), ack('drone-2', 'install', now - 1)]
+  }
+  const installed = async (): Promise<boolean> => (await manager.getTarget('drone-1').catch(() => undefined))?.Task?.StageLogs.Install?.Status === 'SUCCESS'
+  let done = false
+  await retryUntil(async () => { await agent.gossip.publishStatus(advert); done = await installed() }, () => done || undefined)
+  const record = await manager.getTarget('drone-1')
+  t.is(record.Task?.StageLogs.Transfer?.Status, 'SUCCESS')
+  t.is(record.Task?.StageLogs.Install?.Status, 'SUCCESS')
+  await t.throwsAsync(manager.getTarget('drone-2'), { name: 'TargetNotFoundError' })
+  t.true(((await manager.metrics()).refusedReports['target-mismatch'] ?? 0) >= 1)
+})
+
 test('a node without the swarm key cannot connect to the manager', async t => {
   const s = await makeSwarm()
   t.teardown(s.cleanup)

@@ -78,3 +78,33 @@ test('after a failed ping the next is due at once, not an interval later', async
   await liveness.check(61_000)
   t.is(liveness.failuresOf(fake.conn), 2, 'pinged again at the next check')
 })
+
+test('a ping from the peer counts as ours: the next is due an interval after it, and it clears failures', async t => {
+  const fake = fakeConnection()
+  const liveness = monitor([fake.conn])
+  await liveness.check(0)
+  fake.answering = false
+  await liveness.check(60_000)
+  t.is(liveness.failuresOf(fake.conn), 1)
+  liveness.heard(fake.conn, 61_000)
+  t.is(liveness.failuresOf(fake.conn), 0, 'the peer is alive')
+  fake.answering = true
+  await liveness.check(100_000)
+  t.is(fake.conn.rtt, undefined, 'not due: the peer pinged 39 s ago')
+  await liveness.check(121_000)
+  t.is(typeof fake.conn.rtt, 'number')
+})
+
+test('a node whose peer pings it often enough never pings that connection itself', async t => {
+  const { createSwarmNode } = await import('../../src/node/index.ts')
+  const base = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false }
+  const a = await createSwarmNode({ ...base, pingIntervalMs: 200, pingTimeoutMs: 200 })
+  const b = await createSwarmNode({ ...base, pingIntervalMs: 2_000, pingTimeoutMs: 2_000 })
+  t.teardown(async () => { await a.stop(); await b.stop() })
+  await a.libp2p.dial(b.addresses()[0]!)
+  // Each of a's pings puts 32 bytes on the protocol at each end; b, whose interval is 10 of a's, would have pinged twice by the time a pinged 25 times.
+  while ((a.traffic()['/ipfs/ping/1.0.0'] ?? 0) < 25 * 32) await new Promise(resolve => setTimeout(resolve, 100))
+  t.is(typeof a.libp2p.getConnections()[0]?.rtt, 'number', 'a measured the RTT')
+  t.is(b.libp2p.getConnections()[0]?.rtt, undefined, 'b never pinged: it heard a')
+  t.true((b.traffic()['/ipfs/ping/1.0.0'] ?? 0) >= 20 * 32, 'b echoed a\'s pings')
+})

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import test from 'ava'
 import type { ExecutionContext } from 'ava'
 import { NODE_DEFAULTS } from '../../src/constants.ts'
-import { createSwarmNode, loadOrCreatePrivateKey, waitForPeers } from '../../src/node/index.ts'
+import { createSwarmNode, loadOrCreatePrivateKey, waitForPeers, WIRE_TRAFFIC } from '../../src/node/index.ts'
 import type { SwarmNode, SwarmNodeOptions } from '../../src/node/index.ts'
 
 const LOOPBACK: SwarmNodeOptions = { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false }
@@ -251,3 +251,16 @@ test('24 nodes on one IP all connect through a seed and all receive a published 
   t.true(a.libp2p.getConnections(b.peerId).length > 0)
 })
 
+
+test('traffic() counts the bytes sent per protocol, and on the wire in all', async t => {
+  const a = await startNode(t)
+  const b = await startNode(t)
+  const identified = new Promise(resolve => { a.libp2p.addEventListener('peer:identify', resolve, { once: true }) })
+  await a.libp2p.dial(b.addresses()[0]!)
+  await identified
+  const sent = a.traffic()
+  t.true((sent['/ipfs/id/1.0.0'] ?? 0) > 0, 'identify answered the peer')
+  const streams = Object.entries(sent).filter(([name]) => name !== WIRE_TRAFFIC).reduce((sum, [, bytes]) => sum + bytes, 0)
+  t.true(sent[WIRE_TRAFFIC]! > streams, 'the wire carries the streams plus framing and handshakes')
+  t.true((b.traffic()['/ipfs/id/1.0.0'] ?? 0) > 0, 'the other end is counted too')
+})

@@ -32,8 +32,15 @@ export function createMetrics (processMetrics: boolean): PollenMetrics {
     labelNames: ['reason'],
     registers
   })
+  const sent = new Counter({
+    name: 'pollen_sent_bytes_total',
+    help: 'Bytes the manager sent to peers since it started, by libp2p protocol; protocol "(wire)" counts all its connections carried (framing, yamux and negotiation included)',
+    labelNames: ['protocol'],
+    registers
+  })
   if (processMetrics) collectDefaultMetrics({ register: registry })
   let served = 0
+  const sentBefore = new Map<string, number>()
   return {
     registry,
     update (figures) {
@@ -45,6 +52,11 @@ export function createMetrics (processMetrics: boolean): PollenMetrics {
       // A counter only goes up: add what was served since the last scrape.
       if (figures.bytesServed > served) bytesServed.inc(figures.bytesServed - served)
       served = Math.max(served, figures.bytesServed)
+      for (const [protocol, bytes] of Object.entries(figures.sentBytes ?? {})) {
+        const before = sentBefore.get(protocol) ?? 0
+        if (bytes > before) sent.inc({ protocol }, bytes - before)
+        sentBefore.set(protocol, Math.max(before, bytes))
+      }
     }
   }
 }

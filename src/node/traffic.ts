@@ -1,0 +1,68 @@
+/**
+ * Bytes a node sends, by protocol: what the control plane costs on a slow
+ * uplink (pings, gossip, reports) beside the chunk data. It plugs into
+ * libp2p as its `metrics` component, which libp2p hands every connection
+ * (before encryption: the bytes TCP carries) and every protocol stream
+ * (after negotiation: the protocol's own bytes). What a connection sent
+ * beyond its streams is yamux and noise framing, yamux's own frames
+ * (window updates, keep-alive pings) and protocol negotiation.
+ *
+ * Only sending is counted: wrapping `send` costs one call per write, while
+ * counting what arrives would need a 'message' listener on every stream,
+ * which changes when a stream's data is read.
+ */
+import type { Metrics, MultiaddrConnection, Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+/** The key of the bytes every connection sent on the wire (all protocols and framing). */
+export const WIRE = '(wire)'
+
+/** Bytes sent, by protocol; {@link WIRE} for the total over all connections. */
+export type TrafficSnapshot = Readonly<Record<string, number>>
+
+/** Counts sent bytes per protocol; see the module. */
+export class TrafficCounter {
+  readonly #sent = new Map<string, number>()
+
+  /** Bytes sent so far, by protocol. */
+  snapshot (): TrafficSnapshot {
+    return Object.fromEntries(this.#sent)
+  }
+
+  /** libp2p's `metrics` option: counts sends, and ignores libp2p's own metrics. */
+  metrics (): Metrics {
+    return {
+      trackMultiaddrConnection: (maConn: MultiaddrConnection) => { this.#wrap(maConn, () => WIRE) },
+      trackProtocolStream: (stream: Stream) => { this.#wrap(stream, () => stream.protocol ?? '(unknown)') },
+      registerMetric: ignored,
+      registerMetricGroup: ignored,
+      registerCounter: ignored,
+      registerCounterGroup: ignored,
+      registerHistogram: ignored,
+      registerHistogramGroup: ignored,
+      registerSummary: ignored,
+      registerSummaryGroup: ignored,
+      traceFunction: (_name: string, fn: any) => fn,
+      createTrace: () => undefined
+    } as unknown as Metrics
+  }
+
+  #wrap (target: Pick<Stream, 'send'>, key: () => string): void {
+    const send = target.send.bind(target)
+    target.send = (data: Uint8Array | Uint8ArrayList) => {
+      const name = key()
+      this.#sent.set(name, (this.#sent.get(name) ?? 0) + data.byteLength)
+      return send(data)
+    }
+  }
+}
+
+/**
+ * What a register call returns: any method call is accepted and ignored, and
+ * returns a no-op (e.g. the stop function of `timer()`).
+ */
+const noop: any = new Proxy(function () {}, { get: () => noop, apply: () => noop })
+
+function ignored (): any {
+  return noop
+}
