@@ -72,6 +72,8 @@ export interface SimulationOptions {
   /** The origin's holds (initial seeding). @default EXCHANGE_DEFAULTS.initialSeedHoldMs, EXCHANGE_DEFAULTS.repeatSeedHoldMs */
   readonly initialSeedHoldMs?: number
   readonly repeatSeedHoldMs?: number
+  /** Fetchers ask the origin only for chunks no other neighbour holds (`PeerView.lastResort`), as agents do. @default true */
+  readonly originLastResort?: boolean
   /** How long a fetcher does not ask a peer again for a chunk it declined. @default FETCH_DEFAULTS.rejectBackoffMs */
   readonly rejectBackoffMs?: number
   /** Period of the fetcher's timer, which runs the policy too. @default FETCHER_TICK_MS */
@@ -143,6 +145,8 @@ class LinkView implements PeerView {
   assumedThroughput: number | undefined = undefined
   rttMs = 0
   readonly banned = false
+  /** The neighbour is the origin and fetchers treat it as a last resort. */
+  lastResort = false
   /** The neighbour's first word in `haveBits`, and the link's slot. */
   base = 0
   slot = 0
@@ -206,6 +210,7 @@ class Swarm implements UploadHost {
   readonly #net: Topology
   readonly #uploads: Uploads
   readonly #latency: number
+  readonly #originLastResort: boolean
   readonly #tickMs: number
   readonly #coalesceMs: number
   readonly #down: number
@@ -256,6 +261,7 @@ class Swarm implements UploadHost {
     const k = this.#k = this.#sizes.length
     this.#chunkBytes = o.packageBytes / k
     this.#latency = o.latencyMs
+    this.#originLastResort = o.originLastResort ?? true
     this.#tickMs = o.tickMs ?? FETCHER_TICK_MS
     this.#coalesceMs = o.coalesceMs ?? PLAN_COALESCE_MS
     this.#down = o.down ?? Infinity
@@ -497,6 +503,7 @@ class Swarm implements UploadHost {
       view.base = neighbour[slot]! * words
       view.slot = slot
       view.declinedBase = declines ? slot * words : -1
+      view.lastResort = this.#originLastResort && neighbour[slot] === 0
     }
     return (this.#peerLists[count] ??= this.#views.slice(0, count))
   }

@@ -5,7 +5,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** Callbacks through which a client session reports what its server says. */
 export interface ClientSessionHandler {
-  onHaveMap (peer: string, known: boolean, bits: Uint8Array): void
+  onHaveMap (peer: string, known: boolean, bits: Uint8Array, origin: boolean): void
   onHave (peer: string, index: number): void
   /** One DATA piece: `data` holds bytes `offset…` of chunk `index`. */
   onData (peer: string, index: number, offset: number, data: Uint8Array | Uint8ArrayList): void
@@ -63,7 +63,7 @@ export class ClientSession {
 
   #dispatch (frame: Frame, handler: ClientSessionHandler): void {
     switch (frame.type) {
-      case FrameType.HAVE_MAP: handler.onHaveMap(this.peer, frame.known, frame.bits); break
+      case FrameType.HAVE_MAP: handler.onHaveMap(this.peer, frame.known, frame.bits, frame.origin === true); break
       case FrameType.HAVE: handler.onHave(this.peer, frame.index); break
       case FrameType.DATA: handler.onData(this.peer, frame.index, frame.offset, frame.data); break
       case FrameType.REJECT: handler.onReject(this.peer, frame.index); break

@@ -124,6 +124,7 @@ class Exchange implements ChunkExchange {
   async seed (manifestCid: string, options: { initial?: boolean } = {}): Promise<void> {
     const share = this.#share(manifestCid)
     if (options.initial === true) {
+      share.origin = true
       share.initialSeedHoldMs = this.#opts.initialSeedHoldMs
       share.repeatSeedHoldMs = this.#opts.repeatSeedHoldMs
     }

@@ -207,9 +207,10 @@ export class Fetcher implements ClientSessionHandler {
 
   // --- ClientSessionHandler -------------------------------------------------
 
-  onHaveMap (peer: string, known: boolean, bits: Uint8Array): void {
+  onHaveMap (peer: string, known: boolean, bits: Uint8Array, origin = false): void {
     const state = this.#peer(peer)
     state.knowsManifest = known
+    state.lastResort = origin
     if (!known) return
     state.lastHeard = this.#now()
     if (this.#ctx.share.manifest === undefined) {
@@ -504,7 +505,7 @@ export class Fetcher implements ClientSessionHandler {
     }
     return usable.map(p => p.near
       ? p
-      : { id: p.id, inflight: p.inflight, throughput: p.throughput, rttMs: p.rttMs, banned: p.banned, has: (i: number) => mayAsk(i) && p.has(i) })
+      : { id: p.id, inflight: p.inflight, throughput: p.throughput, rttMs: p.rttMs, banned: p.banned, lastResort: p.lastResort, has: (i: number) => mayAsk(i) && p.has(i) })
   }
 
   /** Whether this node is the one to fetch chunk `index` from far peers: no near peer holds it, and none of the active ones ranks before us. */

@@ -29,7 +29,8 @@ export const FrameType = {
 
 export type Frame =
   | { type: typeof FrameType.WANT, manifestCid: string }
-  | { type: typeof FrameType.HAVE_MAP, known: boolean, bits: Uint8Array }
+  /** `origin`: the sender is the package's origin (see `PeerView.lastResort`). */
+  | { type: typeof FrameType.HAVE_MAP, known: boolean, bits: Uint8Array, origin?: boolean }
   | { type: typeof FrameType.HAVE, index: number }
   | { type: typeof FrameType.REQUEST, index: number }
   | { type: typeof FrameType.CANCEL, index: number }
@@ -45,7 +46,7 @@ const MAX_CID_CHARS = 128
 export function encodeFrame (frame: Frame): Uint8Array {
   switch (frame.type) {
     case FrameType.WANT: return withType(frame.type, new TextEncoder().encode(frame.manifestCid))
-    case FrameType.HAVE_MAP: return withType(frame.type, concat(Uint8Array.of(frame.known ? 1 : 0), frame.bits))
+    case FrameType.HAVE_MAP: return withType(frame.type, concat(Uint8Array.of((frame.known ? HAVE_MAP_KNOWN : 0) | (frame.known && frame.origin === true ? HAVE_MAP_ORIGIN : 0)), frame.bits))
     case FrameType.MANIFEST_DATA: return withType(frame.type, frame.data)
     case FrameType.MANIFEST_REQUEST: return Uint8Array.of(frame.type)
     case FrameType.DATA: return concat(encodeDataHeader(frame.index, frame.offset), frame.data.subarray())
@@ -105,11 +106,16 @@ function decodeData (body: Uint8Array): Frame {
   return { type: FrameType.DATA, index: view.getUint32(0), offset: view.getUint32(4), data: body.subarray(8) }
 }
 
+/** HAVE_MAP flag bits: the manifest is known (bits follow); the sender is the package's origin. */
+const HAVE_MAP_KNOWN = 1
+const HAVE_MAP_ORIGIN = 2
+
 function decodeHaveMap (body: Uint8Array): Frame {
   const flag = body[0]
-  if (flag !== 0 && flag !== 1) throw new ProtocolError('malformed HAVE_MAP frame')
+  if (flag !== 0 && flag !== HAVE_MAP_KNOWN && flag !== (HAVE_MAP_KNOWN | HAVE_MAP_ORIGIN)) throw new ProtocolError('malformed HAVE_MAP frame')
   if (flag === 0 && body.byteLength !== 1) throw new ProtocolError('HAVE_MAP for an unknown manifest has bits')
-  return { type: FrameType.HAVE_MAP, known: flag === 1, bits: body.subarray(1) }
+  const known = flag !== 0
+  return { type: FrameType.HAVE_MAP, known, bits: body.subarray(1), ...(flag === (HAVE_MAP_KNOWN | HAVE_MAP_ORIGIN) ? { origin: true } : {}) }
 }
 
 function encodeIndexFrame (type: number, index: number): Uint8Array {

@@ -40,6 +40,8 @@ export class PeerState implements PeerView {
   bytesReceived = 0
   /** On one of our links (see locality.ts); far peers are asked only for chunks no near peer has. */
   near = true
+  /** The package's origin, by its HAVE_MAP: asked only for chunks no other peer holds (see {@link PeerView.lastResort}). */
+  lastResort = false
   /** When it last announced a chunk or its have-map (ms, fetch clock): a near peer silent for long is not waited for. */
   lastHeard = -Infinity
   /** Hash of the id, for the designation of far chunks. */

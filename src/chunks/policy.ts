@@ -23,6 +23,12 @@ export interface PeerView {
   readonly rttMs?: number
   /** Peers that sent bad data or kept timing out are never asked. */
   readonly banned: boolean
+  /**
+   * The package's origin: asked only for chunks no other peer in view
+   * holds. Its uplink is what every copy starts from, so a chunk a
+   * neighbour can give is better waited for than taken from it again.
+   */
+  readonly lastResort?: boolean
 }
 
 /** A request for one chunk from one outstanding peer. */
@@ -356,6 +362,7 @@ function pickPeer (input: PolicyInput, index: number, exclude: readonly Inflight
     // The arithmetic first: has() may be a lookup in the driver's tables.
     const peerEta = eta(peer, work.queued[p]! + 1, size)
     if (!(peerEta < bestEta) || !peer.has(index) || asked(exclude, peer.id)) continue
+    if (peer.lastResort === true && anotherHolds(peers, index, p)) continue
     bestEta = peerEta
     best = p
   }
@@ -365,6 +372,14 @@ function pickPeer (input: PolicyInput, index: number, exclude: readonly Inflight
     if (work.free[best] === 0) dropFree(best)
   }
   return best
+}
+
+/** Whether a usable peer other than the one at `except` holds chunk `index` (busy or not). */
+function anotherHolds (peers: readonly PeerView[], index: number, except: number): boolean {
+  for (let p = 0; p < peers.length; p++) {
+    if (p !== except && !peers[p]!.banned && peers[p]!.has(index)) return true
+  }
+  return false
 }
 
 /** Take a peer whose slots are all taken off the free list, keeping the order. */

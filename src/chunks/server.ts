@@ -171,7 +171,7 @@ export class ServerSession implements ShareListener {
     const have = this.#share.have
     const frame: Frame = have === undefined
       ? { type: FrameType.HAVE_MAP, known: false, bits: new Uint8Array(0) }
-      : { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.from(have.bytes) }
+      : { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.from(have.bytes), origin: this.#share.origin }
     await this.#frames.send(frame, this.#abort.signal)
   }
 

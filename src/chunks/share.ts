@@ -27,6 +27,12 @@ export class Share {
    */
   initialSeedHoldMs = 0
   /**
+   * This node is the package's origin (it seeds it with `initial`): its
+   * HAVE_MAP says so, and fetchers ask it only for chunks no other peer
+   * they see holds (`PeerView.lastResort`).
+   */
+  origin = false
+  /**
    * Initial-seeding mode, once every chunk has left: a chunk sent within
    * `repeatSeedHoldMs` is declined, so a requester takes it from the peers
    * that already hold it. A fetcher cannot see how many others share the
