@@ -74,7 +74,7 @@ export class Uploads {
   readonly #slots: number
   readonly #maxQueued: number
   readonly #sessions: Int32Array
-  readonly #origin: { readonly lastSent: Float64Array, neverSent: number, readonly initialHoldMs: number, readonly repeatHoldMs: number }
+  readonly #origin: { readonly lastSent: Float64Array, readonly sentBefore: Float64Array, neverSent: number, readonly initialHoldMs: number, readonly repeatHoldMs: number }
   readonly declines: Declines = { backlog: 0, originHold: 0 }
   /** Set while a request is being taken in: what a slot starts then starts at once. */
   #arriving = false
@@ -90,7 +90,7 @@ export class Uploads {
     this.#sessions = new Int32Array(4 * o.links)
     for (let s = 0; s < o.links; s++) this.#sessions[4 * s + NEXT_WAITING] = -1
     const k = o.sizes.length
-    this.#origin = { lastSent: new Float64Array(k).fill(-Infinity), neverSent: k, initialHoldMs: o.initialSeedHoldMs, repeatHoldMs: o.repeatSeedHoldMs }
+    this.#origin = { lastSent: new Float64Array(k).fill(-Infinity), sentBefore: new Float64Array(k).fill(-Infinity), neverSent: k, initialHoldMs: o.initialSeedHoldMs, repeatHoldMs: o.repeatSeedHoldMs }
   }
 
   /** Bytes uploaded by `node`. */
@@ -144,12 +144,14 @@ export class Uploads {
       this.#removeActive(block, j)
       this.#release(u, 4 * q[16 * r + UPLOADER_SLOT]!)
       this.#drop(r)
+      if (u === 0) this.#withdraw(q[16 * r + INDEX]!)
       this.#fill(u)
       this.#reschedule(u)
       return
     }
     this.#unqueue(r)
     this.#drop(r)
+    if (u === 0) this.#withdraw(q[16 * r + INDEX]!)
   }
 
   /** The timer of `uploader` fired: its first chunk (or chunks) finished. */
@@ -179,8 +181,19 @@ export class Uploads {
     const now = this.#host.now
     if (now - previous < (origin.neverSent > 0 ? origin.initialHoldMs : origin.repeatHoldMs)) return false
     if (previous === -Infinity) origin.neverSent--
+    origin.sentBefore[index] = previous
     origin.lastSent[index] = now
     return true
+  }
+
+  /** Like `Share.withdraw`: a chunk the origin admitted did not leave after all (cancelled). */
+  #withdraw (index: number): void {
+    const origin = this.#origin
+    if (origin.lastSent[index] === -Infinity) return
+    const before = origin.sentBefore[index]!
+    if (before === -Infinity) origin.neverSent++
+    origin.lastSent[index] = before
+    origin.sentBefore[index] = -Infinity
   }
 
   /** The uploader lets go of request `r` (sent or cancelled): its place in the backlog is free. */

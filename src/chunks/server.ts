@@ -64,7 +64,10 @@ export class ServerSession implements ShareListener {
     } finally {
       this.#share.listeners.delete(this)
       this.#abort.abort()
-      for (const index of this.#queue) this.#ctx.backlog.give(this.#sizeOf(index))
+      for (const index of this.#queue) {
+        this.#ctx.backlog.give(this.#sizeOf(index))
+        this.#share.withdraw(index)
+      }
       this.#queue.clear()
     }
   }
@@ -127,13 +130,19 @@ export class ServerSession implements ShareListener {
     try {
       data = await this.#read(index)
     } catch {
+      this.#share.withdraw(index)
       this.#reject(index)
       return
     }
     this.#prefetchNext()
     this.#sending = index
-    const sent = await this.#frames.sendData(index, data, this.#ctx.bucket, () => this.#sending !== index, this.#abort.signal)
-    this.#sending = undefined
+    let sent = 0
+    try {
+      sent = await this.#frames.sendData(index, data, this.#ctx.bucket, () => this.#sending !== index, this.#abort.signal)
+    } finally {
+      this.#sending = undefined
+      if (sent < data.byteLength) this.#share.withdraw(index)
+    }
     this.#share.uploadedBytes += sent
     this.#ctx.onUploaded(sent)
   }
@@ -155,7 +164,10 @@ export class ServerSession implements ShareListener {
   }
 
   #cancel (index: number): void {
-    if (this.#queue.delete(index)) this.#ctx.backlog.give(this.#sizeOf(index))
+    if (this.#queue.delete(index)) {
+      this.#ctx.backlog.give(this.#sizeOf(index))
+      this.#share.withdraw(index)
+    }
     if (this.#sending === index) this.#sending = undefined
   }
 

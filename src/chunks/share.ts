@@ -41,6 +41,8 @@ export class Share {
    */
   repeatSeedHoldMs = 0
   #lastSent: Float64Array | undefined
+  /** `#lastSent` before the latest admission of each chunk, for {@link withdraw}. */
+  #sentBefore: Float64Array | undefined
   #neverSent = 0
 
   constructor (cid: string) {
@@ -56,6 +58,7 @@ export class Share {
     this.#manifest = manifest
     this.#have = have
     this.#lastSent = new Float64Array(manifest.chunks.length).fill(-Infinity)
+    this.#sentBefore = new Float64Array(manifest.chunks.length).fill(-Infinity)
     this.#neverSent = manifest.chunks.length
     for (const listener of this.listeners) listener.onManifest(this)
   }
@@ -68,8 +71,24 @@ export class Share {
     const hold = this.#neverSent > 0 ? this.initialSeedHoldMs : this.repeatSeedHoldMs
     if (now - previous < hold) return false
     if (previous === -Infinity) this.#neverSent--
+    this.#sentBefore![index] = previous
     lastSent[index] = now
     return true
+  }
+
+  /**
+   * Undo the latest {@link admit} of chunk `index`: it did not leave after
+   * all (the fetcher cancelled it, the session ended or the send failed). A
+   * first copy that never left counts as never sent, so the initial hold
+   * does not keep it from everyone until every other chunk has gone.
+   */
+  withdraw (index: number): void {
+    const lastSent = this.#lastSent
+    if (lastSent === undefined || lastSent[index] === -Infinity) return
+    const before = this.#sentBefore![index]!
+    if (before === -Infinity) this.#neverSent++
+    lastSent[index] = before
+    this.#sentBefore![index] = -Infinity
   }
 
   /** Record a newly stored chunk. */

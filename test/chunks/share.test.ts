@@ -38,3 +38,21 @@ test('initial seeding, once every chunk left: a chunk sent within the repeat hol
   t.false(s.admit(0, 6_000), 'each send starts the hold again')
   t.true(s.admit(1, 6_000))
 })
+
+test('a withdrawn first copy counts as never sent: the initial hold does not keep it from the next fetcher', t => {
+  const s = share(2)
+  s.initialSeedHoldMs = Infinity
+  s.repeatSeedHoldMs = 60_000
+  t.true(s.admit(0, 0))
+  t.false(s.admit(0, 10), 'held while chunk 1 never left')
+  s.withdraw(0)
+  t.true(s.admit(0, 20), 'chunk 0 never left after all')
+  t.true(s.admit(1, 30))
+  t.false(s.admit(0, 40), 'every chunk left: the repeat hold runs from 20')
+  t.true(s.admit(0, 60_020))
+  s.withdraw(0)
+  t.false(s.admit(1, 60_025), 'chunk 1 is still held')
+  t.true(s.admit(0, 60_040), 'the repeat did not leave: the hold from 20 has passed')
+  s.withdraw(1)
+  t.true(s.admit(1, 60_050), 'chunk 1 never left after all')
+})
