@@ -157,14 +157,13 @@ export const EXCHANGE_DEFAULTS = {
   maxInboundSessionsPerConnection: 64,
   /**
    * Initial-seeding mode: how long after sending a chunk the origin declines
-   * to send it again while it still has chunks never sent: for ever, so the
-   * first copy of every chunk leaves before any second one (a copy that did
-   * not leave after all, cancelled or cut off, counts as never sent). In the
-   * simulator at N = 50, 4 MiB, 16 KiB chunks, 16 KiB/s links, efficiency
-   * 0.917 and 1.08 F from the origin against 0.90 and 1.10 F with 15 s; no
-   * change at the other caps tried (RESULTS). @default Infinity
+   * to send it again while it still has chunks never sent (a copy that did
+   * not leave after all, cancelled or cut off, counts as never sent). For
+   * ever was tried: the simulator gained 2 % at N = 50 on 16 KiB/s links,
+   * but `bench fetch` (8 fetchers, 32 MiB, 4 MiB/s) took 9.9-10.4 s
+   * against 9.4-9.8 s with 15 s (RESULTS). @default 15_000
    */
-  initialSeedHoldMs: Number.POSITIVE_INFINITY,
+  initialSeedHoldMs: 15_000,
   /**
    * Initial-seeding mode, once every chunk has been sent: how long after
    * sending a chunk the origin declines to send it again, so that fetchers
