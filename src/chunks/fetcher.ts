@@ -544,8 +544,10 @@ export class Fetcher implements ClientSessionHandler {
     const missing = this.#missing.filter(i => !have.has(i))
     const peers = [...this.#peers.values()]
     const live = peers.filter(p => p.session !== undefined)
-    log('%s: %d missing, %d in flight, %d storing; %d sessions, %d suspended, %d banned', this.manifestCid, missing.length,
-      this.#inflight.size, this.#storing.size, live.length, live.filter(p => p.suspendedUntil > now).length, peers.filter(p => p.bannedForGood).length)
+    const askable = live.filter(p => !p.banned)
+    const waiting = missing.filter(i => !this.#inflight.has(i) && askable.some(p => p.remoteHave?.has(i) === true)).length
+    log('%s: %d missing (%d held by a peer we may ask, not asked), %d in flight, %d storing; %d sessions, %d suspended, %d busy, %d banned', this.manifestCid, missing.length, waiting,
+      this.#inflight.size, this.#storing.size, live.length, live.filter(p => p.suspendedUntil > now).length, live.filter(p => p.busyUntil > now).length, peers.filter(p => p.bannedForGood).length)
     for (const index of missing.slice(0, missing.length <= 4 ? 4 : 0)) {
       const holders = live.filter(p => p.remoteHave?.has(index) === true).map(p => `${p.id.slice(-6)}${p.rejected.has(index) ? '(rejected)' : ''}${p.suspendedUntil > now ? '(suspended)' : ''}`)
       log('%s: chunk %d held by %d: %s; in flight from %o', this.manifestCid, index, holders.length, holders.join(' '), this.#inflight.get(index)?.map(r => r.peer.slice(-6)) ?? [])
