@@ -157,13 +157,16 @@ export const EXCHANGE_DEFAULTS = {
   maxInboundSessionsPerConnection: 64,
   /**
    * Initial-seeding mode: how long after sending a chunk the origin declines
-   * to send it again while it still has chunks never sent (a copy that did
-   * not leave after all, cancelled or cut off, counts as never sent). For
-   * ever was tried: the simulator gained 2 % at N = 50 on 16 KiB/s links,
-   * but `bench fetch` (8 fetchers, 32 MiB, 4 MiB/s) took 9.9-10.4 s
-   * against 9.4-9.8 s with 15 s (RESULTS). @default 15_000
+   * to send it again while it still has chunks never sent: for ever, so the
+   * first copy of every chunk leaves before any second one (a copy that did
+   * not leave after all, cancelled or cut off, counts as never sent). With
+   * 15 s, 50 agents on 16 KiB/s links asked the origin again for chunks it
+   * had sent 15 s before (to agents not yet their neighbours' source): 220 s
+   * into the run it had sent 0.71 F but the agents held 0.55 F, while its
+   * link, full at its pace, set the pace of the whole swarm (RESULTS).
+   * @default Infinity
    */
-  initialSeedHoldMs: 15_000,
+  initialSeedHoldMs: Number.POSITIVE_INFINITY,
   /**
    * Initial-seeding mode, once every chunk has been sent: how long after
    * sending a chunk the origin declines to send it again, so that fetchers
