@@ -330,12 +330,16 @@ export class Fetcher implements ClientSessionHandler {
     this.#schedule()
   }
 
-  /** Ask a random peer that knows the manifest for it (another than `notFrom` when there is one). */
+  /**
+   * Ask a random peer that knows the manifest for it: another than `notFrom`
+   * when there is one, and the origin only when nobody else knows it.
+   */
   #askForManifest (notFrom?: string): void {
     if (this.#ctx.share.manifest !== undefined || this.#manifestAskedFrom !== undefined) return
     const knowing = [...this.#peers.values()].filter(p => p.knowsManifest && p.session !== undefined && !p.banned)
     const others = knowing.filter(p => p.id !== notFrom)
-    const candidates = others.length > 0 ? others : knowing
+    const notOrigin = others.filter(p => !p.lastResort)
+    const candidates = notOrigin.length > 0 ? notOrigin : others.length > 0 ? others : knowing
     const peer = candidates[Math.floor(this.#random() * candidates.length)]
     if (peer === undefined) return
     this.#manifestAskedFrom = peer.id

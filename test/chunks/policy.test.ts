@@ -220,3 +220,14 @@ test('a peer list reused with new contents between calls is read afresh', t => {
   peers[1] = slow
   t.deepEqual(rarestFirst(waiting(), 1_000, fixed), moved, 'the peers\' new positions are used')
 })
+
+test('the origin (lastResort) is asked only for chunks no other usable peer holds, busy or not', t => {
+  const origin = peer('origin', [0, 1, 2, 3, 4, 5], { lastResort: true, throughput: 1e9 })
+  const slow = peer('slow', [0, 1], { throughput: 1e3, inflight: 2 })
+  const limits = { ...LIMITS, maxInflightPerPeer: 8 }
+  const requests = rarestFirst(input([origin, slow], { missing: [0, 1, 2, 3], limits }), 0, fixed)
+  t.deepEqual(requests.filter(r => r.peer === 'origin').map(r => r.index).sort(), [2, 3], 'chunks 0 and 1 wait for the slow peer, whose queue is full')
+  const banned = peer('slow', [0, 1], { banned: true })
+  const without = rarestFirst(input([origin, banned], { missing: [0, 1], limits }), 0, fixed)
+  t.deepEqual(without.map(r => r.index).sort(), [0, 1], 'a peer that may not be asked does not count')
+})
