@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { join } from 'node:path'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import * as tar from 'tar'
@@ -184,7 +184,8 @@ test('a member receives the signed task and verifies it with the key in swarm.js
   t.is((stop.body as any).taskId, task.id)
 })
 
-test('adverts and acks from agents fill the registry and the task summary, and are pushed to subscribers', async t => {
+/** A manager, one member agent linked to it, and a task; all stopped when the test ends. */
+async function managerMemberAndTask (t: ExecutionContext) {
   const s = await makeSwarm()
   t.teardown(s.cleanup)
   const manager = await startManager(s)
@@ -192,6 +193,11 @@ test('adverts and acks from agents fill the registry and the task summary, and a
   const agent = await startMember(s, manager.node)
   t.teardown(async () => { await agent.stop() })
   const task = await manager.createTask({ spec: spec() })
+  return { manager, agent, task }
+}
+
+test('adverts and acks from agents fill the registry and the task summary, and are pushed to subscribers', async t => {
+  const { manager, agent, task } = await managerMemberAndTask(t)
   const seen: TargetRecord[] = []
   manager.subscribe(event => { if (event.topic === 'target') seen.push(event.payload) })
   const now = Date.now()
@@ -212,13 +218,7 @@ test('adverts and acks from agents fill the registry and the task summary, and a
 })
 
 test('acknowledgements inside an advert are recorded as if sent alone; one about another target is refused', async t => {
-  const s = await makeSwarm()
-  t.teardown(s.cleanup)
-  const manager = await startManager(s)
-  t.teardown(async () => { await manager.stop() })
-  const agent = await startMember(s, manager.node)
-  t.teardown(async () => { await agent.stop() })
-  const task = await manager.createTask({ spec: spec() })
+  const { manager, agent, task } = await managerMemberAndTask(t)
   const now = Date.now()
   const ack = (targetId: string, stage: 'transfer' | 'install', at: number) => ({ kind: 'ack' as const, v: 1 as const, targetId, taskId: task.id, stage, status: 'SUCCESS' as const, at })
   const advert = {

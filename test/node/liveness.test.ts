@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import type { Connection, Logger } from '@libp2p/interface'
 import { ConnectionLiveness } from '../../src/node/liveness.ts'
 
@@ -68,24 +68,25 @@ test('a connection is first pinged an interval after the monitor saw it', async 
   t.is(typeof fake.conn.rtt, 'number')
 })
 
-test('after a failed ping the next is due at once, not an interval later', async t => {
+/** A monitor whose one connection's first ping, due at 60 s, went unanswered. */
+async function failedOnce (t: ExecutionContext): Promise<{ fake: ReturnType<typeof fakeConnection>, liveness: ConnectionLiveness }> {
   const fake = fakeConnection()
   const liveness = monitor([fake.conn])
   await liveness.check(0)
   fake.answering = false
   await liveness.check(60_000)
   t.is(liveness.failuresOf(fake.conn), 1)
+  return { fake, liveness }
+}
+
+test('after a failed ping the next is due at once, not an interval later', async t => {
+  const { fake, liveness } = await failedOnce(t)
   await liveness.check(61_000)
   t.is(liveness.failuresOf(fake.conn), 2, 'pinged again at the next check')
 })
 
 test('a ping from the peer counts as ours: the next is due an interval after it, and it clears failures', async t => {
-  const fake = fakeConnection()
-  const liveness = monitor([fake.conn])
-  await liveness.check(0)
-  fake.answering = false
-  await liveness.check(60_000)
-  t.is(liveness.failuresOf(fake.conn), 1)
+  const { fake, liveness } = await failedOnce(t)
   liveness.heard(fake.conn, 61_000)
   t.is(liveness.failuresOf(fake.conn), 0, 'the peer is alive')
   fake.answering = true
