@@ -160,10 +160,10 @@ export const EXCHANGE_DEFAULTS = {
    * to send it again while it still has chunks never sent: for ever, so the
    * first copy of every chunk leaves before any second one (a copy that did
    * not leave after all, cancelled or cut off, counts as never sent). With
-   * 15 s, 50 agents on 16 KiB/s links asked the origin again for chunks it
-   * had sent 15 s before (to agents not yet their neighbours' source): 220 s
-   * into the run it had sent 0.71 F but the agents held 0.55 F, while its
-   * link, full at its pace, set the pace of the whole swarm (RESULTS).
+   * 15 s, 50 agents on 16 KiB/s links got chunks from the origin again
+   * before their neighbours had them: 220 s into the run it had sent
+   * 0.71 F but the agents held 0.55 F, while its link, full at its pace,
+   * set the pace of the whole swarm (RESULTS).
    * @default Infinity
    */
   initialSeedHoldMs: Number.POSITIVE_INFINITY,

@@ -7,6 +7,7 @@ test('every frame type survives an encode/decode round trip', t => {
     { type: FrameType.WANT, manifestCid: 'bagaaiera' },
     { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.of(0xf0) },
     { type: FrameType.HAVE_MAP, known: false, bits: new Uint8Array(0) },
+    { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.of(0x0f), origin: true },
     { type: FrameType.HAVE, index: 7 },
     { type: FrameType.REQUEST, index: 0xfffffffe },
     { type: FrameType.CANCEL, index: 3 },
@@ -27,6 +28,8 @@ test('malformed frames are refused with ProtocolError', t => {
     Uint8Array.of(FrameType.WANT),
     Uint8Array.of(FrameType.HAVE_MAP, 2),
     Uint8Array.of(FrameType.HAVE_MAP, 0, 0xff),
+    Uint8Array.of(FrameType.HAVE_MAP, 4, 0xff),
+    Uint8Array.of(FrameType.HAVE_MAP, 7, 0xff),
     Uint8Array.of(FrameType.MANIFEST_REQUEST, 1),
     Uint8Array.of(FrameType.DATA, 0, 0, 0, 1, 0, 0, 0, 0),
     Uint8Array.of(FrameType.WANT, ...new Uint8Array(200).fill(97))
