@@ -509,7 +509,7 @@ export class Fetcher implements ClientSessionHandler {
     }
     return usable.map(p => p.near
       ? p
-      : { id: p.id, inflight: p.inflight, throughput: p.throughput, rttMs: p.rttMs, banned: p.banned, lastResort: p.lastResort, has: (i: number) => mayAsk(i) && p.has(i) })
+      : { id: p.id, inflight: p.inflight, throughput: p.throughput, rttMs: p.rttMs, banned: p.banned, lastResort: p.lastResort, doubtful: p.doubtful, has: (i: number) => mayAsk(i) && p.has(i) })
   }
 
   /** Whether this node is the one to fetch chunk `index` from far peers: no near peer holds it, and none of the active ones ranks before us. */
@@ -637,6 +637,7 @@ export class Fetcher implements ClientSessionHandler {
     const silent = this.#now() - Math.max(state.lastArrival, this.#started) >= this.#limits.requestTimeoutMs
     if (state.penalty < this.#limits.banScore && !silent) return
     state.penalty = 0
+    state.suspendedAt = this.#now()
     state.suspendedUntil = this.#now() + Math.min(this.#limits.maxSuspendMs, this.#limits.suspendMs * 2 ** state.suspensions++)
     this.#ctx.log?.('%s: %s suspended for %d ms - %s', this.manifestCid, state.id, Math.round(state.suspendedUntil - this.#now()), reason.message)
     for (const index of [...state.requested]) this.#dropRequest(state, index)

@@ -33,6 +33,8 @@ export class PeerState implements PeerView {
   suspendedUntil = 0
   /** How often it was suspended; each suspension lasts twice the one before. */
   suspensions = 0
+  /** When it was last suspended (ms, fetch clock). */
+  suspendedAt = -Infinity
   /** Declined a request: not asked for anything until then (ms, fetch clock; see {@link declined}). */
   busyUntil = 0
   /** Requests declined in a row (a delivery ends the run). */
@@ -60,6 +62,11 @@ export class PeerState implements PeerView {
   get inflight (): number { return this.requested.size }
 
   /** Not to be asked now: banned for good, suspended for slowness, or busy (it declined lately). */
+  /** Rested for timing out, and nothing has arrived from it since (see {@link PeerView.doubtful}). */
+  get doubtful (): boolean {
+    return this.suspensions > 0 && this.lastArrival < this.suspendedAt
+  }
+
   get banned (): boolean {
     const now = this.#now()
     return this.bannedForGood || now < this.suspendedUntil || now < this.busyUntil

@@ -29,6 +29,12 @@ export interface PeerView {
    * neighbour can give is better waited for than taken from it again.
    */
   readonly lastResort?: boolean
+  /**
+   * The peer was rested for timing out and has sent nothing since (a link
+   * that went down looks like this for minutes): it does not count as a
+   * holder that keeps the origin from being asked.
+   */
+  readonly doubtful?: boolean
 }
 
 /** A request for one chunk from one outstanding peer. */
@@ -374,10 +380,11 @@ function pickPeer (input: PolicyInput, index: number, exclude: readonly Inflight
   return best
 }
 
-/** Whether a usable peer other than the one at `except` holds chunk `index` (busy or not). */
+/** Whether a usable peer other than the one at `except` holds chunk `index` (busy or not; not a doubtful one). */
 function anotherHolds (peers: readonly PeerView[], index: number, except: number): boolean {
   for (let p = 0; p < peers.length; p++) {
-    if (p !== except && !peers[p]!.banned && peers[p]!.has(index)) return true
+    const peer = peers[p]!
+    if (p !== except && !peer.banned && peer.doubtful !== true && peer.has(index)) return true
   }
   return false
 }

@@ -17,5 +17,5 @@ export function withTypicalThroughput (views: PeerView[]): PeerView[] {
   if (measured.length < TYPICAL_THROUGHPUT_SAMPLES || measured.length === views.length) return views
   measured.sort((a, b) => a - b)
   const typical = measured[measured.length >> 1]!
-  return views.map(v => v.throughput !== undefined ? v : { id: v.id, has: v.has, inflight: v.inflight, rttMs: v.rttMs, banned: v.banned, lastResort: v.lastResort, assumedThroughput: typical })
+  return views.map(v => v.throughput !== undefined ? v : { id: v.id, has: v.has, inflight: v.inflight, rttMs: v.rttMs, banned: v.banned, lastResort: v.lastResort, doubtful: v.doubtful, assumedThroughput: typical })
 }

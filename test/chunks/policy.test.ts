@@ -230,4 +230,7 @@ test('the origin (lastResort) is asked only for chunks no other usable peer hold
   const banned = peer('slow', [0, 1], { banned: true })
   const without = rarestFirst(input([origin, banned], { missing: [0, 1], limits }), 0, fixed)
   t.deepEqual(without.map(r => r.index).sort(), [0, 1], 'a peer that may not be asked does not count')
+  const doubtful = peer('slow', [0, 1], { throughput: 1e3, inflight: 2, doubtful: true })
+  const around = rarestFirst(input([origin, doubtful], { missing: [0, 1], limits }), 0, fixed)
+  t.deepEqual(around.map(r => r.index).sort(), [0, 1], 'nor does one rested for timing out that sent nothing since')
 })
