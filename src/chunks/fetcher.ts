@@ -2,7 +2,7 @@ import { Bitfield } from './bitfield.ts'
 import { PeerState } from './peer-state.ts'
 import { chunkBuffers } from './buffer-pool.ts'
 import { hashId, mix } from './locality.ts'
-import { rarestFirst, type InflightRequest, type PeerView, type PolicyInput, type SelectionPolicy } from './policy.ts'
+import { rarestFirst, viewWith, type InflightRequest, type PeerView, type PolicyInput, type SelectionPolicy } from './policy.ts'
 import { withTypicalThroughput } from './typical-throughput.ts'
 import type { ClientSession, ClientSessionHandler } from './client-session.ts'
 import type { Share } from './share.ts'
@@ -509,7 +509,7 @@ export class Fetcher implements ClientSessionHandler {
     }
     return usable.map(p => p.near
       ? p
-      : { id: p.id, inflight: p.inflight, throughput: p.throughput, rttMs: p.rttMs, banned: p.banned, lastResort: p.lastResort, doubtful: p.doubtful, has: (i: number) => mayAsk(i) && p.has(i) })
+      : viewWith(p, { has: (i: number) => mayAsk(i) && p.has(i) }))
   }
 
   /** Whether this node is the one to fetch chunk `index` from far peers: no near peer holds it, and none of the active ones ranks before us. */

@@ -61,12 +61,12 @@ export class PeerState implements PeerView {
 
   get inflight (): number { return this.requested.size }
 
-  /** Not to be asked now: banned for good, suspended for slowness, or busy (it declined lately). */
   /** Rested for timing out, and nothing has arrived from it since (see {@link PeerView.doubtful}). */
   get doubtful (): boolean {
     return this.suspensions > 0 && this.lastArrival < this.suspendedAt
   }
 
+  /** Not to be asked now: banned for good, suspended for slowness, or busy (it declined lately). */
   get banned (): boolean {
     const now = this.#now()
     return this.bannedForGood || now < this.suspendedUntil || now < this.busyUntil

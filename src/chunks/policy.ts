@@ -37,6 +37,17 @@ export interface PeerView {
   readonly doubtful?: boolean
 }
 
+/**
+ * A copy of `view` with `change` applied: what a driver shows the policy of
+ * a peer it knows more about (the chunks it may ask a far peer for, a
+ * throughput to assume). Every field is copied here, once, so a view that
+ * changes one of them loses none of the others.
+ */
+export function viewWith (view: PeerView, change: Partial<PeerView>): PeerView {
+  const { id, has, inflight, throughput, assumedThroughput, rttMs, banned, lastResort, doubtful } = view
+  return { id, has, inflight, throughput, assumedThroughput, rttMs, banned, lastResort, doubtful, ...change }
+}
+
 /** A request for one chunk from one outstanding peer. */
 export interface InflightRequest {
   readonly peer: string

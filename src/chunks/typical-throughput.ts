@@ -1,4 +1,4 @@
-import type { PeerView } from './policy.ts'
+import { viewWith, type PeerView } from './policy.ts'
 
 /** Measured peers needed before unmeasured ones are shown at their median throughput. */
 const TYPICAL_THROUGHPUT_SAMPLES = 3
@@ -17,5 +17,5 @@ export function withTypicalThroughput (views: PeerView[]): PeerView[] {
   if (measured.length < TYPICAL_THROUGHPUT_SAMPLES || measured.length === views.length) return views
   measured.sort((a, b) => a - b)
   const typical = measured[measured.length >> 1]!
-  return views.map(v => v.throughput !== undefined ? v : { id: v.id, has: v.has, inflight: v.inflight, rttMs: v.rttMs, banned: v.banned, lastResort: v.lastResort, doubtful: v.doubtful, assumedThroughput: typical })
+  return views.map(v => v.throughput !== undefined ? v : viewWith(v, { assumedThroughput: typical }))
 }

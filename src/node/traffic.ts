@@ -32,8 +32,9 @@ export class TrafficCounter {
   /** libp2p's `metrics` option: counts sends, and ignores libp2p's own metrics. */
   metrics (): Metrics {
     return {
-      trackMultiaddrConnection: (maConn: MultiaddrConnection) => { this.#wrap(maConn, () => WIRE) },
-      trackProtocolStream: (stream: Stream) => { this.#wrap(stream, () => stream.protocol ?? '(unknown)') },
+      trackMultiaddrConnection: (maConn: MultiaddrConnection) => { this.#wrap(maConn, WIRE) },
+      // libp2p calls this once the protocol is negotiated: `protocol` is set and stays.
+      trackProtocolStream: (stream: Stream) => { this.#wrap(stream, stream.protocol ?? '(unknown)') },
       registerMetric: ignored,
       registerMetricGroup: ignored,
       registerCounter: ignored,
@@ -47,10 +48,9 @@ export class TrafficCounter {
     } as unknown as Metrics
   }
 
-  #wrap (target: Pick<Stream, 'send'>, key: () => string): void {
+  #wrap (target: Pick<Stream, 'send'>, name: string): void {
     const send = target.send.bind(target)
     target.send = (data: Uint8Array | Uint8ArrayList) => {
-      const name = key()
       this.#sent.set(name, (this.#sent.get(name) ?? 0) + data.byteLength)
       return send(data)
     }
