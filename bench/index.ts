@@ -167,14 +167,15 @@ function program (): Command {
     .option('--chunk-avg <size>', 'average chunk size of the manager (`pollen manager --chunk-avg`; default 256KiB)', arg(positiveBytes))
     .option('--pace <share>', 'every peer also caps its own upload (`--upload-limit`) at this share of its link rate, e.g. 92%, so its data waits in the process instead of in the kernel and the shaper (default: not)', arg(parseShare))
     .option('--rto-min <ms>', 'every host\'s least TCP retransmission timeout (net.ipv4.tcp_rto_min_us; default: the kernel\'s 200 ms), for slow links', positiveInt)
+    .option('--congestion-control <name>', 'every host\'s TCP congestion control (net.ipv4.tcp_congestion_control, e.g. bbr; default: the kernel\'s)')
     .addOption(new Option('--notsent-lowat <size>', 'every host\'s net.ipv4.tcp_notsent_lowat: a socket takes no more data while this much is unsent, so senders feel their link\'s pace (0: the kernel\'s default, no limit)').argParser(arg(parseBytes)).default(16 * 1024, '16KiB'))
     .option('--connection-target <k>', 'peers each agent dials until it has that many (`pollen agent --connection-target`; default 16); the bench waits for that many before the task', positiveInt)
     .option('--queue <ms>', 'how long a packet may wait in a shaped host uplink before it is dropped (tbf latency; lan topology)', positiveInt, 200)
     .exitOverride()
-    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number, launch: 'compiled' | 'source', launchConcurrency: number, chunkAvg?: number, pace?: number, notsentLowat: number, queue: number, connectionTarget?: number, rtoMin?: number }) => {
+    .action(async (o: { agents: number, size: number, up: number, originUp?: number, timeout: number, json: boolean, plot?: string, out: string, http: boolean, topology: 'lan' | 'sites', sites: number, wan: number, lanRate?: number, launch: 'compiled' | 'source', launchConcurrency: number, chunkAvg?: number, pace?: number, notsentLowat: number, queue: number, connectionTarget?: number, rtoMin?: number, congestionControl?: string }) => {
       await (await import('./netns.ts')).runNetnsBench({
         agents: o.agents, size: o.size, up: o.up, originUp: o.originUp ?? o.up, timeoutMs: o.timeout * 1000, json: o.json, plot: o.plot, out: o.out, noHttp: !o.http,
-        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate, launch: o.launch, launchConcurrency: o.launchConcurrency, chunkAvg: o.chunkAvg, pace: o.pace, notsentLowat: o.notsentLowat, queueMs: o.queue, connectionTarget: o.connectionTarget, rtoMinMs: o.rtoMin
+        topology: o.topology, sites: o.sites, wan: o.wan, lanRate: o.lanRate, launch: o.launch, launchConcurrency: o.launchConcurrency, chunkAvg: o.chunkAvg, pace: o.pace, notsentLowat: o.notsentLowat, queueMs: o.queue, connectionTarget: o.connectionTarget, rtoMinMs: o.rtoMin, congestionControl: o.congestionControl
       })
     })
   cli.command('simulate')

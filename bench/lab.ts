@@ -365,6 +365,15 @@ export async function setRtoMin (host: LabHost, ms: number): Promise<void> {
   await inNs(host.ns, 'sysctl', '-qw', `net.ipv4.tcp_rto_min_us=${Math.round(ms * 1000)}`)
 }
 
+/**
+ * Set the TCP congestion control of a host (`net.ipv4.tcp_congestion_control`,
+ * its own namespace), e.g. `bbr`, which paces every connection at the rate
+ * it measured instead of sending a window at once.
+ */
+export async function setCongestionControl (host: LabHost, name: string): Promise<void> {
+  await inNs(host.ns, 'sysctl', '-qw', `net.ipv4.tcp_congestion_control=${name}`)
+}
+
 /** Distinct remote addresses `host` has an established TCP connection with on `port` (either end). */
 export async function peersOf (host: LabHost, port: number): Promise<number> {
   const { stdout } = await run('ip', ['netns', 'exec', host.ns, 'ss', '-Htn', 'state', 'established'])

@@ -21,7 +21,7 @@ import { formatBytes, type TargetRecord } from '../src/core/index.ts'
 import { initSwarm } from '../src/node/index.ts'
 import { onCleanup, seededBytes, tempRoot } from './common.ts'
 import { buildCompiledCli } from './compiled.ts'
-import { DEFAULT_QUEUE_MS, createLab, createSitesLab, labUnavailable, limitUnsent, peersOf, setQueue, setRtoMin, shaperCounts, type Lab, type LabHost, type SitesLab } from './lab.ts'
+import { DEFAULT_QUEUE_MS, createLab, createSitesLab, labUnavailable, limitUnsent, peersOf, setCongestionControl, setQueue, setRtoMin, shaperCounts, type Lab, type LabHost, type SitesLab } from './lab.ts'
 import { formatRate, lowerBoundSeconds, note, percentile, printResult, round } from './report.ts'
 import { systemFigures, writeRunFiles, type RunRecord, type SystemFigures } from './results.ts'
 import { BENCH_TASK, systemLine, until, writeBenchPackage, type HarnessOptions } from './harness.ts'
@@ -79,6 +79,8 @@ export interface NetnsOptions extends HarnessOptions {
   readonly queueMs?: number
   /** Least TCP retransmission timeout of every host in ms (`setRtoMin`); undefined: the kernel's 200 ms. */
   readonly rtoMinMs?: number
+  /** TCP congestion control of every host (`setCongestionControl`); undefined: the kernel's default. */
+  readonly congestionControl?: string
 }
 
 /** The lab of one run and where its hosts are. */
@@ -108,6 +110,7 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
     const data = seededBytes(o.size, 7)
     if (o.notsentLowat != null && o.notsentLowat > 0) for (const host of setup.lab.hosts) await limitUnsent(host, o.notsentLowat)
     if (o.rtoMinMs != null) for (const host of setup.lab.hosts) await setRtoMin(host, o.rtoMinMs)
+    if (o.congestionControl != null) for (const host of setup.lab.hosts) await setCongestionControl(host, o.congestionControl)
     if (o.queueMs != null && o.queueMs !== DEFAULT_QUEUE_MS && o.topology !== 'sites') {
       await setQueue(setup.manager, o.originUp, o.queueMs)
       for (const host of setup.agents) await setQueue(host, o.up, o.queueMs)
@@ -142,6 +145,7 @@ export async function runNetnsBench (o: NetnsOptions): Promise<void> {
       connectionTarget: o.connectionTarget ?? NODE_DEFAULTS.connectionTarget,
       notsentLowatBytes: o.notsentLowat ?? 0,
       rtoMinMs: o.rtoMinMs ?? null,
+      congestionControl: o.congestionControl ?? null,
       queueMs: o.topology === 'sites' ? DEFAULT_QUEUE_MS : o.queueMs ?? DEFAULT_QUEUE_MS,
       launchSeconds: round(pollen.launchSeconds),
       discoverySeconds: round(pollen.discoverySeconds),

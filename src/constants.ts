@@ -173,6 +173,22 @@ export const EXCHANGE_DEFAULTS = {
    * take it from the peers that hold it. @default 5_000
    */
   repeatSeedHoldMs: 5_000,
+  /**
+   * Fetchers the origin of a package serves at once; the others are told
+   * they are choked (their HAVE_MAP says so) and take turns (see
+   * `Unchoker`). Few, so few TCP connections carry the origin's data at
+   * once and their windows fit a slow link's queue (Infinity: everyone at
+   * once). @default 4
+   */
+  originUnchokeSlots: 4,
+  /** Chunks the origin sends a fetcher in one turn before the longest-waiting fetcher takes its place. @default 4 */
+  originTurnChunks: 4,
+  /**
+   * A served fetcher that asks the origin for nothing this long gives its
+   * place up (it finds what it misses at its neighbours). Longer than an
+   * unchoke's round trip over a slow link's queue. @default 5_000
+   */
+  originTurnIdleMs: 5_000,
   /** A session whose opener sends no WANT frame within this long is closed. @default 10_000 */
   firstFrameTimeoutMs: 10_000
 }

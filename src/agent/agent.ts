@@ -160,7 +160,7 @@ class PollenAgent implements Agent {
       const proof = enrollmentProof(this.#opts.enrollmentToken, node.peerId.toString(), state.data.id)
       await state.update(data => ({ ...data, enrollment: proof }))
     }
-    const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond })
+    const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond, wireSent: listener => node.onWireSent(listener) })
     await exchange.start()
     const gossip = createGossip(node.libp2p.services.pubsub, {
       swarm: swarm.name,

@@ -3,9 +3,17 @@ import type { FrameStream } from './frame-stream.ts'
 import { ProtocolError } from '../core/index.ts'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
+/** What a HAVE_MAP says (see `Frame`). */
+export interface HaveMap {
+  readonly known: boolean
+  readonly bits: Uint8Array
+  readonly origin: boolean
+  readonly choked: boolean
+}
+
 /** Callbacks through which a client session reports what its server says. */
 export interface ClientSessionHandler {
-  onHaveMap (peer: string, known: boolean, bits: Uint8Array, origin: boolean): void
+  onHaveMap (peer: string, map: HaveMap): void
   onHave (peer: string, index: number): void
   /** One DATA piece: `data` holds bytes `offset…` of chunk `index`. */
   onData (peer: string, index: number, offset: number, data: Uint8Array | Uint8ArrayList): void
@@ -63,7 +71,7 @@ export class ClientSession {
 
   #dispatch (frame: Frame, handler: ClientSessionHandler): void {
     switch (frame.type) {
-      case FrameType.HAVE_MAP: handler.onHaveMap(this.peer, frame.known, frame.bits, frame.origin === true); break
+      case FrameType.HAVE_MAP: handler.onHaveMap(this.peer, { known: frame.known, bits: frame.bits, origin: frame.origin === true, choked: frame.choked === true }); break
       case FrameType.HAVE: handler.onHave(this.peer, frame.index); break
       case FrameType.DATA: handler.onData(this.peer, frame.index, frame.offset, frame.data); break
       case FrameType.REJECT: handler.onReject(this.peer, frame.index); break

@@ -12,6 +12,19 @@ import { Semaphore } from './semaphore.ts'
 import { UploadBacklog } from './backlog.ts'
 import { isOnLink, localNetworks } from './locality.ts'
 import { ServerSession, type ServerContext } from './server.ts'
+import { Unchoker } from './unchoke.ts'
+
+/**
+ * Headers of one packet on an Ethernet link (Ethernet 14, IPv4 20, TCP 20
+ * with timestamps 12) and the payload of a full one (MSS 1448): what a
+ * link's rate is spent on beside the bytes written. Writes are not
+ * coalesced (no Nagle), so a write is at least one packet.
+ */
+const PACKET_HEADER_BYTES = 66
+const SEGMENT_PAYLOAD_BYTES = 1448
+
+/** How often the origin looks for served fetchers that went idle (see `Unchoker`). */
+const UNCHOKE_CHECK_MS = 1_000
 import { Share } from './share.ts'
 import type { ChunkStore } from './store.ts'
 
@@ -22,6 +35,15 @@ export interface ChunkExchangeOptions extends Partial<typeof EXCHANGE_DEFAULTS> 
   readonly fetch?: Partial<typeof FETCH_DEFAULTS>
   /** How long a peer that sent bad data stays refused. @default 1 hour */
   readonly badPeerMs?: number
+  /**
+   * Subscribe to the size of every write the node makes to its connections
+   * (all protocols and framing; `SwarmNode.onWireSent`), returning the
+   * unsubscribe function. Under an upload limit, what the limit did not
+   * count already (gossip, pings, reports, HAVEs, framing) is charged to
+   * it, so chunk data leaves room for the rest of the node's traffic and
+   * the limit holds for everything the node sends.
+   */
+  readonly wireSent?: (listener: (bytes: number) => void) => () => void
 }
 
 /** Counters of one exchange. */
@@ -72,6 +94,11 @@ class Exchange implements ChunkExchange {
   readonly #manifestBacklog: UploadBacklog
   #uploadedBytes = 0
   #running = false
+  readonly #wireSent: ChunkExchangeOptions['wireSent']
+  #unsubscribeWire: (() => void) | undefined
+  /** Bytes written to the node's connections since start, and the bucket's count at start (see `wireSent`). */
+  #wireBytes = 0
+  #takenAtStart = 0
 
   constructor (libp2p: Libp2p, options: ChunkExchangeOptions) {
     this.#libp2p = libp2p
@@ -79,6 +106,7 @@ class Exchange implements ChunkExchange {
     this.#opts = withDefaults(EXCHANGE_DEFAULTS, options)
     this.#fetchDefaults = options.fetch ?? {}
     this.#badPeerMs = options.badPeerMs ?? 3_600_000
+    this.#wireSent = options.wireSent
     this.#bucket = createTokenBucket({ bytesPerSecond: this.#opts.uploadBytesPerSecond })
     this.#uploadSlots = new Semaphore(this.#opts.maxConcurrentUploads)
     const rate = this.#opts.uploadBytesPerSecond
@@ -91,6 +119,11 @@ class Exchange implements ChunkExchange {
   async start (): Promise<void> {
     if (this.#running) return
     this.#running = true
+    if (this.#wireSent !== undefined && Number.isFinite(this.#bucket.bytesPerSecond)) {
+      this.#wireBytes = 0
+      this.#takenAtStart = this.#bucket.taken
+      this.#unsubscribeWire = this.#wireSent(bytes => { this.#chargeWire(bytes) })
+    }
     await this.#libp2p.handle(this.#opts.protocol, (stream, connection) => { void this.#serve(stream, connection) }, {
       maxInboundStreams: this.#opts.maxInboundSessionsPerConnection,
       maxOutboundStreams: this.#opts.maxInboundSessionsPerConnection
@@ -101,9 +134,12 @@ class Exchange implements ChunkExchange {
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
+    this.#unsubscribeWire?.()
+    this.#unsubscribeWire = undefined
     this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
     await this.#libp2p.unhandle(this.#opts.protocol)
     for (const session of this.#sessions) session.abort(new Error('exchange stopped'))
+    for (const share of this.#shares.values()) share.unchoker?.stop()
     this.#sessions.clear()
   }
 
@@ -127,6 +163,7 @@ class Exchange implements ChunkExchange {
       share.origin = true
       share.initialSeedHoldMs = this.#opts.initialSeedHoldMs
       share.repeatSeedHoldMs = this.#opts.repeatSeedHoldMs
+      share.unchoker ??= this.#unchoker()
     }
     if (share.manifest !== undefined) return
     const manifest = await this.#store.getManifest(manifestCid)
@@ -165,6 +202,22 @@ class Exchange implements ChunkExchange {
     } finally {
       this.#sessions.delete(frames)
     }
+  }
+
+  /**
+   * Charge the upload limit with what the node wrote beyond what the limit
+   * counted (chunk pieces and manifests are counted before they are
+   * written), plus the headers of the packets that carry the write.
+   */
+  #chargeWire (bytes: number): void {
+    this.#wireBytes += bytes + PACKET_HEADER_BYTES * Math.ceil(bytes / SEGMENT_PAYLOAD_BYTES)
+    const uncounted = this.#wireBytes - (this.#bucket.taken - this.#takenAtStart)
+    if (uncounted > 0) this.#bucket.charge(uncounted)
+  }
+
+  #unchoker (): Unchoker | undefined {
+    const { originUnchokeSlots: slots, originTurnChunks: turnChunks, originTurnIdleMs: idleMs } = this.#opts
+    return Number.isFinite(slots) ? new Unchoker({ slots, turnChunks, idleMs, checkMs: UNCHOKE_CHECK_MS }) : undefined
   }
 
   #serverContext (peer: string): ServerContext {

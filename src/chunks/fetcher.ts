@@ -4,7 +4,7 @@ import { chunkBuffers } from './buffer-pool.ts'
 import { hashId, mix } from './locality.ts'
 import { rarestFirst, viewWith, type InflightRequest, type PeerView, type PolicyInput, type SelectionPolicy } from './policy.ts'
 import { withTypicalThroughput } from './typical-throughput.ts'
-import type { ClientSession, ClientSessionHandler } from './client-session.ts'
+import type { ClientSession, ClientSessionHandler, HaveMap } from './client-session.ts'
 import type { Share } from './share.ts'
 import type { ChunkStore } from './store.ts'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -207,18 +207,21 @@ export class Fetcher implements ClientSessionHandler {
 
   // --- ClientSessionHandler -------------------------------------------------
 
-  onHaveMap (peer: string, known: boolean, bits: Uint8Array, origin = false): void {
+  onHaveMap (peer: string, map: HaveMap): void {
     const state = this.#peer(peer)
-    state.knowsManifest = known
-    state.lastResort = origin
-    if (!known) return
+    state.knowsManifest = map.known
+    state.lastResort = map.origin
+    // Requests that crossed the choke were declined: a peer that lets us ask again is not busy.
+    if (state.choked && !map.choked) state.busyUntil = 0
+    state.choked = map.choked
+    if (!map.known) return
     state.lastHeard = this.#now()
     if (this.#ctx.share.manifest === undefined) {
-      state.pendingBits = Uint8Array.from(bits)
+      state.pendingBits = Uint8Array.from(map.bits)
       this.#askForManifest()
       return
     }
-    this.#applyBits(state, bits)
+    this.#applyBits(state, map.bits)
   }
 
   onHave (peer: string, index: number): void {
@@ -336,7 +339,7 @@ export class Fetcher implements ClientSessionHandler {
    */
   #askForManifest (notFrom?: string): void {
     if (this.#ctx.share.manifest !== undefined || this.#manifestAskedFrom !== undefined) return
-    const knowing = [...this.#peers.values()].filter(p => p.knowsManifest && p.session !== undefined && !p.banned)
+    const knowing = [...this.#peers.values()].filter(p => p.knowsManifest && p.session !== undefined && !p.resting)
     const others = knowing.filter(p => p.id !== notFrom)
     const notOrigin = others.filter(p => !p.lastResort)
     const candidates = notOrigin.length > 0 ? notOrigin : others.length > 0 ? others : knowing
@@ -550,8 +553,9 @@ export class Fetcher implements ClientSessionHandler {
     const live = peers.filter(p => p.session !== undefined)
     const askable = live.filter(p => !p.banned)
     const waiting = missing.filter(i => !this.#inflight.has(i) && askable.some(p => p.remoteHave?.has(i) === true)).length
-    log('%s: %d missing (%d held by a peer we may ask, not asked), %d in flight, %d storing; %d sessions, %d suspended, %d busy, %d banned', this.manifestCid, missing.length, waiting,
-      this.#inflight.size, this.#storing.size, live.length, live.filter(p => p.suspendedUntil > now).length, live.filter(p => p.busyUntil > now).length, peers.filter(p => p.bannedForGood).length)
+    log('%s: %d missing (%d held by a peer we may ask, not asked), %d in flight, %d storing; %d sessions, %d suspended, %d busy, %d choking us, %d banned', this.manifestCid, missing.length, waiting,
+      this.#inflight.size, this.#storing.size, live.length, live.filter(p => p.suspendedUntil > now).length, live.filter(p => p.busyUntil > now).length, live.filter(p => p.choked).length,
+      peers.filter(p => p.bannedForGood).length)
     for (const index of missing.slice(0, missing.length <= 4 ? 4 : 0)) {
       const holders = live.filter(p => p.remoteHave?.has(index) === true).map(p => `${p.id.slice(-6)}${p.rejected.has(index) ? '(rejected)' : ''}${p.suspendedUntil > now ? '(suspended)' : ''}`)
       log('%s: chunk %d held by %d: %s; in flight from %o', this.manifestCid, index, holders.length, holders.join(' '), this.#inflight.get(index)?.map(r => r.peer.slice(-6)) ?? [])

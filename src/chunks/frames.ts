@@ -29,8 +29,12 @@ export const FrameType = {
 
 export type Frame =
   | { type: typeof FrameType.WANT, manifestCid: string }
-  /** `origin`: the sender is the package's origin (see `PeerView.lastResort`). */
-  | { type: typeof FrameType.HAVE_MAP, known: boolean, bits: Uint8Array, origin?: boolean }
+  /**
+   * `origin`: the sender is the package's origin (see `PeerView.lastResort`).
+   * `choked`: it serves this fetcher no chunks for now (see `Unchoker`); a
+   * later HAVE_MAP without the flag lets it ask again.
+   */
+  | { type: typeof FrameType.HAVE_MAP, known: boolean, bits: Uint8Array, origin?: boolean, choked?: boolean }
   | { type: typeof FrameType.HAVE, index: number }
   | { type: typeof FrameType.REQUEST, index: number }
   | { type: typeof FrameType.CANCEL, index: number }
@@ -46,7 +50,7 @@ const MAX_CID_CHARS = 128
 export function encodeFrame (frame: Frame): Uint8Array {
   switch (frame.type) {
     case FrameType.WANT: return withType(frame.type, new TextEncoder().encode(frame.manifestCid))
-    case FrameType.HAVE_MAP: return withType(frame.type, concat(Uint8Array.of((frame.known ? HAVE_MAP_KNOWN : 0) | (frame.known && frame.origin === true ? HAVE_MAP_ORIGIN : 0)), frame.bits))
+    case FrameType.HAVE_MAP: return withType(frame.type, concat(Uint8Array.of(haveMapFlags(frame)), frame.bits))
     case FrameType.MANIFEST_DATA: return withType(frame.type, frame.data)
     case FrameType.MANIFEST_REQUEST: return Uint8Array.of(frame.type)
     case FrameType.DATA: return concat(encodeDataHeader(frame.index, frame.offset), frame.data.subarray())
@@ -106,16 +110,33 @@ function decodeData (body: Uint8Array): Frame {
   return { type: FrameType.DATA, index: view.getUint32(0), offset: view.getUint32(4), data: body.subarray(8) }
 }
 
-/** HAVE_MAP flag bits: the manifest is known (bits follow); the sender is the package's origin. */
+/**
+ * HAVE_MAP flag bits: the manifest is known (bits follow); the sender is the
+ * package's origin; the sender serves this fetcher nothing for now. The last
+ * two need the first.
+ */
 const HAVE_MAP_KNOWN = 1
 const HAVE_MAP_ORIGIN = 2
+const HAVE_MAP_CHOKED = 4
+
+function haveMapFlags (frame: { known: boolean, origin?: boolean, choked?: boolean }): number {
+  if (!frame.known) return 0
+  return HAVE_MAP_KNOWN | (frame.origin === true ? HAVE_MAP_ORIGIN : 0) | (frame.choked === true ? HAVE_MAP_CHOKED : 0)
+}
 
 function decodeHaveMap (body: Uint8Array): Frame {
   const flag = body[0]
-  if (flag !== 0 && flag !== HAVE_MAP_KNOWN && flag !== (HAVE_MAP_KNOWN | HAVE_MAP_ORIGIN)) throw new ProtocolError('malformed HAVE_MAP frame')
+  if (flag === undefined || flag > (HAVE_MAP_KNOWN | HAVE_MAP_ORIGIN | HAVE_MAP_CHOKED) || (flag !== 0 && (flag & HAVE_MAP_KNOWN) === 0)) {
+    throw new ProtocolError('malformed HAVE_MAP frame')
+  }
   if (flag === 0 && body.byteLength !== 1) throw new ProtocolError('HAVE_MAP for an unknown manifest has bits')
-  const known = flag !== 0
-  return { type: FrameType.HAVE_MAP, known, bits: body.subarray(1), ...(flag === (HAVE_MAP_KNOWN | HAVE_MAP_ORIGIN) ? { origin: true } : {}) }
+  return {
+    type: FrameType.HAVE_MAP,
+    known: flag !== 0,
+    bits: body.subarray(1),
+    ...((flag & HAVE_MAP_ORIGIN) !== 0 ? { origin: true } : {}),
+    ...((flag & HAVE_MAP_CHOKED) !== 0 ? { choked: true } : {})
+  }
 }
 
 function encodeIndexFrame (type: number, index: number): Uint8Array {

@@ -44,6 +44,8 @@ export class PeerState implements PeerView {
   near = true
   /** The package's origin, by its HAVE_MAP: asked only for chunks no other peer holds (see {@link PeerView.lastResort}). */
   lastResort = false
+  /** It serves us no chunks for now (its HAVE_MAP said so; see `Unchoker`): only its manifest may be asked for. */
+  choked = false
   /** When it last announced a chunk or its have-map (ms, fetch clock): a near peer silent for long is not waited for. */
   lastHeard = -Infinity
   /** Hash of the id, for the designation of far chunks. */
@@ -66,8 +68,13 @@ export class PeerState implements PeerView {
     return this.suspensions > 0 && this.lastArrival < this.suspendedAt
   }
 
-  /** Not to be asked now: banned for good, suspended for slowness, or busy (it declined lately). */
+  /** Not to be asked for chunks now: choked, or {@link resting}. */
   get banned (): boolean {
+    return this.choked || this.resting
+  }
+
+  /** Not to be asked for anything now, the manifest included: banned for good, suspended for slowness, or busy (it declined lately). */
+  get resting (): boolean {
     const now = this.#now()
     return this.bannedForGood || now < this.suspendedUntil || now < this.busyUntil
   }

@@ -17,7 +17,12 @@ export interface TokenBucket {
   readonly burstBytes: number
   /** Wait until `bytes` may be sent. Resolves at once when unlimited. */
   take (bytes: number, signal?: AbortSignal): Promise<void>
-  /** Bytes taken so far. */
+  /**
+   * Count `bytes` that went out without waiting (the node's other traffic):
+   * the bucket goes into debt, and what is taken next waits for it.
+   */
+  charge (bytes: number): void
+  /** Bytes taken and charged so far. */
   readonly taken: number
 }
 
@@ -54,6 +59,12 @@ export function createTokenBucket (options: TokenBucketOptions): TokenBucket {
     bytesPerSecond: rate,
     burstBytes: Number.isFinite(rate) ? burst : Infinity,
     get taken () { return taken },
+    charge (bytes) {
+      taken += bytes
+      if (!Number.isFinite(rate)) return
+      refill()
+      tokens -= bytes
+    },
     async take (bytes, signal) {
       if (!Number.isFinite(rate)) { taken += bytes; return }
       const turn = queue.then(async () => { await takeNow(bytes, signal) })

@@ -1,6 +1,7 @@
 import { FrameType, type Frame } from './frames.ts'
 import type { FrameStream } from './frame-stream.ts'
 import type { Share, ShareListener } from './share.ts'
+import type { Chokeable } from './unchoke.ts'
 import type { ChunkStore } from './store.ts'
 import type { TokenBucket } from './rate-limiter.ts'
 import type { Semaphore } from './semaphore.ts'
@@ -37,7 +38,7 @@ export interface ServerContext {
  * chunks of one package, one chunk at a time, and keeps the peer's view of
  * what we have up to date.
  */
-export class ServerSession implements ShareListener {
+export class ServerSession implements ShareListener, Chokeable {
   readonly #frames: FrameStream
   readonly #share: Share
   readonly #ctx: ServerContext
@@ -48,6 +49,8 @@ export class ServerSession implements ShareListener {
   #prefetch: { index: number, bytes: Promise<Uint8Array> } | undefined
   readonly #abort = new AbortController()
   #pumping = false
+  /** The origin serves this fetcher no chunks for now (see `Unchoker`). */
+  #choked = false
 
   constructor (frames: FrameStream, share: Share, ctx: ServerContext) {
     this.#frames = frames
@@ -58,11 +61,13 @@ export class ServerSession implements ShareListener {
   /** Send our have-map, then serve until the peer closes or misbehaves. */
   async run (incoming: AsyncGenerator<Frame>): Promise<void> {
     this.#share.listeners.add(this)
+    this.#choked = this.#share.unchoker?.join(this) === true
     try {
       await this.#sendHaveMap()
       for await (const frame of incoming) this.#handle(frame)
     } finally {
       this.#share.listeners.delete(this)
+      this.#share.unchoker?.leave(this)
       this.#abort.abort()
       for (const index of this.#queue) {
         this.#ctx.backlog.give(this.#sizeOf(index))
@@ -70,6 +75,15 @@ export class ServerSession implements ShareListener {
       }
       this.#queue.clear()
     }
+  }
+
+  get busy (): boolean {
+    return this.#queue.size > 0 || this.#sending !== undefined
+  }
+
+  setChoked (choked: boolean): void {
+    this.#choked = choked
+    this.#sendHaveMap().catch(err => { this.#frames.abort(err) })
   }
 
   onManifest (): void {
@@ -97,13 +111,14 @@ export class ServerSession implements ShareListener {
     if (have === undefined || index >= have.length) throw new ProtocolError(`request for chunk ${index} out of range`)
     if (this.#queue.has(index)) return // asked twice: it is queued once, and holds one place in the backlog
     const size = this.#sizeOf(index)
-    if (!have.has(index) || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || this.#ctx.backlog.refuses(size) ||
+    if (!have.has(index) || this.#choked || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || this.#ctx.backlog.refuses(size) ||
         !this.#share.admit(index, performance.now())) {
       this.#reject(index)
       return
     }
     this.#ctx.backlog.take(size)
     this.#queue.add(index)
+    this.#share.unchoker?.asked(this)
     if (!this.#pumping) this.#pump().catch(err => { this.#frames.abort(err) })
   }
 
@@ -145,6 +160,7 @@ export class ServerSession implements ShareListener {
     }
     this.#share.uploadedBytes += sent
     this.#ctx.onUploaded(sent)
+    if (sent === data.byteLength) this.#share.unchoker?.sent(this)
   }
 
   async #read (index: number): Promise<Uint8Array> {
@@ -180,10 +196,11 @@ export class ServerSession implements ShareListener {
   }
 
   async #sendHaveMap (): Promise<void> {
-    const have = this.#share.have
+    // A fetcher served in turns is shown what the origin is about to give out (Share.offer).
+    const have = this.#share.unchoker === undefined || this.#choked ? this.#share.have : this.#share.offer()
     const frame: Frame = have === undefined
       ? { type: FrameType.HAVE_MAP, known: false, bits: new Uint8Array(0) }
-      : { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.from(have.bytes), origin: this.#share.origin }
+      : { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.from(have.bytes), origin: this.#share.origin, choked: this.#choked }
     await this.#frames.send(frame, this.#abort.signal)
   }
 

@@ -1,5 +1,6 @@
 import { Bitfield } from './bitfield.ts'
 import type { Manifest } from '../core/index.ts'
+import type { Unchoker } from './unchoke.ts'
 
 /** Something that wants to hear when a share learns its manifest or gains a chunk. */
 export interface ShareListener {
@@ -32,6 +33,8 @@ export class Share {
    * they see holds (`PeerView.lastResort`).
    */
   origin = false
+  /** The origin's turns among its fetchers (see {@link Unchoker}); undefined: every fetcher is served. */
+  unchoker: Unchoker | undefined
   /**
    * Initial-seeding mode, once every chunk has left: a chunk sent within
    * `repeatSeedHoldMs` is declined, so a requester takes it from the peers
@@ -61,6 +64,21 @@ export class Share {
     this.#sentBefore = new Float64Array(manifest.chunks.length).fill(-Infinity)
     this.#neverSent = manifest.chunks.length
     for (const listener of this.listeners) listener.onManifest(this)
+  }
+
+  /**
+   * What to show a fetcher whose turn it is (see `Unchoker`): during the
+   * initial seeding's first pass only the chunks held and never sent, so
+   * it asks for a chunk nobody has rather than one already given out, which
+   * would be declined; after it, or outside initial seeding, all held.
+   */
+  offer (): Bitfield | undefined {
+    const have = this.#have
+    const lastSent = this.#lastSent
+    if (have === undefined || lastSent === undefined || this.#neverSent === 0 || this.initialSeedHoldMs <= 0) return have
+    const offer = new Bitfield(have.length)
+    for (let i = 0; i < have.length; i++) if (lastSent[i] === -Infinity && have.has(i)) offer.set(i)
+    return offer
   }
 
   /** Whether to send chunk `index` now (see {@link initialSeedHoldMs}, {@link repeatSeedHoldMs}); records the upload when admitted. */

@@ -22,6 +22,8 @@ export interface CliPeerOptions {
   readonly fetch?: ChunkExchangeOptions['fetch']
   /** Chunks accepted for upload and not yet sent, over all peers. @default EXCHANGE_DEFAULTS.maxQueuedUploads */
   readonly maxQueuedUploads?: number
+  /** Any other exchange option (tests use it to try a rule at small scale). */
+  readonly exchange?: Partial<Omit<ChunkExchangeOptions, 'store'>>
   /** Serve from a view of the store (tests use it to play a peer that corrupts what it sends). */
   readonly wrapStore?: (store: ChunkStore) => ChunkStore
 }
@@ -38,8 +40,10 @@ export async function startCliPeer (options: CliPeerOptions): Promise<CliPeer> {
   const store = createChunkStore({ dir: chunksDir })
   await store.start()
   const exchange = createChunkExchange(node.libp2p, {
+    ...options.exchange,
     store: options.wrapStore?.(store) ?? store,
     uploadBytesPerSecond: options.uploadBytesPerSecond,
+    wireSent: listener => node.onWireSent(listener),
     maxQueuedUploads: options.maxQueuedUploads,
     fetch: options.fetch
   })

@@ -95,6 +95,8 @@ export interface SwarmNode {
   isDenied(peer: PeerId | string): boolean
   /** Bytes this node has sent, by protocol, and on the wire in all (see {@link TrafficCounter}). */
   traffic(): TrafficSnapshot
+  /** Call `listener` with the size of every write to any connection; returns the unsubscribe function. */
+  onWireSent(listener: (bytes: number) => void): () => void
 }
 
 const RESERVED_SERVICES = new Set(['identify', 'ping', 'pubsub'])
@@ -222,6 +224,10 @@ class Swarm implements SwarmNode {
 
   traffic (): TrafficSnapshot {
     return this.#traffic.snapshot()
+  }
+
+  onWireSent (listener: (bytes: number) => void): () => void {
+    return this.#traffic.onWire(listener)
   }
 
   async deny (peer: PeerId | string): Promise<void> {

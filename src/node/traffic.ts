@@ -23,6 +23,13 @@ export type TrafficSnapshot = Readonly<Record<string, number>>
 /** Counts sent bytes per protocol; see the module. */
 export class TrafficCounter {
   readonly #sent = new Map<string, number>()
+  readonly #wireListeners = new Set<(bytes: number) => void>()
+
+  /** Call `listener` with the size of every write to a connection (see {@link WIRE}); returns the unsubscribe function. */
+  onWire (listener: (bytes: number) => void): () => void {
+    this.#wireListeners.add(listener)
+    return () => { this.#wireListeners.delete(listener) }
+  }
 
   /** Bytes sent so far, by protocol. */
   snapshot (): TrafficSnapshot {
@@ -32,7 +39,7 @@ export class TrafficCounter {
   /** libp2p's `metrics` option: counts sends, and ignores libp2p's own metrics. */
   metrics (): Metrics {
     return {
-      trackMultiaddrConnection: (maConn: MultiaddrConnection) => { this.#wrap(maConn, WIRE) },
+      trackMultiaddrConnection: (maConn: MultiaddrConnection) => { this.#wrap(maConn, WIRE, this.#wireListeners) },
       // libp2p calls this once the protocol is negotiated: `protocol` is set and stays.
       trackProtocolStream: (stream: Stream) => { this.#wrap(stream, stream.protocol ?? '(unknown)') },
       registerMetric: ignored,
@@ -48,10 +55,11 @@ export class TrafficCounter {
     } as unknown as Metrics
   }
 
-  #wrap (target: Pick<Stream, 'send'>, name: string): void {
+  #wrap (target: Pick<Stream, 'send'>, name: string, listeners?: ReadonlySet<(bytes: number) => void>): void {
     const send = target.send.bind(target)
     target.send = (data: Uint8Array | Uint8ArrayList) => {
       this.#sent.set(name, (this.#sent.get(name) ?? 0) + data.byteLength)
+      if (listeners !== undefined) for (const listener of listeners) listener(data.byteLength)
       return send(data)
     }
   }

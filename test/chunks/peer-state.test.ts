@@ -23,3 +23,12 @@ test('a peer that declines is not asked for a while, longer with each decline in
   now += 250
   t.false(peer.banned, 'a delivery starts the run over')
 })
+
+test('a choked peer is not asked for chunks but may still be asked for the manifest', t => {
+  const peer = new PeerState('p', () => 0, 2_000)
+  peer.choked = true
+  t.true(peer.banned)
+  t.false(peer.resting)
+  peer.choked = false
+  t.false(peer.banned)
+})

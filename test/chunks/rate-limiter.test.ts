@@ -24,3 +24,21 @@ test('an unlimited bucket never waits, and an aborted wait rejects with AbortErr
   abort.abort()
   t.is((await t.throwsAsync(waiting))?.name, 'AbortError')
 })
+
+test('bytes charged (the node\'s other traffic) put the bucket in debt: the next take waits for them', async t => {
+  let now = 0
+  const bucket = createTokenBucket({ bytesPerSecond: 1000, burstBytes: 1000, now: () => now })
+  bucket.charge(3000)
+  t.is(bucket.taken, 3000)
+  const started = performance.now()
+  const abort = new AbortController()
+  const waiting = bucket.take(1, abort.signal)
+  // 2 s of debt: the take is still waiting after a moment of real time.
+  const first = await Promise.race([waiting.then(() => 'taken'), new Promise(resolve => setTimeout(resolve, 200, 'waiting'))])
+  abort.abort()
+  await t.throwsAsync(waiting)
+  t.is(first, 'waiting', `resolved after ${(performance.now() - started).toFixed(0)} ms`)
+  now = 2_000
+  await bucket.take(1)
+  t.is(bucket.taken, 3001)
+})

@@ -3,6 +3,7 @@ import { ServerSession, type ServerContext } from '../../src/chunks/server.ts'
 import { UploadBacklog } from '../../src/chunks/backlog.ts'
 import { Semaphore } from '../../src/chunks/semaphore.ts'
 import { Share } from '../../src/chunks/share.ts'
+import { Unchoker } from '../../src/chunks/unchoke.ts'
 import { Bitfield } from '../../src/chunks/bitfield.ts'
 import { createTokenBucket } from '../../src/chunks/rate-limiter.ts'
 import { FrameType, type Frame } from '../../src/chunks/frames.ts'
@@ -11,11 +12,7 @@ import type { ChunkStore } from '../../src/chunks/store.ts'
 import type { Manifest } from '../../src/core/index.ts'
 
 /** A session whose uploads never get a slot, so accepted requests stay queued; frames sent are recorded. */
-function session (backlog: UploadBacklog, peerHas?: ServerContext['peerHas'], manifestGate?: Promise<void>): { server: ServerSession, sent: Frame[], share: Share } {
-  const share = new Share('cid')
-  const have = new Bitfield(4)
-  for (let i = 0; i < 3; i++) have.set(i)
-  share.setManifest({ chunks: [0, 1, 2, 3].map(i => ({ cid: `c${i}`, size: 10 })) } as unknown as Manifest, have)
+function session (backlog: UploadBacklog, peerHas?: ServerContext['peerHas'], manifestGate?: Promise<void>, share = newShare()): { server: ServerSession, sent: Frame[], share: Share } {
   const sent: Frame[] = []
   const frames = {
     send: async (frame: Frame) => {
@@ -38,6 +35,15 @@ function session (backlog: UploadBacklog, peerHas?: ServerContext['peerHas'], ma
     peerHas
   }
   return { server: new ServerSession(frames, share, ctx), sent, share }
+}
+
+/** A share of 4 chunks of which 3 are held. */
+function newShare (): Share {
+  const share = new Share('cid')
+  const have = new Bitfield(4)
+  for (let i = 0; i < 3; i++) have.set(i)
+  share.setManifest({ chunks: [0, 1, 2, 3].map(i => ({ cid: `c${i}`, size: 10 })) } as unknown as Manifest, have)
+  return share
 }
 
 const request = (index: number): Frame => ({ type: FrameType.REQUEST, index })
@@ -123,4 +129,33 @@ test('manifests beyond the manifest backlog are left unanswered', async t => {
     t.is(sent.filter(f => f.type === FrameType.MANIFEST_DATA).length, 2, 'room again once it went out')
   }
   await server.run(incoming())
+})
+
+test('an origin serving one fetcher at a time tells the second it is choked, declines its requests, and serves it once the first leaves', async t => {
+  const share = newShare()
+  share.unchoker = new Unchoker({ slots: 1, turnChunks: 4, idleMs: 60_000, checkMs: 60_000 })
+  const first = session(new UploadBacklog(8), undefined, undefined, share)
+  const second = session(new UploadBacklog(8), undefined, undefined, share)
+  const firstDone = Promise.withResolvers<void>()
+  async function * firstIncoming (): AsyncGenerator<Frame> { await firstDone.promise }
+  const firstRun = first.server.run(firstIncoming())
+  const secondDone = Promise.withResolvers<void>()
+  async function * secondIncoming (): AsyncGenerator<Frame> {
+    yield request(0)
+    firstDone.resolve()
+    await firstRun
+    yield request(1)
+    await secondDone.promise
+  }
+  const secondRun = second.server.run(secondIncoming())
+  await firstRun
+  const haveMaps = (): Frame[] => second.sent.filter(f => f.type === FrameType.HAVE_MAP)
+  t.like(first.sent[0], { type: FrameType.HAVE_MAP, choked: false })
+  t.like(haveMaps()[0], { type: FrameType.HAVE_MAP, choked: true })
+  t.like(second.sent[1], { type: FrameType.REJECT, index: 0 })
+  t.like(haveMaps()[1], { type: FrameType.HAVE_MAP, choked: false })
+  secondDone.resolve()
+  await secondRun
+  t.false(second.sent.some(f => f.type === FrameType.REJECT && f.index === 1), 'served once unchoked')
+  t.is(share.unchoker.served, 0)
 })

@@ -56,3 +56,18 @@ test('a withdrawn first copy counts as never sent: the initial hold does not kee
   s.withdraw(1)
   t.true(s.admit(1, 60_050), 'chunk 1 never left after all')
 })
+
+test('offer: in the first pass of initial seeding only the chunks never sent (or withdrawn); after it, all held', t => {
+  const s = share(3)
+  t.is(s.offer()?.count, 3, 'outside initial seeding: everything held')
+  s.initialSeedHoldMs = Infinity
+  s.admit(0, 0)
+  s.admit(1, 0)
+  const first = s.offer()!
+  t.deepEqual([0, 1, 2].map(i => first.has(i)), [false, false, true])
+  s.withdraw(1)
+  t.deepEqual([0, 1, 2].map(i => s.offer()!.has(i)), [false, true, true], 'a copy that did not leave is offered again')
+  s.admit(1, 0)
+  s.admit(2, 0)
+  t.is(s.offer()?.count, 3, 'every chunk left: everything held')
+})

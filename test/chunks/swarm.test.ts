@@ -48,6 +48,27 @@ test('one origin and 8 fetchers: every fetcher gets the package and the origin u
   t.true(originUpload < 2 * size, `origin uploaded ${originUpload} bytes for a ${size}-byte package`)
 })
 
+test('an origin that serves one fetcher at a time, in turns of one chunk: all 4 fetchers complete, and the origin sends about one copy', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const size = 4 * MiB
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: 2 * MiB, exchange: { originUnchokeSlots: 1, originTurnChunks: 1 } })
+  const fetchers = await Promise.all(Array.from({ length: 4 }, async (_, i) => await startPeer(root.dir, `f${i}`, {})))
+  const all = [origin, ...fetchers]
+  t.teardown(async () => { await Promise.all(all.map(async p => { await p.stop() })) })
+  await connectAll(all)
+  const data = seededBytes(size, 11)
+  const { cid } = await importBytes(origin.store, data, { chunker: { minChunkBytes: 16 * 1024, avgChunkBytes: 64 * 1024, maxChunkBytes: 256 * 1024 } })
+  await origin.exchange.seed(cid, { initial: true })
+
+  await Promise.all(fetchers.map(async f => await f.exchange.fetch(cid, { timeoutMs: 120_000 })))
+
+  for (const f of fetchers) await assertIdentical(t, f, cid, data)
+  const originUpload = origin.exchange.uploadedBytesFor(cid)
+  t.log(`origin uploaded ${(originUpload / size).toFixed(2)} copies`)
+  t.true(originUpload < 1.5 * size, `origin uploaded ${originUpload} bytes for a ${size}-byte package`)
+})
+
 test.serial('fetches in one process share maxInflightBytesPerProcess: requested bytes stay under it (plus one chunk each), and all complete', async t => {
   const root = await tempRoot()
   t.teardown(root.cleanup)

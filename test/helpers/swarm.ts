@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { waitForPeers, type SwarmNode } from '../../src/node/index.ts'
 import { pseudoRandomBytes } from '../../src/core/index.ts'
 import type { ChunkExchange, ChunkStore, FetchOptions } from '../../src/chunks/index.ts'
-import { startCliPeer, type CliPeer } from '../../src/cli/peer.ts'
+import { startCliPeer, type CliPeer, type CliPeerOptions } from '../../src/cli/peer.ts'
 
 /** One in-process swarm member for tests: a node, a store and the exchange. */
 export type TestPeer = CliPeer & { readonly name: string, readonly dir: string }
@@ -16,6 +16,7 @@ export interface TestPeerOptions {
   readonly wrapStore?: (store: ChunkStore) => ChunkStore
   readonly fetch?: Partial<FetchOptions>
   readonly maxQueuedUploads?: number
+  readonly exchange?: CliPeerOptions['exchange']
 }
 
 /** A temporary directory removed when `cleanup` runs. */
@@ -35,6 +36,7 @@ export async function startPeer (root: string, name: string, options: TestPeerOp
     uploadBytesPerSecond: options.uploadBytesPerSecond,
     wrapStore: options.wrapStore,
     maxQueuedUploads: options.maxQueuedUploads,
+    exchange: options.exchange,
     fetch: { requestTimeoutMs: 10_000, stallTimeoutMs: 60_000, ...options.fetch }
   })
   return { name, dir, ...peer }

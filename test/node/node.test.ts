@@ -252,9 +252,11 @@ test('24 nodes on one IP all connect through a seed and all receive a published 
 })
 
 
-test('traffic() counts the bytes sent per protocol, and on the wire in all', async t => {
+test('traffic() counts the bytes sent per protocol, and on the wire in all; onWireSent hears every wire byte', async t => {
   const a = await startNode(t)
   const b = await startNode(t)
+  let heard = 0
+  const unsubscribe = a.onWireSent(bytes => { heard += bytes })
   const identified = new Promise(resolve => { a.libp2p.addEventListener('peer:identify', resolve, { once: true }) })
   await a.libp2p.dial(b.addresses()[0]!)
   await identified
@@ -263,4 +265,6 @@ test('traffic() counts the bytes sent per protocol, and on the wire in all', asy
   const streams = Object.entries(sent).filter(([name]) => name !== WIRE_TRAFFIC).reduce((sum, [, bytes]) => sum + bytes, 0)
   t.true(sent[WIRE_TRAFFIC]! > streams, 'the wire carries the streams plus framing and handshakes')
   t.true((b.traffic()['/ipfs/id/1.0.0'] ?? 0) > 0, 'the other end is counted too')
+  unsubscribe()
+  t.is(heard, a.traffic()[WIRE_TRAFFIC] ?? 0, 'the listener heard what the wire counter counted')
 })
