@@ -2,6 +2,7 @@ import { FrameType, type Frame } from './frames.ts'
 import type { FrameStream } from './frame-stream.ts'
 import type { Share, ShareListener } from './share.ts'
 import type { Chokeable } from './unchoke.ts'
+import { Bitfield } from './bitfield.ts'
 import type { ChunkStore } from './store.ts'
 import type { TokenBucket } from './rate-limiter.ts'
 import type { Semaphore } from './semaphore.ts'
@@ -51,6 +52,8 @@ export class ServerSession implements ShareListener, Chokeable {
   #pumping = false
   /** The origin serves this fetcher no chunks for now (see `Unchoker`). */
   #choked = false
+  /** The chunks reserved for this fetcher's turn (Share.reserve); undefined: it is shown all we hold. */
+  #offered: number[] | undefined
 
   constructor (frames: FrameStream, share: Share, ctx: ServerContext) {
     this.#frames = frames
@@ -62,12 +65,14 @@ export class ServerSession implements ShareListener, Chokeable {
   async run (incoming: AsyncGenerator<Frame>): Promise<void> {
     this.#share.listeners.add(this)
     this.#choked = this.#share.unchoker?.join(this) === true
+    if (this.#share.unchoker !== undefined && !this.#choked) this.#beginTurn()
     try {
       await this.#sendHaveMap()
       for await (const frame of incoming) this.#handle(frame)
     } finally {
       this.#share.listeners.delete(this)
       this.#share.unchoker?.leave(this)
+      this.#endTurn()
       this.#abort.abort()
       for (const index of this.#queue) {
         this.#ctx.backlog.give(this.#sizeOf(index))
@@ -83,6 +88,8 @@ export class ServerSession implements ShareListener, Chokeable {
 
   setChoked (choked: boolean): void {
     this.#choked = choked
+    if (choked) this.#endTurn()
+    else this.#beginTurn()
     this.#sendHaveMap().catch(err => { this.#frames.abort(err) })
   }
 
@@ -191,13 +198,31 @@ export class ServerSession implements ShareListener, Chokeable {
     return this.#share.manifest!.chunks[index]!.size
   }
 
+  #beginTurn (): void {
+    this.#endTurn()
+    this.#offered = this.#share.reserve(this.#share.unchoker!.turnChunks)
+  }
+
+  #endTurn (): void {
+    if (this.#offered !== undefined) this.#share.release(this.#offered)
+    this.#offered = undefined
+  }
+
+  /** What our HAVE_MAP shows: the chunks of this fetcher's turn, or all we hold. */
+  #shown (): Bitfield | undefined {
+    const have = this.#share.have
+    if (have === undefined || this.#offered === undefined || this.#choked) return have
+    const shown = new Bitfield(have.length)
+    for (const index of this.#offered) shown.set(index)
+    return shown
+  }
+
   #reject (index: number): void {
     this.#frames.send({ type: FrameType.REJECT, index }, this.#abort.signal).catch(err => { this.#frames.abort(err) })
   }
 
   async #sendHaveMap (): Promise<void> {
-    // A fetcher served in turns is shown what the origin is about to give out (Share.offer).
-    const have = this.#share.unchoker === undefined || this.#choked ? this.#share.have : this.#share.offer()
+    const have = this.#shown()
     const frame: Frame = have === undefined
       ? { type: FrameType.HAVE_MAP, known: false, bits: new Uint8Array(0) }
       : { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.from(have.bytes), origin: this.#share.origin, choked: this.#choked }

@@ -47,6 +47,9 @@ export class Share {
   /** `#lastSent` before the latest admission of each chunk, for {@link withdraw}. */
   #sentBefore: Float64Array | undefined
   #neverSent = 0
+  /** Chunks reserved for a served fetcher's turn (see {@link reserve}), and where the next search starts. */
+  #reserved: Uint8Array | undefined
+  #cursor = 0
 
   constructor (cid: string) {
     this.cid = cid
@@ -63,22 +66,37 @@ export class Share {
     this.#lastSent = new Float64Array(manifest.chunks.length).fill(-Infinity)
     this.#sentBefore = new Float64Array(manifest.chunks.length).fill(-Infinity)
     this.#neverSent = manifest.chunks.length
+    this.#reserved = new Uint8Array(manifest.chunks.length)
     for (const listener of this.listeners) listener.onManifest(this)
   }
 
   /**
-   * What to show a fetcher whose turn it is (see `Unchoker`): during the
-   * initial seeding's first pass only the chunks held and never sent, so
-   * it asks for a chunk nobody has rather than one already given out, which
-   * would be declined; after it, or outside initial seeding, all held.
+   * During the first pass of initial seeding: reserve for one fetcher's
+   * turn (see `Unchoker`) up to `count` chunks held, never sent and not
+   * reserved for another, which is all that fetcher is shown of what the
+   * origin holds, as in BitTorrent's super-seeding: served fetchers shown
+   * the same chunks asked for the same ones, and all but the first were
+   * declined and rested the origin. Undefined after the first pass (or
+   * outside initial seeding): everything held is shown.
    */
-  offer (): Bitfield | undefined {
+  reserve (count: number): number[] | undefined {
     const have = this.#have
     const lastSent = this.#lastSent
-    if (have === undefined || lastSent === undefined || this.#neverSent === 0 || this.initialSeedHoldMs <= 0) return have
-    const offer = new Bitfield(have.length)
-    for (let i = 0; i < have.length; i++) if (lastSent[i] === -Infinity && have.has(i)) offer.set(i)
-    return offer
+    const reserved = this.#reserved
+    if (have === undefined || lastSent === undefined || reserved === undefined || this.#neverSent === 0 || this.initialSeedHoldMs <= 0) return undefined
+    const chosen: number[] = []
+    for (let step = 0; step < have.length && chosen.length < count; step++) {
+      const index = (this.#cursor + step) % have.length
+      if (reserved[index] === 0 && lastSent[index] === -Infinity && have.has(index)) chosen.push(index)
+    }
+    for (const index of chosen) reserved[index] = 1
+    if (chosen.length > 0) this.#cursor = (chosen.at(-1)! + 1) % have.length
+    return chosen
+  }
+
+  /** End a turn's {@link reserve}: its chunks may be offered to others. */
+  release (indexes: readonly number[]): void {
+    for (const index of indexes) this.#reserved![index] = 0
   }
 
   /** Whether to send chunk `index` now (see {@link initialSeedHoldMs}, {@link repeatSeedHoldMs}); records the upload when admitted. */

@@ -50,6 +50,8 @@ export class Unchoker {
     this.#now = opts.now ?? (() => performance.now())
   }
 
+  /** Chunks a fetcher is sent in one turn. */
+  get turnChunks (): number { return this.#opts.turnChunks }
   /** Fetchers served now. */
   get served (): number { return this.#served.size }
   /** Fetchers waiting for a turn. */

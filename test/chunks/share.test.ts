@@ -57,17 +57,20 @@ test('a withdrawn first copy counts as never sent: the initial hold does not kee
   t.true(s.admit(1, 60_050), 'chunk 1 never left after all')
 })
 
-test('offer: in the first pass of initial seeding only the chunks never sent (or withdrawn); after it, all held', t => {
-  const s = share(3)
-  t.is(s.offer()?.count, 3, 'outside initial seeding: everything held')
+test('reserve: in the first pass of initial seeding each turn gets chunks never sent and not reserved by another; after it, none', t => {
+  const s = share(5)
+  t.is(s.reserve(2), undefined, 'outside initial seeding: everything is shown')
   s.initialSeedHoldMs = Infinity
   s.admit(0, 0)
-  s.admit(1, 0)
-  const first = s.offer()!
-  t.deepEqual([0, 1, 2].map(i => first.has(i)), [false, false, true])
-  s.withdraw(1)
-  t.deepEqual([0, 1, 2].map(i => s.offer()!.has(i)), [false, true, true], 'a copy that did not leave is offered again')
+  t.deepEqual(s.reserve(2), [1, 2])
+  t.deepEqual(s.reserve(2), [3, 4], 'not the chunks of the other turn')
+  t.deepEqual(s.reserve(2), [], 'all reserved')
+  s.release([3, 4])
   s.admit(1, 0)
   s.admit(2, 0)
-  t.is(s.offer()?.count, 3, 'every chunk left: everything held')
+  s.withdraw(2)
+  s.release([1, 2])
+  t.deepEqual(s.reserve(5), [2, 3, 4], 'a released chunk that did not leave is offered again')
+  for (const i of [2, 3, 4]) s.admit(i, 0)
+  t.is(s.reserve(2), undefined, 'every chunk left: everything is shown')
 })
