@@ -87,6 +87,8 @@ export class ServerSession implements ShareListener, Chokeable {
   }
 
   setChoked (choked: boolean): void {
+    // A new turn after the first pass shows what the last one showed: nothing to say.
+    if (!choked && !this.#choked && this.#offered === undefined && !this.#share.firstPass) return
     this.#choked = choked
     if (choked) this.#endTurn()
     else this.#beginTurn()

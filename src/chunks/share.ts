@@ -70,6 +70,11 @@ export class Share {
     for (const listener of this.listeners) listener.onManifest(this)
   }
 
+  /** In initial seeding, some chunk was never sent yet. */
+  get firstPass (): boolean {
+    return this.initialSeedHoldMs > 0 && this.#lastSent !== undefined && this.#neverSent > 0
+  }
+
   /**
    * During the first pass of initial seeding: reserve for one fetcher's
    * turn (see `Unchoker`) up to `count` chunks held, never sent and not
@@ -83,7 +88,7 @@ export class Share {
     const have = this.#have
     const lastSent = this.#lastSent
     const reserved = this.#reserved
-    if (have === undefined || lastSent === undefined || reserved === undefined || this.#neverSent === 0 || this.initialSeedHoldMs <= 0) return undefined
+    if (have === undefined || lastSent === undefined || reserved === undefined || !this.firstPass) return undefined
     const chosen: number[] = []
     for (let step = 0; step < have.length && chosen.length < count; step++) {
       const index = (this.#cursor + step) % have.length

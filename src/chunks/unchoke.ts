@@ -1,6 +1,9 @@
 /** One fetcher's session with the origin, as the {@link Unchoker} sees it. */
 export interface Chokeable {
-  /** Tell the fetcher whether it may ask for chunks (a HAVE_MAP with or without the choke flag). */
+  /**
+   * Tell the fetcher whether it may ask for chunks (a HAVE_MAP with or
+   * without the choke flag); `false` to a served fetcher starts a new turn.
+   */
   setChoked: (choked: boolean) => void
   /** Whether requests of this fetcher are queued or being sent. */
   readonly busy: boolean
@@ -94,11 +97,14 @@ export class Unchoker {
     if (turn.chunks >= this.#opts.turnChunks) this.#endTurn(session)
   }
 
-  /** Give the places of idle served fetchers to waiting ones (the timer calls it every `checkMs`). */
+  /**
+   * End the turns of served fetchers idle for `idleMs`: their places go to
+   * waiting ones, or, with nobody waiting, they start a new turn (the timer
+   * calls it every `checkMs`).
+   */
   tick (): void {
     const now = this.#now()
     for (const [session, turn] of [...this.#served]) {
-      if (this.#waiting.size === 0) return
       if (!session.busy && now - turn.lastActive >= this.#opts.idleMs) this.#endTurn(session)
     }
   }
@@ -112,8 +118,9 @@ export class Unchoker {
 
   #endTurn (session: Chokeable): void {
     if (this.#waiting.size === 0) {
-      // Nobody waits: the turn starts over.
-      this.#served.set(session, { chunks: 0, lastActive: this.#now() })
+      // Nobody waits: a new turn (the origin has more to offer it).
+      this.#serve(session)
+      session.setChoked(false)
       return
     }
     this.#served.delete(session)
@@ -135,6 +142,7 @@ export class Unchoker {
 
   #serve (session: Chokeable): void {
     this.#served.set(session, { chunks: 0, lastActive: this.#now() })
+    this.#checkTimer()
   }
 
   #wait (session: Chokeable): void {
@@ -142,12 +150,13 @@ export class Unchoker {
     this.#checkTimer()
   }
 
-  /** The timer runs while someone waits. */
+  /** The timer runs while anyone is served or waits. */
   #checkTimer (): void {
-    if (this.#waiting.size > 0 && this.#timer === undefined) {
+    const needed = this.#waiting.size + this.#served.size > 0
+    if (needed && this.#timer === undefined) {
       this.#timer = setInterval(() => { this.tick() }, this.#opts.checkMs)
       this.#timer.unref?.()
-    } else if (this.#waiting.size === 0 && this.#timer !== undefined) {
+    } else if (!needed && this.#timer !== undefined) {
       clearInterval(this.#timer)
       this.#timer = undefined
     }

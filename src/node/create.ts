@@ -23,6 +23,7 @@ import { ConnectionLiveness } from './liveness.ts'
 import { loadOrCreatePrivateKey } from './identity.ts'
 import { quietMdns } from './mdns.ts'
 import { TrafficCounter, type TrafficSnapshot } from './traffic.ts'
+import { deferYamuxWindowUpdates } from './yamux-window.ts'
 import type { BootstrapPeer } from './dialer.ts'
 
 /** Services every swarm node runs, plus any extra ones passed in {@link SwarmNodeOptions.services}. */
@@ -134,6 +135,7 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
     wantsPeers: () => libp2p == null || libp2p.getPeers().length < target
   }
   const traffic = new TrafficCounter()
+  deferYamuxWindowUpdates()
   libp2p = await createLibp2p<SwarmServices>({
     ...libp2pOptions(options, privateKey, discovery),
     connectionGater: deniedPeersGater(denied),

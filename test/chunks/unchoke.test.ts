@@ -46,13 +46,19 @@ test('after `turnChunks` chunks a served session is choked and the longest-waiti
   unchoker.stop()
 })
 
-test('with nobody waiting a turn just starts over', t => {
-  const { unchoker } = setup(2, 1)
+test('with nobody waiting a finished or idle turn is followed by a new one for the same session', t => {
+  const { unchoker, clock } = setup(2, 1, 5_000)
   const a = new FakeSession('a')
   unchoker.join(a)
   unchoker.sent(a); unchoker.sent(a)
-  t.deepEqual(a.told, [])
+  t.deepEqual(a.told, [false, false], 'a new turn after each chunk')
   t.true(unchoker.serves(a))
+  clock.now = 4_000
+  unchoker.tick()
+  t.deepEqual(a.told, [false, false])
+  clock.now = 5_000
+  unchoker.tick()
+  t.deepEqual(a.told, [false, false, false], 'idle: a new turn')
   unchoker.stop()
 })
 
