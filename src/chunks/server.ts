@@ -71,8 +71,8 @@ export class ServerSession implements ShareListener, Chokeable {
       for await (const frame of incoming) this.#handle(frame)
     } finally {
       this.#share.listeners.delete(this)
-      this.#share.unchoker?.leave(this)
       this.#endTurn()
+      this.#share.unchoker?.leave(this)
       this.#abort.abort()
       for (const index of this.#queue) {
         this.#ctx.backlog.give(this.#sizeOf(index))
