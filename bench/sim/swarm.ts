@@ -7,7 +7,7 @@
  *
  * Model. Uploads: see {@link Uploads} (sessions, `maxConcurrentUploads`
  * slots sharing the upload rate, the `maxQueuedUploads` backlog, the
- * origin's initial and repeat holds). Downloads:
+ * origin's initial and repeat holds, and its turns: origin-turns.ts). Downloads:
  * uncapped by default; with `down`, a fetcher's link takes the chunks that
  * reach it one after another at that rate, and no chunk arrives before its
  * upload ended (exact in throughput, approximate in the order of chunks
@@ -36,6 +36,7 @@
  */
 import { peerQueueDepth, rarestFirst, type ChunkRequest, type PeerView, type PolicyInput, type PolicyLimits } from '../../src/chunks/policy.ts'
 import { EXCHANGE_DEFAULTS, FETCH_DEFAULTS } from '../../src/constants.ts'
+import { UNCHOKE_CHECK_MS } from '../../src/chunks/unchoke.ts'
 import { xorshift32 } from '../../src/core/index.ts'
 import { ChunkTable, COPIES, HAVE, HOLDERS } from './chunks.ts'
 import { DelayLine } from './delay-line.ts'
@@ -74,6 +75,8 @@ export interface SimulationOptions {
   readonly repeatSeedHoldMs?: number
   /** Fetchers ask the origin only for chunks no other neighbour holds (`PeerView.lastResort`), as agents do. @default true */
   readonly originLastResort?: boolean
+  /** The origin serves its fetchers in turns (`Unchoker`, origin-turns.ts), as the exchange does. @default true */
+  readonly originTurns?: boolean
   /** How long a fetcher does not ask a peer again for a chunk it declined. @default FETCH_DEFAULTS.rejectBackoffMs */
   readonly rejectBackoffMs?: number
   /** Period of the fetcher's timer, which runs the policy too. @default FETCHER_TICK_MS */
@@ -144,9 +147,12 @@ class LinkView implements PeerView {
   /** The median of the measured links, for an unmeasured one (see typical.ts); whole bytes/s too. */
   assumedThroughput: number | undefined = undefined
   rttMs = 0
-  readonly banned = false
+  /** The origin has choked this fetcher (its turns). */
+  banned = false
   /** The neighbour is the origin and fetchers treat it as a last resort. */
   lastResort = false
+  /** The chunks the origin shows this fetcher in its turn (one byte each); undefined: all it holds. */
+  shown: Uint8Array | undefined = undefined
   /** The neighbour's first word in `haveBits`, and the link's slot. */
   base = 0
   slot = 0
@@ -162,6 +168,7 @@ class LinkView implements PeerView {
   get inflight (): number { return this.#swarm.queue[2 * this.slot]! }
 
   has (index: number): boolean {
+    if (this.shown !== undefined && this.shown[index] === 0) return false
     const word = index >> 5
     const declined = this.declinedBase < 0 ? 0 : this.#swarm.declinedBits[this.declinedBase + word]!
     return (((this.#swarm.haveBits[this.base + word]! & ~declined) >>> (index & 31)) & 1) !== 0
@@ -310,7 +317,17 @@ class Swarm implements UploadHost {
       maxQueued: o.maxQueuedUploads ?? EXCHANGE_DEFAULTS.maxQueuedUploads,
       sizes: this.#sizes,
       initialSeedHoldMs: o.initialSeedHoldMs ?? EXCHANGE_DEFAULTS.initialSeedHoldMs,
-      repeatSeedHoldMs: o.repeatSeedHoldMs ?? EXCHANGE_DEFAULTS.repeatSeedHoldMs
+      repeatSeedHoldMs: o.repeatSeedHoldMs ?? EXCHANGE_DEFAULTS.repeatSeedHoldMs,
+      turns: o.originTurns === false || !Number.isFinite(EXCHANGE_DEFAULTS.originUnchokeSlots)
+        ? undefined
+        : {
+            first: net.start[0]!,
+            degree: net.start[1]! - net.start[0]!,
+            slots: EXCHANGE_DEFAULTS.originUnchokeSlots,
+            turnChunks: EXCHANGE_DEFAULTS.originTurnChunks,
+            idleMs: EXCHANGE_DEFAULTS.originTurnIdleMs,
+            checkMs: UNCHOKE_CHECK_MS
+          }
     })
     this.#remaining = o.agents
     this.#skipTest = new SkipTest({
@@ -352,6 +369,7 @@ class Swarm implements UploadHost {
       if (next === Infinity) break
       this.now = next
       if (next > limitMs) break
+      this.#uploads.turns?.check()
       if (source === UPLOADS) {
         this.#eventCount++
         this.#uploads.onDone(timers.topKey)
@@ -504,6 +522,9 @@ class Swarm implements UploadHost {
       view.slot = slot
       view.declinedBase = declines ? slot * words : -1
       view.lastResort = this.#originLastResort && neighbour[slot] === 0
+      const turns = neighbour[slot] === 0 ? this.#uploads.turns : undefined
+      view.banned = turns?.choked(this.#net.back[slot]!) === true
+      view.shown = turns?.shown(this.#net.back[slot]!)
     }
     return (this.#peerLists[count] ??= this.#views.slice(0, count))
   }

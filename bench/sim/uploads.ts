@@ -6,7 +6,8 @@
  * by the chunks being sent (the token bucket interleaves their pieces), the
  * node-wide backlog (a request beyond `maxQueued` chunks accepted and not
  * yet sent is declined) and the origin's initial-seeding admission
- * (`Share.admit`: the initial and the repeat hold), both at request time.
+ * (`Share.admit`: the initial and the repeat hold), both at request time,
+ * and the origin's turns (origin-turns.ts).
  *
  * Layout: an uploader's scalars and the requests it sends sit in the
  * upload line of its block (nodes.ts); a session is the link's slot in the
@@ -18,6 +19,7 @@
 import { ACTIVE, BACKLOG, LAST_UPDATE, RATE, UPLOADED, UP_COUNT, WAIT_HEAD, WAIT_TAIL, type NodeTable } from './nodes.ts'
 import { AT_UPLOADER, BITS, DIRECT, INDEX, NEXT_QUEUED, UPLOADER, UPLOADER_SLOT, type RequestTable } from './requests.ts'
 import type { TimerHeap } from './timers.ts'
+import { OriginTurns } from './origin-turns.ts'
 
 /** What the uploads need from the swarm around them. */
 export interface UploadHost {
@@ -54,6 +56,8 @@ export interface UploadOptions {
   /** The origin's holds, as `Share.initialSeedHoldMs` and `Share.repeatSeedHoldMs`. */
   readonly initialSeedHoldMs: number
   readonly repeatSeedHoldMs: number
+  /** The origin's turns (see origin-turns.ts): its links in the topology and the exchange's settings; undefined: it serves every fetcher at once. */
+  readonly turns?: { readonly first: number, readonly degree: number, readonly slots: number, readonly turnChunks: number, readonly idleMs: number, readonly checkMs: number }
 }
 
 /** Requests declined, by reason. */
@@ -62,6 +66,8 @@ export interface Declines {
   backlog: number
   /** The origin held the chunk (initial or repeat hold). */
   originHold: number
+  /** The origin had choked the fetcher (it asked before it saw the choke). */
+  choked: number
 }
 
 /** Every node's upload side; node 0 is the origin. */
@@ -75,7 +81,9 @@ export class Uploads {
   readonly #maxQueued: number
   readonly #sessions: Int32Array
   readonly #origin: { readonly lastSent: Float64Array, readonly sentBefore: Float64Array, neverSent: number, readonly initialHoldMs: number, readonly repeatHoldMs: number }
-  readonly declines: Declines = { backlog: 0, originHold: 0 }
+  readonly declines: Declines = { backlog: 0, originHold: 0, choked: 0 }
+  /** The origin's turns, unless it serves every fetcher at once. */
+  readonly turns: OriginTurns | undefined
   /** Set while a request is being taken in: what a slot starts then starts at once. */
   #arriving = false
 
@@ -90,7 +98,18 @@ export class Uploads {
     this.#sessions = new Int32Array(4 * o.links)
     for (let s = 0; s < o.links; s++) this.#sessions[4 * s + NEXT_WAITING] = -1
     const k = o.sizes.length
-    this.#origin = { lastSent: new Float64Array(k).fill(-Infinity), sentBefore: new Float64Array(k).fill(-Infinity), neverSent: k, initialHoldMs: o.initialSeedHoldMs, repeatHoldMs: o.repeatSeedHoldMs }
+    const origin = this.#origin = { lastSent: new Float64Array(k).fill(-Infinity), sentBefore: new Float64Array(k).fill(-Infinity), neverSent: k, initialHoldMs: o.initialSeedHoldMs, repeatHoldMs: o.repeatSeedHoldMs }
+    const sessions = this.#sessions
+    this.turns = o.turns === undefined
+      ? undefined
+      : new OriginTurns({
+        ...o.turns,
+        chunks: k,
+        now: () => host.now,
+        neverSent: index => origin.lastSent[index] === -Infinity,
+        firstPass: () => origin.initialHoldMs > 0 && origin.neverSent > 0,
+        busy: slot => sessions[4 * slot + STATE] !== IDLE || sessions[4 * slot + HEAD] !== 0
+      })
   }
 
   /** Bytes uploaded by `node`. */
@@ -111,8 +130,10 @@ export class Uploads {
     const uploader = q[16 * r + UPLOADER]!
     const block = uploader * this.#nodes.stride
     const i32 = this.#nodes.i32
+    if (uploader === 0 && this.turns?.choked(q[16 * r + UPLOADER_SLOT]!) === true) { this.declines.choked++; return false }
     if (i32[block + BACKLOG]! >= this.#maxQueued) { this.declines.backlog++; return false }
     if (uploader === 0 && !this.#admit(q[16 * r + INDEX]!)) { this.declines.originHold++; return false }
+    if (uploader === 0) this.turns?.asked(q[16 * r + UPLOADER_SLOT]!)
     i32[block + BACKLOG] = i32[block + BACKLOG]! + 1
     const s = 4 * q[16 * r + UPLOADER_SLOT]!
     const sessions = this.#sessions
@@ -168,6 +189,7 @@ export class Uploads {
       f64[block / 2 + UPLOADED] = f64[block / 2 + UPLOADED]! + this.#sizes[q[16 * r + INDEX]!]!
       this.#release(uploader, 4 * q[16 * r + UPLOADER_SLOT]!)
       this.#host.sent(r)
+      if (uploader === 0) this.turns?.sent(q[16 * r + UPLOADER_SLOT]!)
       this.#drop(r)
     }
     this.#fill(uploader)

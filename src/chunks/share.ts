@@ -47,8 +47,8 @@ export class Share {
   /** `#lastSent` before the latest admission of each chunk, for {@link withdraw}. */
   #sentBefore: Float64Array | undefined
   #neverSent = 0
-  /** Chunks reserved for a served fetcher's turn (see {@link reserve}), and where the next search starts. */
-  #reserved: Uint8Array | undefined
+  /** How many served fetchers' turns hold each chunk (see {@link reserve}), and where the next search starts. */
+  #reserved: Uint16Array | undefined
   #cursor = 0
 
   constructor (cid: string) {
@@ -66,7 +66,7 @@ export class Share {
     this.#lastSent = new Float64Array(manifest.chunks.length).fill(-Infinity)
     this.#sentBefore = new Float64Array(manifest.chunks.length).fill(-Infinity)
     this.#neverSent = manifest.chunks.length
-    this.#reserved = new Uint8Array(manifest.chunks.length)
+    this.#reserved = new Uint16Array(manifest.chunks.length)
     for (const listener of this.listeners) listener.onManifest(this)
   }
 
@@ -77,31 +77,37 @@ export class Share {
 
   /**
    * During the first pass of initial seeding: reserve for one fetcher's
-   * turn (see `Unchoker`) up to `count` chunks held, never sent and not
-   * reserved for another, which is all that fetcher is shown of what the
-   * origin holds, as in BitTorrent's super-seeding: served fetchers shown
-   * the same chunks asked for the same ones, and all but the first were
-   * declined and rested the origin. Undefined after the first pass (or
-   * outside initial seeding): everything held is shown.
+   * turn (see `Unchoker`) up to `count` chunks held and never sent, those
+   * no other turn holds first, which is all that fetcher is shown of what
+   * the origin holds, as in BitTorrent's super-seeding: served fetchers
+   * shown the same chunks asked for the same ones, and all but the first
+   * were declined and rested the origin. When every chunk left unsent is
+   * another turn's, it shares theirs: a fetcher whose link went down keeps
+   * its turn (its send never ends), and its chunks must not wait for it.
+   * Undefined after the first pass (or outside initial seeding): everything
+   * held is shown.
    */
   reserve (count: number): number[] | undefined {
     const have = this.#have
     const lastSent = this.#lastSent
     const reserved = this.#reserved
     if (have === undefined || lastSent === undefined || reserved === undefined || !this.firstPass) return undefined
-    const chosen: number[] = []
-    for (let step = 0; step < have.length && chosen.length < count; step++) {
-      const index = (this.#cursor + step) % have.length
-      if (reserved[index] === 0 && lastSent[index] === -Infinity && have.has(index)) chosen.push(index)
+    const chosen = new Set<number>()
+    for (const shared of [false, true]) {
+      for (let step = 0; step < have.length && chosen.size < count; step++) {
+        const index = (this.#cursor + step) % have.length
+        if ((shared || reserved[index] === 0) && lastSent[index] === -Infinity && have.has(index)) chosen.add(index)
+      }
     }
-    for (const index of chosen) reserved[index] = 1
-    if (chosen.length > 0) this.#cursor = (chosen.at(-1)! + 1) % have.length
-    return chosen
+    const list = [...chosen]
+    for (const index of list) reserved[index]!++
+    if (list.length > 0) this.#cursor = (list.at(-1)! + 1) % have.length
+    return list
   }
 
   /** End a turn's {@link reserve}: its chunks may be offered to others. */
   release (indexes: readonly number[]): void {
-    for (const index of indexes) this.#reserved![index] = 0
+    for (const index of indexes) this.#reserved![index]!--
   }
 
   /** Whether to send chunk `index` now (see {@link initialSeedHoldMs}, {@link repeatSeedHoldMs}); records the upload when admitted. */

@@ -1,3 +1,6 @@
+/** How often the origin looks for served fetchers that went idle. */
+export const UNCHOKE_CHECK_MS = 1_000
+
 /** One fetcher's session with the origin, as the {@link Unchoker} sees it. */
 export interface Chokeable {
   /**
@@ -17,7 +20,7 @@ export interface UnchokeOptions {
   readonly turnChunks: number
   /** A served fetcher that asks for nothing this long gives its place up. */
   readonly idleMs: number
-  /** How often idle fetchers are looked for, in ms. */
+  /** How often idle fetchers are looked for, in ms (Infinity: no timer; the owner calls `tick()`, as the simulator does). */
   readonly checkMs: number
   /** Clock in ms (injectable for tests). */
   readonly now?: () => number
@@ -152,6 +155,7 @@ export class Unchoker {
 
   /** The timer runs while anyone is served or waits. */
   #checkTimer (): void {
+    if (!Number.isFinite(this.#opts.checkMs)) return
     const needed = this.#waiting.size + this.#served.size > 0
     if (needed && this.#timer === undefined) {
       this.#timer = setInterval(() => { this.tick() }, this.#opts.checkMs)

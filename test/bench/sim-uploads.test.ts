@@ -9,7 +9,7 @@ import { Uploads, type UploadHost } from '../../bench/sim/uploads.ts'
 const CHUNK = 1000
 
 /** The upload side of a full mesh of `agents` fetchers and the origin, `chunks` chunks of 1000 bytes, 1000 bytes/s each, on a hand-driven clock. */
-function setUp (agents: number, chunks: number, o: { maxQueued?: number, initialSeedHoldMs?: number, repeatSeedHoldMs?: number } = {}) {
+function setUp (agents: number, chunks: number, o: { maxQueued?: number, initialSeedHoldMs?: number, repeatSeedHoldMs?: number, turnSlots?: number } = {}) {
   const net = buildTopology(agents, agents, agents, () => 0.5)
   const nodes = new NodeTable(net.nodes, chunks, 2, 64)
   for (let n = 0; n < net.nodes; n++) nodes.f64[n * nodes.stride / 2 + RATE] = CHUNK
@@ -28,7 +28,8 @@ function setUp (agents: number, chunks: number, o: { maxQueued?: number, initial
     maxQueued: o.maxQueued ?? 8,
     sizes: Array.from({ length: chunks }, () => CHUNK),
     initialSeedHoldMs: o.initialSeedHoldMs ?? 15_000,
-    repeatSeedHoldMs: o.repeatSeedHoldMs ?? 5_000
+    repeatSeedHoldMs: o.repeatSeedHoldMs ?? 5_000,
+    turns: o.turnSlots === undefined ? undefined : { first: net.start[0]!, degree: net.start[1]! - net.start[0]!, slots: o.turnSlots, turnChunks: 1, idleMs: 5_000, checkMs: 1_000 }
   })
   /** Fetcher `f` asks `u` for chunk `index`: the request record, or 0 when declined. */
   const ask = (f: number, u: number, index: number): number => {
@@ -53,7 +54,13 @@ function setUp (agents: number, chunks: number, o: { maxQueued?: number, initial
     host.now = until
   }
   const backlog = (u: number): number => nodes.i32[u * nodes.stride + BACKLOG]!
-  return { uploads, host, ask, runUntil, sent, backlog }
+  /** The origin's slot for its link to fetcher `f`. */
+  const originSlot = (f: number): number => {
+    let slot = net.start[0]!
+    while (net.neighbour[slot] !== f) slot++
+    return slot
+  }
+  return { uploads, host, ask, runUntil, sent, backlog, originSlot }
 }
 
 test('the origin: no second copy while a chunk was never sent (initial hold), then none within the repeat hold of the last send', t => {
@@ -68,7 +75,7 @@ test('the origin: no second copy while a chunk was never sent (initial hold), th
   t.not(ask(3, 0, 0), 0, 'the repeat hold is over')
   host.now = 6_000
   t.is(ask(2, 0, 0), 0, 'each send starts the hold again')
-  t.deepEqual(uploads.declines, { backlog: 0, originHold: 3 })
+  t.deepEqual(uploads.declines, { backlog: 0, originHold: 3, choked: 0 })
 })
 
 test('without holds the origin sends any chunk any time; agents never hold', t => {
@@ -89,7 +96,7 @@ test('a node declines requests beyond its backlog over all sessions; a sent or c
   t.is(backlog(1), 3, 'two being sent, one queued')
   t.is(ask(2, 1, 3), 0, 'full: declined, whichever session asks')
   t.is(ask(0, 1, 4), 0)
-  t.deepEqual(uploads.declines, { backlog: 2, originHold: 0 })
+  t.deepEqual(uploads.declines, { backlog: 2, originHold: 0, choked: 0 })
   uploads.cancel(first)
   t.is(backlog(1), 2, 'a cancelled chunk gives its place back')
   t.not(ask(2, 1, 5), 0)
@@ -121,4 +128,20 @@ test('typical throughput: the upper median of the measured links once three are 
   seen[row + 4] = 400
   t.is(typical.of(1), 0, 'all five measured: nothing to assume')
   t.is(typical.of(2), 0, 'another node\'s links are its own')
+})
+
+test('the origin\'s turns: a choked fetcher is declined, a served one is shown only its turn\'s chunks, and after a turn of one chunk the next fetcher is served', t => {
+  const { uploads, host, ask, runUntil, originSlot } = setUp(2, 4, { turnSlots: 1 })
+  const turns = uploads.turns!
+  t.false(turns.choked(originSlot(1)))
+  t.true(turns.choked(originSlot(2)))
+  t.deepEqual([...turns.shown(originSlot(1))!], [1, 0, 0, 0], 'its turn: one chunk reserved for it')
+  t.is(ask(2, 0, 1), 0, 'choked')
+  t.is(uploads.declines.choked, 1)
+  t.not(ask(1, 0, 0), 0)
+  runUntil(1_000)
+  host.now = 1_000
+  t.true(turns.choked(originSlot(1)), 'its turn of one chunk is over')
+  t.false(turns.choked(originSlot(2)))
+  t.deepEqual([...turns.shown(originSlot(2))!], [0, 1, 0, 0], 'the next chunk never sent')
 })
