@@ -12,7 +12,9 @@ import { Semaphore } from './semaphore.ts'
 import { UploadBacklog } from './backlog.ts'
 import { isOnLink, localNetworks } from './locality.ts'
 import { ServerSession, type ServerContext } from './server.ts'
-import { Unchoker } from './unchoke.ts'
+import { UNCHOKE_CHECK_MS, Unchoker } from './unchoke.ts'
+import { Share } from './share.ts'
+import type { ChunkStore } from './store.ts'
 
 /**
  * Headers of one packet on an Ethernet link (Ethernet 14, IPv4 20, TCP 20
@@ -22,11 +24,6 @@ import { Unchoker } from './unchoke.ts'
  */
 const PACKET_HEADER_BYTES = 66
 const SEGMENT_PAYLOAD_BYTES = 1448
-
-/** How often the origin looks for served fetchers that went idle (see `Unchoker`). */
-const UNCHOKE_CHECK_MS = 1_000
-import { Share } from './share.ts'
-import type { ChunkStore } from './store.ts'
 
 /** Options of {@link createChunkExchange}; defaults in EXCHANGE_DEFAULTS. */
 export interface ChunkExchangeOptions extends Partial<typeof EXCHANGE_DEFAULTS> {
