@@ -1,12 +1,13 @@
 /**
  * The origin's turns in the simulator: the agents' own `Unchoker` over the
- * origin's links, and `Share.reserve`'s rule on the simulator's record of
- * what the origin sent (a twin of it, as `Uploads` twins `Share.admit`).
+ * origin's links, each turn's chunks reserved in the origin's `Share` as
+ * the exchange's server sessions reserve them.
  * A fetcher sees a change of turn at once (the real one hears it in a
  * HAVE_MAP one latency later, and acts on it at its next tick at most
  * 200 ms later, as here).
  */
 import { Unchoker, type Chokeable } from '../../src/chunks/unchoke.ts'
+import type { Share } from '../../src/chunks/share.ts'
 
 /** What the turns need to know of the origin and its sessions. */
 export interface OriginTurnsOptions {
@@ -21,10 +22,8 @@ export interface OriginTurnsOptions {
   /** How often idle turns are looked for (the exchange's 1 s). */
   readonly checkMs: number
   readonly now: () => number
-  /** Whether the origin never sent chunk `index` yet. */
-  readonly neverSent: (index: number) => boolean
-  /** The first pass of initial seeding: some chunk was never sent. */
-  readonly firstPass: () => boolean
+  /** What the origin sent (its holds) and the chunks reserved for turns. */
+  readonly origin: Share
   /** Whether the origin's session on `slot` has requests queued or being sent. */
   readonly busy: (slot: number) => boolean
 }
@@ -38,8 +37,6 @@ export class OriginTurns {
   /** Per link, the chunks it is shown (1) while its turn has some reserved; `k` bytes per link. */
   readonly #shown: Uint8Array
   readonly #offered: Array<number[] | undefined>
-  readonly #reserved: Uint16Array
-  #cursor = 0
   #nextCheck: number
 
   constructor (o: OriginTurnsOptions) {
@@ -48,7 +45,6 @@ export class OriginTurns {
     this.#choked = new Uint8Array(o.degree)
     this.#shown = new Uint8Array(o.degree * o.chunks)
     this.#offered = new Array(o.degree).fill(undefined)
-    this.#reserved = new Uint16Array(o.chunks)
     this.#nextCheck = o.checkMs
     this.#sessions = Array.from({ length: o.degree }, (_, i) => ({
       setChoked: (choked: boolean) => { this.#setChoked(i, choked) },
@@ -86,14 +82,14 @@ export class OriginTurns {
 
   /** As `ServerSession.setChoked`. */
   #setChoked (i: number, choked: boolean): void {
-    if (!choked && this.#choked[i] === 0 && this.#offered[i] === undefined && !this.#o.firstPass()) return
+    if (!choked && this.#choked[i] === 0 && this.#offered[i] === undefined && !this.#o.origin.firstPass) return
     this.#choked[i] = choked ? 1 : 0
     this.#endTurn(i)
     if (!choked) this.#beginTurn(i)
   }
 
   #beginTurn (i: number): void {
-    const offered = this.#offered[i] = this.#reserve(this.#o.turnChunks)
+    const offered = this.#offered[i] = this.#o.origin.reserve(this.#o.turnChunks)
     if (offered === undefined) return
     for (const index of offered) this.#shown[i * this.#o.chunks + index] = 1
   }
@@ -101,27 +97,8 @@ export class OriginTurns {
   #endTurn (i: number): void {
     const offered = this.#offered[i]
     if (offered === undefined) return
-    for (const index of offered) {
-      this.#reserved[index]!--
-      this.#shown[i * this.#o.chunks + index] = 0
-    }
+    this.#o.origin.release(offered)
+    for (const index of offered) this.#shown[i * this.#o.chunks + index] = 0
     this.#offered[i] = undefined
-  }
-
-  /** As `Share.reserve`. */
-  #reserve (count: number): number[] | undefined {
-    if (!this.#o.firstPass()) return undefined
-    const k = this.#o.chunks
-    const chosen = new Set<number>()
-    for (const shared of [false, true]) {
-      for (let step = 0; step < k && chosen.size < count; step++) {
-        const index = (this.#cursor + step) % k
-        if ((shared || this.#reserved[index] === 0) && this.#o.neverSent(index)) chosen.add(index)
-      }
-    }
-    const list = [...chosen]
-    for (const index of list) this.#reserved[index]!++
-    if (list.length > 0) this.#cursor = (list.at(-1)! + 1) % k
-    return list
   }
 }

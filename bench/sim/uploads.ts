@@ -6,8 +6,8 @@
  * by the chunks being sent (the token bucket interleaves their pieces), the
  * node-wide backlog (a request beyond `maxQueued` chunks accepted and not
  * yet sent is declined) and the origin's initial-seeding admission
- * (`Share.admit`: the initial and the repeat hold), both at request time,
- * and the origin's turns (origin-turns.ts).
+ * (the agents' own `Share` for the origin: its initial and repeat holds),
+ * both at request time, and the origin's turns (origin-turns.ts).
  *
  * Layout: an uploader's scalars and the requests it sends sit in the
  * upload line of its block (nodes.ts); a session is the link's slot in the
@@ -20,6 +20,8 @@ import { ACTIVE, BACKLOG, LAST_UPDATE, RATE, UPLOADED, UP_COUNT, WAIT_HEAD, WAIT
 import { AT_UPLOADER, BITS, DIRECT, INDEX, NEXT_QUEUED, UPLOADER, UPLOADER_SLOT, type RequestTable } from './requests.ts'
 import type { TimerHeap } from './timers.ts'
 import { OriginTurns } from './origin-turns.ts'
+import { Share } from '../../src/chunks/share.ts'
+import { Bitfield } from '../../src/chunks/bitfield.ts'
 
 /** What the uploads need from the swarm around them. */
 export interface UploadHost {
@@ -80,7 +82,8 @@ export class Uploads {
   readonly #slots: number
   readonly #maxQueued: number
   readonly #sessions: Int32Array
-  readonly #origin: { readonly lastSent: Float64Array, readonly sentBefore: Float64Array, neverSent: number, readonly initialHoldMs: number, readonly repeatHoldMs: number }
+  /** What the origin sent and when, as the exchange's origin keeps it: its holds and its turns' chunks. */
+  readonly #origin: Share
   readonly declines: Declines = { backlog: 0, originHold: 0, choked: 0 }
   /** The origin's turns, unless it serves every fetcher at once. */
   readonly turns: OriginTurns | undefined
@@ -98,7 +101,11 @@ export class Uploads {
     this.#sessions = new Int32Array(4 * o.links)
     for (let s = 0; s < o.links; s++) this.#sessions[4 * s + NEXT_WAITING] = -1
     const k = o.sizes.length
-    const origin = this.#origin = { lastSent: new Float64Array(k).fill(-Infinity), sentBefore: new Float64Array(k).fill(-Infinity), neverSent: k, initialHoldMs: o.initialSeedHoldMs, repeatHoldMs: o.repeatSeedHoldMs }
+    const origin = this.#origin = new Share('origin')
+    origin.initialSeedHoldMs = o.initialSeedHoldMs
+    origin.repeatSeedHoldMs = o.repeatSeedHoldMs
+    const chunks = o.sizes.map((size, i) => ({ cid: `chunk-${i}`, size }))
+    origin.setManifest({ version: 1, size: chunks.reduce((sum, c) => sum + c.size, 0), chunks }, Bitfield.full(k))
     const sessions = this.#sessions
     this.turns = o.turns === undefined
       ? undefined
@@ -106,8 +113,7 @@ export class Uploads {
         ...o.turns,
         chunks: k,
         now: () => host.now,
-        neverSent: index => origin.lastSent[index] === -Infinity,
-        firstPass: () => origin.initialHoldMs > 0 && origin.neverSent > 0,
+        origin,
         busy: slot => sessions[4 * slot + STATE] !== IDLE || sessions[4 * slot + HEAD] !== 0
       })
   }
@@ -132,7 +138,7 @@ export class Uploads {
     const i32 = this.#nodes.i32
     if (uploader === 0 && this.turns?.choked(q[16 * r + UPLOADER_SLOT]!) === true) { this.declines.choked++; return false }
     if (i32[block + BACKLOG]! >= this.#maxQueued) { this.declines.backlog++; return false }
-    if (uploader === 0 && !this.#admit(q[16 * r + INDEX]!)) { this.declines.originHold++; return false }
+    if (uploader === 0 && !this.#origin.admit(q[16 * r + INDEX]!, this.#host.now)) { this.declines.originHold++; return false }
     if (uploader === 0) this.turns?.asked(q[16 * r + UPLOADER_SLOT]!)
     i32[block + BACKLOG] = i32[block + BACKLOG]! + 1
     const s = 4 * q[16 * r + UPLOADER_SLOT]!
@@ -165,14 +171,14 @@ export class Uploads {
       this.#removeActive(block, j)
       this.#release(u, 4 * q[16 * r + UPLOADER_SLOT]!)
       this.#drop(r)
-      if (u === 0) this.#withdraw(q[16 * r + INDEX]!)
+      if (u === 0) this.#origin.withdraw(q[16 * r + INDEX]!)
       this.#fill(u)
       this.#reschedule(u)
       return
     }
     this.#unqueue(r)
     this.#drop(r)
-    if (u === 0) this.#withdraw(q[16 * r + INDEX]!)
+    if (u === 0) this.#origin.withdraw(q[16 * r + INDEX]!)
   }
 
   /** The timer of `uploader` fired: its first chunk (or chunks) finished. */
@@ -194,28 +200,6 @@ export class Uploads {
     }
     this.#fill(uploader)
     this.#reschedule(uploader)
-  }
-
-  /** Like `Share.admit`: the origin does not resend a chunk within the initial hold while some chunk was never sent, nor within the repeat hold after. */
-  #admit (index: number): boolean {
-    const origin = this.#origin
-    const previous = origin.lastSent[index]!
-    const now = this.#host.now
-    if (now - previous < (origin.neverSent > 0 ? origin.initialHoldMs : origin.repeatHoldMs)) return false
-    if (previous === -Infinity) origin.neverSent--
-    origin.sentBefore[index] = previous
-    origin.lastSent[index] = now
-    return true
-  }
-
-  /** Like `Share.withdraw`: a chunk the origin admitted did not leave after all (cancelled). */
-  #withdraw (index: number): void {
-    const origin = this.#origin
-    if (origin.lastSent[index] === -Infinity) return
-    const before = origin.sentBefore[index]!
-    if (before === -Infinity) origin.neverSent++
-    origin.lastSent[index] = before
-    origin.sentBefore[index] = -Infinity
   }
 
   /** The uploader lets go of request `r` (sent or cancelled): its place in the backlog is free. */
