@@ -18,6 +18,7 @@ import {
 import { checkManagerMessage, createGossip, createPeerExchange, createSync, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
+import { advertGate } from './advert-gate.ts'
 import { createMembership, joinsTopic, type Membership } from './membership.ts'
 import { TaskProcessor, type AgentLogger, type ProcessorSettings } from './processor.ts'
 import { createReporter, type Reporter } from './reporter.ts'
@@ -160,7 +161,7 @@ class PollenAgent implements Agent {
       const proof = enrollmentProof(this.#opts.enrollmentToken, node.peerId.toString(), state.data.id)
       await state.update(data => ({ ...data, enrollment: proof }))
     }
-    const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond, wireSent: listener => node.onWireSent(listener) })
+    const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond, wire: node })
     await exchange.start()
     const gossip = createGossip(node.libp2p.services.pubsub, {
       swarm: swarm.name,
@@ -223,16 +224,21 @@ class PollenAgent implements Agent {
   #startTimers (parts: Parts): void {
     const jitter = (ms: number): number => ms * (0.8 + 0.4 * Math.random())
     // Adverts come fast at first (0.5 s, 1 s, 2 s, …) while the gossip mesh forms and members
-    // learn of each other, then every advertIntervalMs.
+    // learn of each other, then every advertIntervalMs, unless a report just went (maxSkippedAdverts).
     let gap = Math.min(500, this.#opts.advertIntervalMs)
+    const advertDue = advertGate(this.#opts.maxSkippedAdverts)
     const advertLoop = (): void => {
-      void this.#advertise(parts)
+      if (advertDue(this.#clock(), parts.reporter.lastReportAt(), gap)) void this.#advertise(parts)
       this.#timers[0] = setTimeout(advertLoop, jitter(gap)).unref()
       gap = Math.min(gap * 2, this.#opts.advertIntervalMs)
     }
     const syncLoop = (): void => {
+      // Any member answers (the messages carry the manager's signature): the manager's uplink,
+      // which serves every agent, is asked only when it is the one peer.
       const peers = parts.node.libp2p.getPeers()
-      const peer = peers[Math.floor(Math.random() * peers.length)]
+      const members = peers.filter(peer => !parts.membership.isManager(peer))
+      const pool = members.length > 0 ? members : peers
+      const peer = pool[Math.floor(Math.random() * pool.length)]
       if (peer != null) void this.#syncWith(parts, peer)
       this.#timers[1] = setTimeout(syncLoop, jitter(this.#opts.syncIntervalMs)).unref()
     }

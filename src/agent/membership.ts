@@ -62,6 +62,8 @@ export interface Membership {
   stop (): void
   /** Is the agent connected to the manager? */
   linked (): boolean
+  /** Is `peer` the manager (it serves the peer exchange)? */
+  isManager (peer: PeerId): boolean
   /** Ask the manager for members now if the agent has fewer peers than its target (at most once a second). */
   findPeers (): void
 }
@@ -136,6 +138,10 @@ class AgentMembership implements Membership {
 
   linked (): boolean {
     return this.#connectedManager() != null
+  }
+
+  isManager (peer: PeerId): boolean {
+    return this.#managers.has(peer.toString())
   }
 
   findPeers (): void {

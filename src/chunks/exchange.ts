@@ -24,6 +24,8 @@ import type { ChunkStore } from './store.ts'
  */
 const PACKET_HEADER_BYTES = 66
 const SEGMENT_PAYLOAD_BYTES = 1448
+/** The receiver's TCP acknowledges at least every second full segment (delayed ACK), and every read of less on its own. */
+const SEGMENTS_PER_ACK = 2
 
 /** Options of {@link createChunkExchange}; defaults in EXCHANGE_DEFAULTS. */
 export interface ChunkExchangeOptions extends Partial<typeof EXCHANGE_DEFAULTS> {
@@ -33,14 +35,24 @@ export interface ChunkExchangeOptions extends Partial<typeof EXCHANGE_DEFAULTS> 
   /** How long a peer that sent bad data stays refused. @default 1 hour */
   readonly badPeerMs?: number
   /**
-   * Subscribe to the size of every write the node makes to its connections
-   * (all protocols and framing; `SwarmNode.onWireSent`), returning the
-   * unsubscribe function. Under an upload limit, what the limit did not
-   * count already (gossip, pings, reports, HAVEs, framing) is charged to
-   * it, so chunk data leaves room for the rest of the node's traffic and
-   * the limit holds for everything the node sends.
+   * The node's connections (`SwarmNode` is one). Under an upload limit,
+   * what the limit did not count already is charged to it: every write
+   * (gossip, pings, reports, HAVEs, framing) with its packet headers, and
+   * the acknowledgements TCP sends for every read (a header-only packet per
+   * read, or per two full segments). So chunk data leaves room for the
+   * rest of the link's traffic: with many peers reporting and asking, those
+   * small packets take a good share of a slow uplink, and a link that gets
+   * more than its rate drops packets.
    */
-  readonly wireSent?: (listener: (bytes: number) => void) => () => void
+  readonly wire?: WireTap
+}
+
+/** The traffic of a node's connections, as the upload limit sees it. */
+export interface WireTap {
+  /** Call `listener` with the size of every write to a connection; returns the unsubscribe function. */
+  onWireSent (listener: (bytes: number) => void): () => void
+  /** Call `listener` with the size of every read from a connection; returns the unsubscribe function. */
+  onWireReceived (listener: (bytes: number) => void): () => void
 }
 
 /** Counters of one exchange. */
@@ -91,9 +103,9 @@ class Exchange implements ChunkExchange {
   readonly #manifestBacklog: UploadBacklog
   #uploadedBytes = 0
   #running = false
-  readonly #wireSent: ChunkExchangeOptions['wireSent']
-  #unsubscribeWire: (() => void) | undefined
-  /** Bytes written to the node's connections since start, and the bucket's count at start (see `wireSent`). */
+  readonly #wire: WireTap | undefined
+  #unsubscribeWire: Array<() => void> = []
+  /** What the node's connections carried since start (writes, their packet headers, acknowledgements of reads), and the bucket's count at start (see `wire`). */
   #wireBytes = 0
   #takenAtStart = 0
 
@@ -103,7 +115,7 @@ class Exchange implements ChunkExchange {
     this.#opts = withDefaults(EXCHANGE_DEFAULTS, options)
     this.#fetchDefaults = options.fetch ?? {}
     this.#badPeerMs = options.badPeerMs ?? 3_600_000
-    this.#wireSent = options.wireSent
+    this.#wire = options.wire
     this.#bucket = createTokenBucket({ bytesPerSecond: this.#opts.uploadBytesPerSecond })
     this.#uploadSlots = new Semaphore(this.#opts.maxConcurrentUploads)
     const rate = this.#opts.uploadBytesPerSecond
@@ -116,10 +128,13 @@ class Exchange implements ChunkExchange {
   async start (): Promise<void> {
     if (this.#running) return
     this.#running = true
-    if (this.#wireSent !== undefined && Number.isFinite(this.#bucket.bytesPerSecond)) {
+    if (this.#wire !== undefined && Number.isFinite(this.#bucket.bytesPerSecond)) {
       this.#wireBytes = 0
       this.#takenAtStart = this.#bucket.taken
-      this.#unsubscribeWire = this.#wireSent(bytes => { this.#chargeWire(bytes) })
+      this.#unsubscribeWire = [
+        this.#wire.onWireSent(bytes => { this.#chargeWire(bytes + PACKET_HEADER_BYTES * Math.ceil(bytes / SEGMENT_PAYLOAD_BYTES)) }),
+        this.#wire.onWireReceived(bytes => { this.#chargeWire(PACKET_HEADER_BYTES * Math.ceil(bytes / (SEGMENTS_PER_ACK * SEGMENT_PAYLOAD_BYTES))) })
+      ]
     }
     await this.#libp2p.handle(this.#opts.protocol, (stream, connection) => { void this.#serve(stream, connection) }, {
       maxInboundStreams: this.#opts.maxInboundSessionsPerConnection,
@@ -131,8 +146,8 @@ class Exchange implements ChunkExchange {
   async stop (): Promise<void> {
     if (!this.#running) return
     this.#running = false
-    this.#unsubscribeWire?.()
-    this.#unsubscribeWire = undefined
+    for (const unsubscribe of this.#unsubscribeWire) unsubscribe()
+    this.#unsubscribeWire = []
     this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
     await this.#libp2p.unhandle(this.#opts.protocol)
     for (const session of this.#sessions) session.abort(new Error('exchange stopped'))
@@ -202,12 +217,12 @@ class Exchange implements ChunkExchange {
   }
 
   /**
-   * Charge the upload limit with what the node wrote beyond what the limit
-   * counted (chunk pieces and manifests are counted before they are
-   * written), plus the headers of the packets that carry the write.
+   * Charge the upload limit with what the node's link carried beyond what
+   * the limit counted (chunk pieces and manifests are counted before they
+   * are written): `bytes` more went out, written or as packet headers.
    */
   #chargeWire (bytes: number): void {
-    this.#wireBytes += bytes + PACKET_HEADER_BYTES * Math.ceil(bytes / SEGMENT_PAYLOAD_BYTES)
+    this.#wireBytes += bytes
     const uncounted = this.#wireBytes - (this.#bucket.taken - this.#takenAtStart)
     if (uncounted > 0) this.#bucket.charge(uncounted)
   }

@@ -48,6 +48,8 @@ export interface FetchResult {
   readonly fetchedBytes: number
   /** Chunk bytes received for chunks we already had (end game, late arrivals). */
   readonly duplicateBytes: number
+  /** Requests given up for taking over `requestTimeoutMs` (and asked again, elsewhere or later). */
+  readonly timedOutRequests: number
   /** Chunk bytes received per peer id. */
   readonly bytesByPeer: Readonly<Record<string, number>>
   readonly seconds: number
@@ -131,6 +133,7 @@ export class Fetcher implements ClientSessionHandler {
   readonly #storing = new Set<number>()
   #fetchedBytes = 0
   #duplicateBytes = 0
+  #timedOutRequests = 0
   #manifestAskedFrom: string | undefined
   #manifestAskedAt = 0
   #stallSince: number | undefined
@@ -562,13 +565,23 @@ export class Fetcher implements ClientSessionHandler {
     }
   }
 
+  /**
+   * Give up requests unanswered for longer than their chunk may take. A peer
+   * sends the chunks asked of it one after another, so a request's clock
+   * starts when it was sent or when that peer last delivered a chunk,
+   * whichever is later: a slow uplink shared by several fetchers (an origin
+   * at 8 KiB/s serving four) takes longer than the limit for a queue of two
+   * chunks while delivering each in time, and timing the second out would
+   * cancel it and ask for it again.
+   */
   #expireRequests (now: number): void {
     const sizes = this.#ctx.share.manifest?.chunks
     for (const [index, list] of [...this.#inflight]) {
       const limit = this.#limits.requestTimeoutMs + (sizes?.[index]?.size ?? 0) * this.#limits.requestTimeoutMsPerByte
       for (const request of [...list]) {
-        if (now - request.since < limit) continue
         const state = this.#peers.get(request.peer)!
+        if (now - Math.max(request.since, state.lastArrival) < limit) continue
+        this.#timedOutRequests++
         this.#takeRequest(state, index)
         state.partials.delete(index)
         state.session?.cancel(index)
@@ -658,6 +671,7 @@ export class Fetcher implements ClientSessionHandler {
       manifest: share.manifest!,
       fetchedBytes: this.#fetchedBytes,
       duplicateBytes: this.#duplicateBytes,
+      timedOutRequests: this.#timedOutRequests,
       bytesByPeer,
       seconds: (this.#now() - this.#started) / 1000
     })

@@ -43,7 +43,7 @@ export async function startCliPeer (options: CliPeerOptions): Promise<CliPeer> {
     ...options.exchange,
     store: options.wrapStore?.(store) ?? store,
     uploadBytesPerSecond: options.uploadBytesPerSecond,
-    wireSent: listener => node.onWireSent(listener),
+    wire: node,
     maxQueuedUploads: options.maxQueuedUploads,
     fetch: options.fetch
   })

@@ -180,7 +180,7 @@ class PollenManager implements Manager {
       dataDir
     })
     for (const revocation of registry.revocations()) await node.deny(revocation.body.peerId)
-    const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond, wireSent: listener => node.onWireSent(listener) })
+    const exchange = createChunkExchange(node.libp2p, { store, uploadBytesPerSecond: this.#opts.uploadBytesPerSecond, wire: node })
     await exchange.start()
     const gossip = createGossip(node.libp2p.services.pubsub, {
       swarm: swarm.name, managerPublicKey: decodePublicKey(swarm.managerPublicKey), clock: this.#clock, isRevoked: peer => registry.isRevoked(peer.toString()),

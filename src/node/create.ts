@@ -98,6 +98,8 @@ export interface SwarmNode {
   traffic(): TrafficSnapshot
   /** Call `listener` with the size of every write to any connection; returns the unsubscribe function. */
   onWireSent(listener: (bytes: number) => void): () => void
+  /** Call `listener` with the size of every read from any connection; returns the unsubscribe function. */
+  onWireReceived(listener: (bytes: number) => void): () => void
 }
 
 const RESERVED_SERVICES = new Set(['identify', 'ping', 'pubsub'])
@@ -147,7 +149,13 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
     retryMinMs: NODE_DEFAULTS.bootstrapRetryMinMs,
     retryMaxMs: NODE_DEFAULTS.bootstrapRetryMaxMs
   })
-  const liveness = new ConnectionLiveness(libp2p, {
+  const liveness = new ConnectionLiveness({
+    getConnections: () => libp2p.getConnections(),
+    logger: libp2p.logger,
+    lastReadAt: conn => traffic.lastReadAt(conn),
+    handle: async (protocol, handler, handleOptions) => { await libp2p.handle(protocol, handler, handleOptions) },
+    unhandle: async protocol => { await libp2p.unhandle(protocol) }
+  }, {
     intervalMs: options.pingIntervalMs ?? NODE_DEFAULTS.pingIntervalMs,
     timeoutMs: options.pingTimeoutMs ?? NODE_DEFAULTS.pingTimeoutMs,
     maxFailures: options.maxPingFailures ?? NODE_DEFAULTS.maxPingFailures
@@ -230,6 +238,10 @@ class Swarm implements SwarmNode {
 
   onWireSent (listener: (bytes: number) => void): () => void {
     return this.#traffic.onWire(listener)
+  }
+
+  onWireReceived (listener: (bytes: number) => void): () => void {
+    return this.#traffic.onWireReceived(listener)
   }
 
   async deny (peer: PeerId | string): Promise<void> {

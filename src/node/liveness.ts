@@ -8,7 +8,10 @@
  * is not due. Both ends run the same rule, so a connection carries about one
  * ping per interval instead of one from each end; on a slow uplink each is a
  * handful of packets, and the origin of a deployment holds a link to every
- * agent.
+ * agent. Anything else read from the peer within the interval shows the link
+ * alive as well: such a connection is pinged only every
+ * {@link RTT_REFRESH_INTERVALS} intervals (during a deployment every agent
+ * reports to the manager, which then pings almost none of them).
  *
  * It replaces libp2p's connection monitor, which aborts a connection at the
  * first late ping. After a failed ping the next goes at the next check (an
@@ -29,6 +32,13 @@ const PING_BYTES = 32
 /** How often per interval the monitor looks for connections due a ping. */
 const CHECKS_PER_INTERVAL = 8
 
+/**
+ * A connection that carries data from its peer is still pinged once in this
+ * many intervals, so its RTT (which the chunk policy ranks peers by) stays
+ * current.
+ */
+export const RTT_REFRESH_INTERVALS = 4
+
 /** Ping streams one peer may have open to us at once. */
 const MAX_INBOUND_PINGS = 2
 
@@ -37,6 +47,12 @@ export interface LivenessHost {
   getConnections (): Connection[]
   readonly logger: { forComponent (name: string): Logger }
   /** Serve the ping protocol (libp2p's `handle`, with `force` to replace another handler). */
+  /**
+   * When `conn` last read anything from its peer (on the clock `check` is
+   * given), if known: a connection that did within the interval is alive,
+   * and is pinged only every {@link RTT_REFRESH_INTERVALS} intervals.
+   */
+  lastReadAt? (conn: Connection): number | undefined
   handle? (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
   unhandle? (protocol: string): Promise<void>
 }
@@ -142,9 +158,14 @@ export class ConnectionLiveness {
 
   #isDue (conn: Connection, now: number): boolean {
     const last = this.#lastPing.get(conn)
-    if (last !== undefined) return now - last >= this.#init.intervalMs
-    this.#lastPing.set(conn, now) // first seen: due an interval from now
-    return false
+    if (last === undefined) {
+      this.#lastPing.set(conn, now) // first seen: due an interval from now
+      return false
+    }
+    const interval = this.#init.intervalMs
+    if (now - last < interval) return false
+    const read = this.#host.lastReadAt?.(conn)
+    return read === undefined || now - read >= interval || now - last >= RTT_REFRESH_INTERVALS * interval
   }
 
   /** Ping `conn` (its ping counted as sent at `at`, on the clock `check` is given). */

@@ -256,3 +256,24 @@ test('8 uncapped fetchers beside an origin capped at 8 MiB/s take the package fr
   t.log(`origin uploaded ${copies.toFixed(2)} copies`)
   t.true(copies < 2, `origin uploaded ${copies.toFixed(2)} copies`)
 })
+
+test('requests queued at a slow holder are timed from its last delivery, not from when they were sent: none times out', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const rate = 512 * 1024
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: rate, maxQueuedUploads: 64, exchange: { maxQueuedUploadMs: 60_000 } })
+  // A queue of 32 average chunks takes 4 s to send, twice the request timeout; any one chunk (at most 256 KiB) under 0.5 s.
+  const fetcher = await startPeer(root.dir, 'fetcher', {
+    fetch: { requestTimeoutMs: 2_000, requestTimeoutMsPerByte: 0, maxInflightPerPeer: 32, targetQueueMs: 60_000 }
+  })
+  t.teardown(async () => { await Promise.all([origin, fetcher].map(async p => { await p.stop() })) })
+  await connectAll([origin, fetcher])
+  const data = seededBytes(4 * MiB, 17)
+  const { cid } = await importBytes(origin.store, data, { chunker: { minChunkBytes: 16 * 1024, avgChunkBytes: 64 * 1024, maxChunkBytes: 256 * 1024 } })
+  await origin.exchange.seed(cid)
+
+  const result = await fetcher.exchange.fetch(cid, { timeoutMs: 120_000 })
+
+  await assertIdentical(t, fetcher, cid, data)
+  t.is(result.timedOutRequests, 0)
+})

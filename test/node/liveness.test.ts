@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava'
 import type { Connection, Logger } from '@libp2p/interface'
-import { ConnectionLiveness } from '../../src/node/liveness.ts'
+import { ConnectionLiveness, RTT_REFRESH_INTERVALS } from '../../src/node/liveness.ts'
 
 /** A connection whose ping streams echo (`answering`) or never open; records aborts. */
 function fakeConnection (): { conn: Connection, answering: boolean, aborted: Error[] } {
@@ -108,4 +108,26 @@ test('a node whose peer pings it often enough never pings that connection itself
   t.is(typeof a.libp2p.getConnections()[0]?.rtt, 'number', 'a measured the RTT')
   t.is(b.libp2p.getConnections()[0]?.rtt, undefined, 'b never pinged: it heard a')
   t.true((b.traffic()['/ipfs/ping/1.0.0'] ?? 0) >= 20 * 32, 'b echoed a\'s pings')
+})
+
+test('a connection that read from its peer within the interval is pinged only every RTT_REFRESH_INTERVALS intervals', async t => {
+  const fake = fakeConnection()
+  let lastRead: number | undefined
+  const liveness = new ConnectionLiveness({ getConnections: () => [fake.conn], logger: { forComponent: () => quiet }, lastReadAt: () => lastRead }, { intervalMs: 60_000, timeoutMs: 1_000, maxFailures: 3 })
+  await liveness.check(0)
+  lastRead = 59_000
+  await liveness.check(60_000)
+  t.is(fake.conn.rtt, undefined, 'data 1 s ago: alive, no ping')
+  lastRead = 120_000 - 61_000
+  await liveness.check(120_000)
+  t.is(typeof fake.conn.rtt, 'number', 'nothing read for over an interval: pinged')
+  fake.conn.rtt = undefined
+  for (const now of [180_000, 240_000, 300_000]) {
+    lastRead = now - 1_000
+    await liveness.check(now)
+  }
+  t.is(fake.conn.rtt, undefined, 'reading all along: no ping for three intervals')
+  lastRead = 359_000
+  await liveness.check(360_000)
+  t.is(typeof fake.conn.rtt, 'number', `pinged ${RTT_REFRESH_INTERVALS} intervals after the last ping, for its RTT`)
 })

@@ -268,3 +268,16 @@ test('traffic() counts the bytes sent per protocol, and on the wire in all; onWi
   unsubscribe()
   t.is(heard, a.traffic()[WIRE_TRAFFIC] ?? 0, 'the listener heard what the wire counter counted')
 })
+
+test('onWireReceived hears every byte the other end wrote to the connection', async t => {
+  const a = await startNode(t)
+  const b = await startNode(t)
+  let received = 0
+  t.teardown(b.onWireReceived(bytes => { received += bytes }))
+  const identified = new Promise(resolve => { a.libp2p.addEventListener('peer:identify', resolve, { once: true }) })
+  await a.libp2p.dial(b.addresses()[0]!)
+  await identified
+  // a's only connection is to b: once quiet, b has read exactly what a wrote.
+  await until(notify => b.onWireReceived(notify), () => received === a.traffic()[WIRE_TRAFFIC], 30_000, 'b to read all that a wrote')
+  t.is(received, a.traffic()[WIRE_TRAFFIC] ?? 0)
+})
