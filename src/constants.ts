@@ -218,7 +218,12 @@ export const FETCH_DEFAULTS = {
    * links to the manager). @default 64 MiB
    */
   maxInflightBytesPerProcess: 64 * 1024 * 1024,
-  /** A request not answered in this long is given up and retried elsewhere. @default 30_000 */
+  /**
+   * A request not answered in this long is given up and retried elsewhere;
+   * its clock starts when it was sent or when its peer last delivered a
+   * chunk, whichever is later (a peer sends what it was asked one chunk
+   * after another). @default 30_000
+   */
   requestTimeoutMs: 30_000,
   /** Extra time allowed per byte of the chunk at the slowest acceptable rate (64 KiB/s). @default 1 / 65_536 s */
   requestTimeoutMsPerByte: 1000 / 65_536,
