@@ -285,6 +285,7 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
   const discoverySeconds = (performance.now() - started) / 1000
   note(`${o.agents} agents registered after ${discoverySeconds.toFixed(1)} s; waiting for each to have ${setup.meshTarget} peers…`)
   const meshPeers = await awaitMesh(agentHosts, setup.meshTarget, Math.min(o.timeoutMs, 120_000))
+  const meshSeconds = (performance.now() - started) / 1000
   const startCpu = await Promise.all(agents.map(cpuSecondsOf))
   const linksAtMesh = await peersOf(managerHost, PORT)
   note(`mesh: peers per agent min ${meshPeers.min}, median ${meshPeers.median}; manager linked to ${linksAtMesh} agents; start-up CPU per agent p50 ${percentile(startCpu, 50).toFixed(2)} s, max ${Math.max(...startCpu).toFixed(2)} s; deploying ${formatBytes(data.byteLength)}…`)
@@ -342,7 +343,7 @@ async function pollenRun (setup: Setup, root: string, data: Uint8Array, o: Netns
     discoverySeconds,
     launchSeconds: launched.seconds,
     startCpuSeconds: startCpu,
-    meshSeconds: (performance.now() - started) / 1000,
+    meshSeconds,
     meshPeers,
     managerLinks,
     shaperDrops: { manager: shaper[0]!, agents: agentShaper },
