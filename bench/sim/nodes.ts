@@ -34,14 +34,15 @@ export const UPLOADED = 10
 /**
  * Int32 fields of the upload side: chunks being sent, the first and last
  * session waiting for a slot (-1: none), chunks accepted and not yet sent
- * over all sessions (the server's UploadBacklog), then the requests being
- * sent (and, Float64 at `remaining`, their bytes left).
+ * over all sessions and their bytes (the server's UploadBacklog), then the
+ * requests being sent (and, Float64 at `remaining`, their bytes left).
  */
 export const UP_COUNT = 22
 export const WAIT_HEAD = 23
 export const WAIT_TAIL = 24
 export const BACKLOG = 25
-export const ACTIVE = 26
+export const BACKLOG_BYTES = 26
+export const ACTIVE = 27
 
 /** Bits of FLAGS that make a HAVE from a neighbour no reason to call the node's policy. */
 export const PLAN_PENDING = 1

@@ -315,6 +315,7 @@ class Swarm implements UploadHost {
       links,
       slots,
       maxQueued: o.maxQueuedUploads ?? EXCHANGE_DEFAULTS.maxQueuedUploads,
+      maxQueuedMs: EXCHANGE_DEFAULTS.maxQueuedUploadMs,
       sizes: this.#sizes,
       initialSeedHoldMs: o.initialSeedHoldMs ?? EXCHANGE_DEFAULTS.initialSeedHoldMs,
       repeatSeedHoldMs: o.repeatSeedHoldMs ?? EXCHANGE_DEFAULTS.repeatSeedHoldMs,

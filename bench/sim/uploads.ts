@@ -16,7 +16,7 @@
  * threaded through the request records (requests.ts). Nothing is
  * allocated per request.
  */
-import { ACTIVE, BACKLOG, LAST_UPDATE, RATE, UPLOADED, UP_COUNT, WAIT_HEAD, WAIT_TAIL, type NodeTable } from './nodes.ts'
+import { ACTIVE, BACKLOG, BACKLOG_BYTES, LAST_UPDATE, RATE, UPLOADED, UP_COUNT, WAIT_HEAD, WAIT_TAIL, type NodeTable } from './nodes.ts'
 import { AT_UPLOADER, BITS, DIRECT, INDEX, NEXT_QUEUED, UPLOADER, UPLOADER_SLOT, type RequestTable } from './requests.ts'
 import type { TimerHeap } from './timers.ts'
 import { OriginTurns } from './origin-turns.ts'
@@ -54,6 +54,8 @@ export interface UploadOptions {
   readonly slots: number
   /** Chunks a node accepts and has not sent yet, over all sessions, before it declines (`maxQueuedUploads`). */
   readonly maxQueued: number
+  /** Time at the node's upload rate that the chunks it accepted and has not sent yet may take, beyond one (`maxQueuedUploadMs`). */
+  readonly maxQueuedMs: number
   readonly sizes: readonly number[]
   /** The origin's holds, as `Share.initialSeedHoldMs` and `Share.repeatSeedHoldMs`. */
   readonly initialSeedHoldMs: number
@@ -81,6 +83,7 @@ export class Uploads {
   readonly #sizes: readonly number[]
   readonly #slots: number
   readonly #maxQueued: number
+  readonly #maxQueuedMs: number
   readonly #sessions: Int32Array
   /** What the origin sent and when, as the exchange's origin keeps it: its holds and its turns' chunks. */
   readonly #origin: Share
@@ -98,6 +101,7 @@ export class Uploads {
     this.#sizes = o.sizes
     this.#slots = o.slots
     this.#maxQueued = o.maxQueued
+    this.#maxQueuedMs = o.maxQueuedMs
     this.#sessions = new Int32Array(4 * o.links)
     for (let s = 0; s < o.links; s++) this.#sessions[4 * s + NEXT_WAITING] = -1
     const k = o.sizes.length
@@ -137,10 +141,12 @@ export class Uploads {
     const block = uploader * this.#nodes.stride
     const i32 = this.#nodes.i32
     if (uploader === 0 && this.turns?.choked(q[16 * r + UPLOADER_SLOT]!) === true) { this.declines.choked++; return false }
-    if (i32[block + BACKLOG]! >= this.#maxQueued) { this.declines.backlog++; return false }
+    const size = this.#sizes[q[16 * r + INDEX]!]!
+    if (this.#backlogRefuses(block, size)) { this.declines.backlog++; return false }
     if (uploader === 0 && !this.#origin.admit(q[16 * r + INDEX]!, this.#host.now)) { this.declines.originHold++; return false }
     if (uploader === 0) this.turns?.asked(q[16 * r + UPLOADER_SLOT]!)
     i32[block + BACKLOG] = i32[block + BACKLOG]! + 1
+    i32[block + BACKLOG_BYTES] = i32[block + BACKLOG_BYTES]! + size
     const s = 4 * q[16 * r + UPLOADER_SLOT]!
     const sessions = this.#sessions
     q[16 * r + BITS] = (q[16 * r + BITS]! | AT_UPLOADER) & ~DIRECT
@@ -202,11 +208,21 @@ export class Uploads {
     this.#reschedule(uploader)
   }
 
+  /** As `UploadBacklog.refuses`: `maxQueued` chunks, or beyond one, `maxQueuedMs` of them at the node's rate. */
+  #backlogRefuses (block: number, size: number): boolean {
+    const i32 = this.#nodes.i32
+    const queued = i32[block + BACKLOG]!
+    if (queued >= this.#maxQueued) return true
+    return queued > 0 && i32[block + BACKLOG_BYTES]! + size > this.#nodes.f64[block / 2 + RATE]! * this.#maxQueuedMs / 1000
+  }
+
   /** The uploader lets go of request `r` (sent or cancelled): its place in the backlog is free. */
   #drop (r: number): void {
     const q = this.#requests.i32
-    const backlog = q[16 * r + UPLOADER]! * this.#nodes.stride + BACKLOG
-    this.#nodes.i32[backlog] = this.#nodes.i32[backlog]! - 1
+    const block = q[16 * r + UPLOADER]! * this.#nodes.stride
+    const i32 = this.#nodes.i32
+    i32[block + BACKLOG] = i32[block + BACKLOG]! - 1
+    i32[block + BACKLOG_BYTES] = i32[block + BACKLOG_BYTES]! - this.#sizes[q[16 * r + INDEX]!]!
     q[16 * r + BITS] = q[16 * r + BITS]! & ~AT_UPLOADER
     q[16 * r + NEXT_QUEUED] = 0
     this.#host.released(r)

@@ -9,7 +9,7 @@ import { Uploads, type UploadHost } from '../../bench/sim/uploads.ts'
 const CHUNK = 1000
 
 /** The upload side of a full mesh of `agents` fetchers and the origin, `chunks` chunks of 1000 bytes, 1000 bytes/s each, on a hand-driven clock. */
-function setUp (agents: number, chunks: number, o: { maxQueued?: number, initialSeedHoldMs?: number, repeatSeedHoldMs?: number, turnSlots?: number } = {}) {
+function setUp (agents: number, chunks: number, o: { maxQueued?: number, maxQueuedMs?: number, initialSeedHoldMs?: number, repeatSeedHoldMs?: number, turnSlots?: number } = {}) {
   const net = buildTopology(agents, agents, agents, () => 0.5)
   const nodes = new NodeTable(net.nodes, chunks, 2, 64)
   for (let n = 0; n < net.nodes; n++) nodes.f64[n * nodes.stride / 2 + RATE] = CHUNK
@@ -26,6 +26,7 @@ function setUp (agents: number, chunks: number, o: { maxQueued?: number, initial
     links: net.neighbour.length,
     slots: 2,
     maxQueued: o.maxQueued ?? 8,
+    maxQueuedMs: o.maxQueuedMs ?? Infinity,
     sizes: Array.from({ length: chunks }, () => CHUNK),
     initialSeedHoldMs: o.initialSeedHoldMs ?? 15_000,
     repeatSeedHoldMs: o.repeatSeedHoldMs ?? 5_000,
@@ -103,6 +104,21 @@ test('a node declines requests beyond its backlog over all sessions; a sent or c
   runUntil(100_000)
   t.is(backlog(1), 0, 'every accepted chunk went out')
   t.deepEqual(sent.sort((a, b) => a - b), [1, 2, 5])
+})
+
+test('a node declines requests beyond maxQueuedMs of chunks at its rate, one always admitted, as UploadBacklog does', t => {
+  // 1000 bytes/s: 2.5 s of queue is 2500 bytes, two chunks of 1000.
+  const { uploads, ask, runUntil, backlog } = setUp(4, 10, { maxQueuedMs: 2_500 })
+  t.not(ask(2, 1, 0), 0)
+  t.not(ask(3, 1, 1), 0)
+  t.is(ask(4, 1, 2), 0, 'a third chunk would be 3 s of sending')
+  t.deepEqual(uploads.declines, { backlog: 1, originHold: 0, choked: 0 })
+  runUntil(100_000)
+  t.is(backlog(1), 0)
+  t.not(ask(4, 1, 2), 0, 'with the queue empty it is admitted')
+  const { ask: askBig } = setUp(4, 10, { maxQueuedMs: 500 })
+  t.not(askBig(2, 1, 0), 0, 'one chunk is admitted even when it alone takes longer')
+  t.is(askBig(3, 1, 1), 0)
 })
 
 test('a request the backlog declines does not count as sent at the origin', t => {
