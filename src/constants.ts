@@ -414,14 +414,6 @@ export const AGENT_DEFAULTS = {
 export const AGENT_RUN_DEFAULTS = {
   /** Average interval between two adverts (each also repeats the current task's acknowledgements); jittered ±20 %. @default 10_000 */
   advertIntervalMs: 10_000,
-  /**
-   * An advert is skipped when another report (an acknowledgement, progress,
-   * logs) went out within the interval: that refreshed the manager's view of
-   * the agent as well, and during a transfer adverts beside the progress
-   * reports doubled what each agent sent the manager, whose uplink
-   * acknowledges every message. At most this many in a row. @default 5
-   */
-  maxSkippedAdverts: 5,
   /** Between two syncs with a random connected peer (anti-entropy for missed announcements). @default 30_000 */
   syncIntervalMs: 30_000,
   /** The status relay role is first decided this long after start, once the first connections are identified. @default 2_000 */

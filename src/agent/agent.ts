@@ -18,7 +18,6 @@ import {
 import { checkManagerMessage, createGossip, createPeerExchange, createSync, gossipScoreParams, type StatusEvent, type SwarmGossip, type SyncService } from '../gossip/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createSwarmNode, swarmNodeOptions, type SwarmNode, type SwarmNodeOptions } from '../node/index.ts'
-import { advertGate } from './advert-gate.ts'
 import { createMembership, joinsTopic, type Membership } from './membership.ts'
 import { TaskProcessor, type AgentLogger, type ProcessorSettings } from './processor.ts'
 import { createReporter, type Reporter } from './reporter.ts'
@@ -224,11 +223,10 @@ class PollenAgent implements Agent {
   #startTimers (parts: Parts): void {
     const jitter = (ms: number): number => ms * (0.8 + 0.4 * Math.random())
     // Adverts come fast at first (0.5 s, 1 s, 2 s, …) while the gossip mesh forms and members
-    // learn of each other, then every advertIntervalMs, unless a report just went (maxSkippedAdverts).
+    // learn of each other, then every advertIntervalMs.
     let gap = Math.min(500, this.#opts.advertIntervalMs)
-    const advertDue = advertGate(this.#opts.maxSkippedAdverts)
     const advertLoop = (): void => {
-      if (advertDue(this.#clock(), parts.reporter.lastReportAt(), gap)) void this.#advertise(parts)
+      void this.#advertise(parts)
       this.#timers[0] = setTimeout(advertLoop, jitter(gap)).unref()
       gap = Math.min(gap * 2, this.#opts.advertIntervalMs)
     }

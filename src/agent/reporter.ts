@@ -35,8 +35,6 @@ export interface Reporter {
   sendLogs (taskId: string, stage: Stage, tail?: number): Promise<void>
   /** The task reported on last (what a log request is about). */
   latestTask (): string | undefined
-  /** When a report other than an advert (an acknowledgement, progress, logs) last went to a peer; -Infinity before the first. */
-  lastReportAt (): number
   /** Publish an advert carrying the current task's latest acknowledgements. */
   advertise (advert: Omit<AdvertBody, 'kind' | 'v' | 'at' | 'id' | 'task' | 'acks'>): Promise<void>
   /** Forget the logs and acknowledgements of tasks other than `keep`. */
@@ -68,10 +66,8 @@ export function createReporter (options: ReporterOptions): Reporter {
     return reports
   }
 
-  let lastReportAt = -Infinity
   const publish = async (body: Parameters<SwarmGossip['publishStatus']>[0]): Promise<void> => {
-    const result = await options.gossip.publishStatus(body).catch(err => { options.onError(err as Error, `publishing ${body.kind}`) })
-    if (body.kind !== 'advert' && result != null && result.recipients.length > 0) lastReportAt = options.clock()
+    await options.gossip.publishStatus(body).catch(err => { options.onError(err as Error, `publishing ${body.kind}`) })
   }
 
   const publishLines = async (taskId: string, stage: Stage, lines: readonly LogEntry[]): Promise<void> => {
@@ -119,9 +115,6 @@ export function createReporter (options: ReporterOptions): Reporter {
     },
     latestTask () {
       return current
-    },
-    lastReportAt () {
-      return lastReportAt
     },
     async advertise (advert) {
       const acks = current == null ? [] : STAGES.map(s => tasks.get(current!)?.acks[s]).filter(a => a != null)

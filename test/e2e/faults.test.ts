@@ -143,10 +143,14 @@ test.serial('the manager killed with SIGKILL mid-deployment: agents complete fro
   counts.faultsInjected++
   t.log(`package bytes each agent had stored when the manager died: ${atKill.join(', ')} of ${task.bytes}`)
 
+  const killed = Date.now()
   await until(async () => (await Promise.all(AGENTS.map(async id => await currentRelease(agentDir(id)) === task.taskId))).every(Boolean) ? true : undefined,
     'every agent to run the task with the manager down', 150_000)
+  t.log(`every agent ran the task ${((Date.now() - killed) / 1000).toFixed(1)} s after the manager died`)
   await fleet.startManager(['--upload-limit', '4MiB/s'], addr.replace(/\/p2p\/.*$/, ''))
+  const restarted = Date.now()
   const registry = await fleet.waitForTargets(allAt(AGENTS, task.taskId), 90_000)
+  t.log(`the restarted manager's registry showed every agent running it ${((Date.now() - restarted) / 1000).toFixed(1)} s after its start`)
   t.deepEqual(await endChecks(AGENTS, task, registry), [])
 })
 
