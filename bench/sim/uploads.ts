@@ -22,6 +22,7 @@ import type { TimerHeap } from './timers.ts'
 import { OriginTurns } from './origin-turns.ts'
 import { Share } from '../../src/chunks/share.ts'
 import { Bitfield } from '../../src/chunks/bitfield.ts'
+import { backlogRefuses } from '../../src/chunks/backlog.ts'
 
 /** What the uploads need from the swarm around them. */
 export interface UploadHost {
@@ -208,12 +209,10 @@ export class Uploads {
     this.#reschedule(uploader)
   }
 
-  /** As `UploadBacklog.refuses`: `maxQueued` chunks, or beyond one, `maxQueuedMs` of them at the node's rate. */
+  /** The exchange's backlog rule: `maxQueued` chunks, or beyond one, `maxQueuedMs` of them at the node's rate. */
   #backlogRefuses (block: number, size: number): boolean {
-    const i32 = this.#nodes.i32
-    const queued = i32[block + BACKLOG]!
-    if (queued >= this.#maxQueued) return true
-    return queued > 0 && i32[block + BACKLOG_BYTES]! + size > this.#nodes.f64[block / 2 + RATE]! * this.#maxQueuedMs / 1000
+    const { i32, f64 } = this.#nodes
+    return backlogRefuses(i32[block + BACKLOG]!, i32[block + BACKLOG_BYTES]!, size, this.#maxQueued, f64[block / 2 + RATE]! * this.#maxQueuedMs / 1000)
   }
 
   /** The uploader lets go of request `r` (sent or cancelled): its place in the backlog is free. */

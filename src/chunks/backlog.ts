@@ -23,7 +23,7 @@ export class UploadBacklog {
 
   /** Whether a chunk of `bytes` finds no place. */
   refuses (bytes: number): boolean {
-    return this.#queued >= this.limit || (this.#queued > 0 && this.#bytes + bytes > this.maxBytes)
+    return backlogRefuses(this.#queued, this.#bytes, bytes, this.limit, this.maxBytes)
   }
 
   /** Take a place for a chunk of `bytes` (the caller checked it is not refused). */
@@ -37,4 +37,13 @@ export class UploadBacklog {
     this.#queued = Math.max(0, this.#queued - 1)
     this.#bytes = Math.max(0, this.#bytes - bytes)
   }
+}
+
+/**
+ * The backlog's rule, for `queued` chunks of `queuedBytes` waiting: a chunk
+ * of `bytes` is refused beyond `limit` chunks, or beyond `maxBytes` unless
+ * nothing is queued (the simulator applies it to its own counters).
+ */
+export function backlogRefuses (queued: number, queuedBytes: number, bytes: number, limit: number, maxBytes: number): boolean {
+  return queued >= limit || (queued > 0 && queuedBytes + bytes > maxBytes)
 }
