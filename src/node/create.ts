@@ -149,16 +149,11 @@ export async function createSwarmNode (options: SwarmNodeOptions = {}): Promise<
     retryMinMs: NODE_DEFAULTS.bootstrapRetryMinMs,
     retryMaxMs: NODE_DEFAULTS.bootstrapRetryMaxMs
   })
-  const liveness = new ConnectionLiveness({
-    getConnections: () => libp2p.getConnections(),
-    logger: libp2p.logger,
-    lastReadAt: conn => traffic.lastReadAt(conn),
-    handle: async (protocol, handler, handleOptions) => { await libp2p.handle(protocol, handler, handleOptions) },
-    unhandle: async protocol => { await libp2p.unhandle(protocol) }
-  }, {
+  const liveness = new ConnectionLiveness(libp2p, {
     intervalMs: options.pingIntervalMs ?? NODE_DEFAULTS.pingIntervalMs,
     timeoutMs: options.pingTimeoutMs ?? NODE_DEFAULTS.pingTimeoutMs,
-    maxFailures: options.maxPingFailures ?? NODE_DEFAULTS.maxPingFailures
+    maxFailures: options.maxPingFailures ?? NODE_DEFAULTS.maxPingFailures,
+    lastReadAt: conn => traffic.lastReadAt(conn)
   })
   const node = new Swarm(libp2p, dialer, liveness, denied, traffic)
   options.signal?.addEventListener('abort', () => {

@@ -47,12 +47,6 @@ export interface LivenessHost {
   getConnections (): Connection[]
   readonly logger: { forComponent (name: string): Logger }
   /** Serve the ping protocol (libp2p's `handle`, with `force` to replace another handler). */
-  /**
-   * When `conn` last read anything from its peer (on the clock `check` is
-   * given), if known: a connection that did within the interval is alive,
-   * and is pinged only every {@link RTT_REFRESH_INTERVALS} intervals.
-   */
-  lastReadAt? (conn: Connection): number | undefined
   handle? (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
   unhandle? (protocol: string): Promise<void>
 }
@@ -65,6 +59,12 @@ export interface LivenessInit {
   timeoutMs: number
   /** A connection is aborted after this many failed pings in a row. */
   maxFailures: number
+  /**
+   * When `conn` last read anything from its peer (on the clock `check` is
+   * given), if known: a connection that did within the interval is alive,
+   * and is pinged only every {@link RTT_REFRESH_INTERVALS} intervals.
+   */
+  lastReadAt?: (conn: Connection) => number | undefined
 }
 
 /** Pings connections and aborts those whose peer stopped answering (see the module). */
@@ -164,7 +164,7 @@ export class ConnectionLiveness {
     }
     const interval = this.#init.intervalMs
     if (now - last < interval) return false
-    const read = this.#host.lastReadAt?.(conn)
+    const read = this.#init.lastReadAt?.(conn)
     return read === undefined || now - read >= interval || now - last >= RTT_REFRESH_INTERVALS * interval
   }
 

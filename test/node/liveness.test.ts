@@ -113,7 +113,7 @@ test('a node whose peer pings it often enough never pings that connection itself
 test('a connection that read from its peer within the interval is pinged only every RTT_REFRESH_INTERVALS intervals', async t => {
   const fake = fakeConnection()
   let lastRead: number | undefined
-  const liveness = new ConnectionLiveness({ getConnections: () => [fake.conn], logger: { forComponent: () => quiet }, lastReadAt: () => lastRead }, { intervalMs: 60_000, timeoutMs: 1_000, maxFailures: 3 })
+  const liveness = new ConnectionLiveness({ getConnections: () => [fake.conn], logger: { forComponent: () => quiet } }, { intervalMs: 60_000, timeoutMs: 1_000, maxFailures: 3, lastReadAt: () => lastRead })
   await liveness.check(0)
   lastRead = 59_000
   await liveness.check(60_000)
