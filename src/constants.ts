@@ -139,17 +139,18 @@ export const EXCHANGE_DEFAULTS = {
    */
   maxQueuedUploads: 8,
   /**
-   * Under an upload limit, the chunks accepted and not yet sent also stay
-   * within this long at the limit. A 32 KiB/s origin with 8 chunks of
-   * 64 KiB queued made fetchers wait over their 30 s request timeout, and
-   * the half-sent chunks they cancelled cost it a second copy of the
-   * package. @default 8_000
+   * Under an upload limit, a request is also declined when the chunks
+   * accepted and not yet sent would take longer than this at the limit (what
+   * waits ahead of it, not its own size: see `backlogRefuses`). A 32 KiB/s
+   * origin with 8 chunks of 64 KiB queued made fetchers wait over their
+   * 30 s request timeout, and the half-sent chunks they cancelled cost it a
+   * second copy of the package. @default 8_000
    */
   maxQueuedUploadMs: 8_000,
   /**
-   * Under an upload limit, manifests accepted and not yet sent stay within
-   * this long at the limit (one always may go); further manifest requests
-   * are left unanswered and their fetchers ask another holder after
+   * Under an upload limit, a manifest request is left unanswered when the
+   * manifests accepted and not yet sent would take longer than this at the
+   * limit (one always may go); its fetcher asks another holder after
    * `manifestTimeoutMs` (5 s). @default 2_500
    */
   maxQueuedManifestMs: 2_500,

@@ -55,7 +55,7 @@ export interface UploadOptions {
   readonly slots: number
   /** Chunks a node accepts and has not sent yet, over all sessions, before it declines (`maxQueuedUploads`). */
   readonly maxQueued: number
-  /** Time at the node's upload rate that the chunks it accepted and has not sent yet may take, beyond one (`maxQueuedUploadMs`). */
+  /** Time at the node's upload rate that the chunks it accepted and has not sent yet may take before it declines more (`maxQueuedUploadMs`). */
   readonly maxQueuedMs: number
   readonly sizes: readonly number[]
   /** The origin's holds, as `Share.initialSeedHoldMs` and `Share.repeatSeedHoldMs`. */
@@ -143,7 +143,7 @@ export class Uploads {
     const i32 = this.#nodes.i32
     if (uploader === 0 && this.turns?.choked(q[16 * r + UPLOADER_SLOT]!) === true) { this.declines.choked++; return false }
     const size = this.#sizes[q[16 * r + INDEX]!]!
-    if (this.#backlogRefuses(block, size)) { this.declines.backlog++; return false }
+    if (this.#backlogRefuses(block)) { this.declines.backlog++; return false }
     if (uploader === 0 && !this.#origin.admit(q[16 * r + INDEX]!, this.#host.now)) { this.declines.originHold++; return false }
     if (uploader === 0) this.turns?.asked(q[16 * r + UPLOADER_SLOT]!)
     i32[block + BACKLOG] = i32[block + BACKLOG]! + 1
@@ -209,10 +209,10 @@ export class Uploads {
     this.#reschedule(uploader)
   }
 
-  /** The exchange's backlog rule: `maxQueued` chunks, or beyond one, `maxQueuedMs` of them at the node's rate. */
-  #backlogRefuses (block: number, size: number): boolean {
+  /** The exchange's backlog rule: `maxQueued` chunks, or more than `maxQueuedMs` of them at the node's rate waiting ahead. */
+  #backlogRefuses (block: number): boolean {
     const { i32, f64 } = this.#nodes
-    return backlogRefuses(i32[block + BACKLOG]!, i32[block + BACKLOG_BYTES]!, size, this.#maxQueued, f64[block / 2 + RATE]! * this.#maxQueuedMs / 1000)
+    return backlogRefuses(i32[block + BACKLOG]!, i32[block + BACKLOG_BYTES]!, this.#maxQueued, f64[block / 2 + RATE]! * this.#maxQueuedMs / 1000)
   }
 
   /** The uploader lets go of request `r` (sent or cancelled): its place in the backlog is free. */

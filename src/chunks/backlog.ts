@@ -1,14 +1,14 @@
 /**
  * Chunks a node has agreed to send and not yet sent, over all its sessions.
- * Beyond `limit` chunks, or beyond `maxBytes` of them, requests are declined
- * at once: a fetcher that is turned away asks another holder (or another
- * chunk), while one that waits in a long queue cannot know that the holder
- * it picked is shared by the whole swarm (every fetcher asks the first peer
- * to announce a rare chunk).
+ * Beyond `limit` chunks, or once more than `maxBytes` wait ahead, requests
+ * are declined at once: a fetcher that is turned away asks another holder
+ * (or another chunk), while one that waits in a long queue cannot know that
+ * the holder it picked is shared by the whole swarm (every fetcher asks the
+ * first peer to announce a rare chunk).
  */
 export class UploadBacklog {
   readonly limit: number
-  /** Most chunk bytes queued at once; one chunk is always admitted when none is queued. */
+  /** Most chunk bytes queued ahead of a chunk it takes. */
   readonly maxBytes: number
   #queued = 0
   #bytes = 0
@@ -21,9 +21,9 @@ export class UploadBacklog {
   get queued (): number { return this.#queued }
   get queuedBytes (): number { return this.#bytes }
 
-  /** Whether a chunk of `bytes` finds no place. */
-  refuses (bytes: number): boolean {
-    return backlogRefuses(this.#queued, this.#bytes, bytes, this.limit, this.maxBytes)
+  /** Whether a chunk finds no place. */
+  refuses (): boolean {
+    return backlogRefuses(this.#queued, this.#bytes, this.limit, this.maxBytes)
   }
 
   /** Take a place for a chunk of `bytes` (the caller checked it is not refused). */
@@ -40,10 +40,14 @@ export class UploadBacklog {
 }
 
 /**
- * The backlog's rule, for `queued` chunks of `queuedBytes` waiting: a chunk
- * of `bytes` is refused beyond `limit` chunks, or beyond `maxBytes` unless
- * nothing is queued (the simulator applies it to its own counters).
+ * The backlog's rule, for `queued` chunks of `queuedBytes` waiting: another
+ * chunk is refused beyond `limit` chunks, or when more than `maxBytes` wait
+ * ahead of it (the simulator applies it to its own counters). What waits
+ * ahead, not the chunk's own size: a bound on the total kept a chunk larger
+ * than the room left out for as long as the origin was busy, so its turns
+ * gave the largest chunks back again and again and they left last, which
+ * is when a chunk's size costs the most (see `Share.reserve`).
  */
-export function backlogRefuses (queued: number, queuedBytes: number, bytes: number, limit: number, maxBytes: number): boolean {
-  return queued >= limit || (queued > 0 && queuedBytes + bytes > maxBytes)
+export function backlogRefuses (queued: number, queuedBytes: number, limit: number, maxBytes: number): boolean {
+  return queued >= limit || queuedBytes > maxBytes
 }

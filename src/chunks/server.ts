@@ -120,7 +120,7 @@ export class ServerSession implements ShareListener, Chokeable {
     if (have === undefined || index >= have.length) throw new ProtocolError(`request for chunk ${index} out of range`)
     if (this.#queue.has(index)) return // asked twice: it is queued once, and holds one place in the backlog
     const size = this.#sizeOf(index)
-    if (!have.has(index) || this.#choked || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || this.#ctx.backlog.refuses(size) ||
+    if (!have.has(index) || this.#choked || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || this.#ctx.backlog.refuses() ||
         !this.#share.admit(index, performance.now())) {
       this.#reject(index)
       return
@@ -235,7 +235,7 @@ export class ServerSession implements ShareListener, Chokeable {
     if (this.#share.manifest === undefined) throw new ProtocolError('manifest requested before we announced it')
     const data = await this.#ctx.store.get(this.#share.cid, { signal: this.#abort.signal })
     const backlog = this.#ctx.manifestBacklog
-    if (backlog.refuses(data.byteLength)) return
+    if (backlog.refuses()) return
     backlog.take(data.byteLength)
     try {
       await this.#ctx.bucket.take(data.byteLength, this.#abort.signal)

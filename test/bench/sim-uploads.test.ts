@@ -106,12 +106,12 @@ test('a node declines requests beyond its backlog over all sessions; a sent or c
   t.deepEqual(sent.sort((a, b) => a - b), [1, 2, 5])
 })
 
-test('a node declines requests beyond maxQueuedMs of chunks at its rate, one always admitted, as UploadBacklog does', t => {
-  // 1000 bytes/s: 2.5 s of queue is 2500 bytes, two chunks of 1000.
-  const { uploads, ask, runUntil, backlog } = setUp(4, 10, { maxQueuedMs: 2_500 })
+test('a node declines requests once more than maxQueuedMs of chunks at its rate wait ahead, as UploadBacklog does', t => {
+  // 1000 bytes/s: 1.5 s of queue is 1500 bytes; chunks of 1000.
+  const { uploads, ask, runUntil, backlog } = setUp(4, 10, { maxQueuedMs: 1_500 })
   t.not(ask(2, 1, 0), 0)
-  t.not(ask(3, 1, 1), 0)
-  t.is(ask(4, 1, 2), 0, 'a third chunk would be 3 s of sending')
+  t.not(ask(3, 1, 1), 0, '1 s of sending waits ahead of it')
+  t.is(ask(4, 1, 2), 0, '2 s of sending would wait ahead of a third chunk')
   t.deepEqual(uploads.declines, { backlog: 1, originHold: 0, choked: 0 })
   runUntil(100_000)
   t.is(backlog(1), 0)

@@ -29,7 +29,7 @@ function session (backlog: UploadBacklog, peerHas?: ServerContext['peerHas'], ma
     uploadSlots: new Semaphore(0),
     maxQueuedRequests: 64,
     backlog,
-    manifestBacklog: new UploadBacklog(Infinity, 15),
+    manifestBacklog: new UploadBacklog(Infinity, 5),
     onUploaded: () => {},
     isRefused: () => false,
     peerHas
@@ -77,8 +77,8 @@ test('beyond the backlog, requests are declined at once', async t => {
   t.is(backlog.queued, 0)
 })
 
-test('a byte-bounded backlog declines what would exceed it, but always takes one chunk', async t => {
-  const tight = new UploadBacklog(8, 25)
+test('a byte-bounded backlog declines once more than its bound waits ahead, whatever the size of the chunk asked for', async t => {
+  const tight = new UploadBacklog(8, 15)
   const { server, sent } = session(tight)
   async function * incoming (): AsyncGenerator<Frame> {
     yield request(0)
@@ -87,12 +87,14 @@ test('a byte-bounded backlog declines what would exceed it, but always takes one
     t.is(tight.queuedBytes, 20)
   }
   await server.run(incoming())
-  t.deepEqual(sent.filter(f => f.type === FrameType.REJECT), [{ type: FrameType.REJECT, index: 2 }], 'a third chunk of 10 bytes would make 30')
+  t.deepEqual(sent.filter(f => f.type === FrameType.REJECT), [{ type: FrameType.REJECT, index: 2 }], '20 bytes wait ahead of a third chunk')
   t.is(tight.queuedBytes, 0)
   const small = new UploadBacklog(8, 5)
-  t.false(small.refuses(10), 'an empty backlog takes a chunk larger than its bound')
+  t.false(small.refuses(), 'an empty backlog takes a chunk larger than its bound')
+  small.take(4)
+  t.false(small.refuses(), 'with 4 bytes ahead, a chunk of any size fits')
   small.take(10)
-  t.true(small.refuses(1))
+  t.true(small.refuses())
 })
 
 test('a new chunk is announced to a peer unless it is known to hold it', async t => {
@@ -121,7 +123,7 @@ test('manifests beyond the manifest backlog are left unanswered', async t => {
     await new Promise(resolve => setTimeout(resolve, 10))
     yield { type: FrameType.MANIFEST_REQUEST }
     await new Promise(resolve => setTimeout(resolve, 10))
-    t.is(sent.filter(f => f.type === FrameType.MANIFEST_DATA).length, 1, 'room for one 10-byte manifest in 15 bytes')
+    t.is(sent.filter(f => f.type === FrameType.MANIFEST_DATA).length, 1, 'a 10-byte manifest waiting is more than the 5-byte bound ahead of the next')
     release()
     await new Promise(resolve => setTimeout(resolve, 10))
     yield { type: FrameType.MANIFEST_REQUEST }

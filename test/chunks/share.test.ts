@@ -3,9 +3,9 @@ import { Share } from '../../src/chunks/share.ts'
 import { Bitfield } from '../../src/chunks/bitfield.ts'
 import type { Manifest } from '../../src/core/index.ts'
 
-function share (chunks: number): Share {
+function share (chunks: number, sizeOf: (index: number) => number = () => 10): Share {
   const s = new Share('cid')
-  const manifest = { chunks: Array.from({ length: chunks }, (_, i) => ({ cid: `c${i}`, size: 10 })) } as unknown as Manifest
+  const manifest = { chunks: Array.from({ length: chunks }, (_, i) => ({ cid: `c${i}`, size: sizeOf(i) })) } as unknown as Manifest
   const have = new Bitfield(chunks)
   for (let i = 0; i < chunks; i++) have.set(i)
   s.setManifest(manifest, have)
@@ -74,4 +74,22 @@ test('reserve: in the first pass of initial seeding each turn gets chunks never 
   t.deepEqual(s.reserve(5)?.sort(), [2, 3, 4], 'a released chunk that did not leave is offered again')
   for (const i of [2, 3, 4]) s.admit(i, 0)
   t.is(s.reserve(2), undefined, 'every chunk left: everything is shown')
+})
+
+test('reserve offers the largest chunks never sent first, and a withdrawn one again before smaller ones', t => {
+  const sizes = [10, 40, 20, 40, 30]
+  const s = share(5, i => sizes[i]!)
+  s.initialSeedHoldMs = Infinity
+  t.deepEqual(s.reserve(2), [1, 3], 'the two largest, ties in index order')
+  t.deepEqual(s.reserve(2), [4, 2])
+  s.admit(1, 0)
+  s.admit(3, 0)
+  s.release([1, 3])
+  s.withdraw(3)
+  t.deepEqual(s.reserve(1), [3], 'a first copy that did not leave comes back ahead of the smaller chunks still unsent')
+  s.release([4, 2])
+  s.release([3])
+  s.admit(3, 0)
+  s.admit(4, 0)
+  t.deepEqual(s.reserve(5), [2, 0], 'the rest, largest first')
 })
