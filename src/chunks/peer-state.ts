@@ -84,10 +84,13 @@ export class PeerState implements PeerView {
    * with each decline in a row up to `maxMs`. A busy peer (the origin, every
    * fetcher's first choice) otherwise gets a request, and answers with a
    * decline, for chunk after chunk: at N = 50 on a 16 KiB/s link those
-   * packets outnumbered the data.
+   * packets outnumbered the data. A peer still holding requests of ours is
+   * asked nothing more until it delivers one (or for `maxMs`): it has room
+   * again only once it sent something, so asking on a timer meanwhile only
+   * bought more declines, each a request in and a packet out on its link.
    */
   declined (firstMs: number, maxMs: number): void {
-    this.busyUntil = this.#now() + Math.min(maxMs, firstMs * 2 ** this.declines)
+    this.busyUntil = this.#now() + (this.requested.size > 0 ? maxMs : Math.min(maxMs, firstMs * 2 ** this.declines))
     this.declines++
   }
 
@@ -111,6 +114,7 @@ export class PeerState implements PeerView {
     this.bytesReceived += bytes
     this.penalty = Math.max(0, this.penalty - 1)
     this.declines = 0
+    this.busyUntil = 0
   }
 
   /**

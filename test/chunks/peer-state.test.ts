@@ -24,6 +24,22 @@ test('a peer that declines is not asked for a while, longer with each decline in
   t.false(peer.banned, 'a delivery starts the run over')
 })
 
+test('a peer that declines while it still holds requests of ours is asked nothing more until it delivers one, or for the longest pause', t => {
+  let now = 0
+  const peer = new PeerState('p', () => now, 2_000)
+  peer.requested.add(3)
+  peer.declined(250, 8_000)
+  now = 7_999
+  t.true(peer.banned, 'not the first pause of 250 ms: it is sending us chunk 3')
+  peer.requested.delete(3)
+  peer.recordDelivery(1024, 0, now, 0.3)
+  t.false(peer.banned, 'chunk 3 arrived: it has room again')
+  peer.requested.add(4)
+  peer.declined(250, 8_000)
+  now += 8_000
+  t.false(peer.banned, 'without a delivery, after the longest pause')
+})
+
 test('a choked peer is not asked for chunks but may still be asked for the manifest', t => {
   const peer = new PeerState('p', () => 0, 2_000)
   peer.choked = true
