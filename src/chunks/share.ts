@@ -99,10 +99,11 @@ export class Share {
    * The largest chunks go first. A chunk takes the swarm time in proportion
    * to its size at every hop, so the origin's last chunks set the tail of a
    * deployment: in index order, big chunks that a busy origin declined and
-   * a turn gave back came round again only at the end, and at N = 50 the
-   * last tenth of the origin's first copies averaged 80 KB against 23 KB
-   * for the first (32 KiB chunks on average), and took 31 s instead of 9 s
-   * to reach every agent (bench/RESULTS.md).
+   * a turn gave back came round again only at the end. At N = 50 (32 KiB
+   * chunks on average) the last fifth of the origin's first copies averaged
+   * 80 KB against 23 KB for the first fifth, and the largest fifth of the
+   * chunks took 31 s to reach every agent against 9 s for the smallest
+   * (bench/RESULTS.md).
    */
   reserve (count: number): number[] | undefined {
     const have = this.#have
