@@ -51,9 +51,7 @@ export class Share {
   #reserved: Uint16Array | undefined
   /** Chunk indexes, largest first (ties in index order): the order {@link reserve} offers them in. */
   #bySize: Uint32Array | undefined
-  /** Position of each chunk in `#bySize`. */
-  #rank: Uint32Array | undefined
-  /** Where the next search of `#bySize` starts: every chunk before it has been sent. */
+  /** Where the next search of `#bySize` starts: every chunk before it has been sent (a withdrawn first copy sets it back to 0). */
   #cursor = 0
 
   constructor (cid: string) {
@@ -74,8 +72,6 @@ export class Share {
     this.#reserved = new Uint16Array(manifest.chunks.length)
     const sizes = manifest.chunks.map(chunk => chunk.size)
     this.#bySize = Uint32Array.from(sizes.keys()).sort((a, b) => sizes[b]! - sizes[a]! || a - b)
-    this.#rank = new Uint32Array(sizes.length)
-    this.#bySize.forEach((index, position) => { this.#rank![index] = position })
     for (const listener of this.listeners) listener.onManifest(this)
   }
 
@@ -154,7 +150,7 @@ export class Share {
     const before = this.#sentBefore![index]!
     if (before === -Infinity) {
       this.#neverSent++
-      this.#cursor = Math.min(this.#cursor, this.#rank![index]!)
+      this.#cursor = 0 // reserve skips the sent chunks ahead of this one again
     }
     lastSent[index] = before
     this.#sentBefore![index] = -Infinity
