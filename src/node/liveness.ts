@@ -16,8 +16,8 @@
  * A connection keeps one ping stream open: each ping is 32 bytes each way on
  * it. A new stream for every ping (as libp2p's ping service does) cost the
  * answering end five more small packets (the stream's acceptance, two
- * protocol negotiation lines, its end), about 600 bytes on the wire: at
- * N = 50 the agents' pings took 3-4 % of the manager's 16 KiB/s link
+ * protocol negotiation lines, its end), about 500 bytes on the wire: at
+ * N = 50 the agents' pings took 4-5 % of the manager's 16 KiB/s link
  * during a deployment. The protocol allows many pings on one stream.
  *
  * It replaces libp2p's connection monitor, which aborts a connection at the
@@ -216,7 +216,7 @@ export class ConnectionLiveness {
 
   /**
    * One ping of `conn` on its kept stream, or on a new one (kept for the
-   * next pings) when it has none, or the kept one has ended: the peer closes
+   * next pings) when it has none, or the kept one has ended: the peer drops
    * a stream left idle. Resolves with the round trip in ms.
    */
   async #ping (conn: Connection, signal: AbortSignal): Promise<number> {
