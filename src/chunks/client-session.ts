@@ -9,6 +9,8 @@ export interface HaveMap {
   readonly bits: Uint8Array
   readonly origin: boolean
   readonly choked: boolean
+  /** The chunks shown are reserved for this fetcher (see `Frame`). */
+  readonly reserved: boolean
 }
 
 /** Callbacks through which a client session reports what its server says. */
@@ -71,7 +73,7 @@ export class ClientSession {
 
   #dispatch (frame: Frame, handler: ClientSessionHandler): void {
     switch (frame.type) {
-      case FrameType.HAVE_MAP: handler.onHaveMap(this.peer, { known: frame.known, bits: frame.bits, origin: frame.origin === true, choked: frame.choked === true }); break
+      case FrameType.HAVE_MAP: handler.onHaveMap(this.peer, { known: frame.known, bits: frame.bits, origin: frame.origin === true, choked: frame.choked === true, reserved: frame.reserved === true }); break
       case FrameType.HAVE: handler.onHave(this.peer, frame.index); break
       case FrameType.DATA: handler.onData(this.peer, frame.index, frame.offset, frame.data); break
       case FrameType.REJECT: handler.onReject(this.peer, frame.index); break

@@ -45,6 +45,12 @@ export interface ChunkExchangeOptions extends Partial<typeof EXCHANGE_DEFAULTS> 
    * more than its rate drops packets.
    */
   readonly wire?: WireTap
+  /**
+   * Whether a peer is on one of this node's links (near) or behind a router
+   * (far; see `FetchContext.isNear`). @default by the address of a
+   * connection to it (locality.ts)
+   */
+  readonly isNear?: (peer: string) => boolean
 }
 
 /** The traffic of a node's connections, as the upload limit sees it. */
@@ -104,6 +110,7 @@ class Exchange implements ChunkExchange {
   #uploadedBytes = 0
   #running = false
   readonly #wire: WireTap | undefined
+  readonly #nearness: ((peer: string) => boolean) | undefined
   #unsubscribeWire: Array<() => void> = []
   /** What the node's connections carried since start (writes, their packet headers, acknowledgements of reads), and the bucket's count at start (see `wire`). */
   #wireBytes = 0
@@ -116,6 +123,7 @@ class Exchange implements ChunkExchange {
     this.#fetchDefaults = options.fetch ?? {}
     this.#badPeerMs = options.badPeerMs ?? 3_600_000
     this.#wire = options.wire
+    this.#nearness = options.isNear
     this.#bucket = createTokenBucket({ bytesPerSecond: this.#opts.uploadBytesPerSecond })
     this.#uploadSlots = new Semaphore(this.#opts.maxConcurrentUploads)
     const rate = this.#opts.uploadBytesPerSecond
@@ -267,7 +275,7 @@ class Exchange implements ChunkExchange {
       rttOf: peer => this.#rttOf(peer),
       connectedPeers: () => this.#libp2p.getPeers().map(p => p.toString()),
       selfId: this.#libp2p.peerId.toString(),
-      isNear: peer => this.#isNear(peer),
+      isNear: peer => this.#nearness?.(peer) ?? this.#isNear(peer),
       log: this.#libp2p.logger.forComponent('pollen:chunks:fetch')
     }
   }

@@ -50,6 +50,8 @@ export interface FetchResult {
   readonly duplicateBytes: number
   /** Requests given up for taking over `requestTimeoutMs` (and asked again, elsewhere or later). */
   readonly timedOutRequests: number
+  /** Far peers were opened to every chunk after an idle spell (see `Fetcher`'s peer views): the site's own sharing stalled. */
+  readonly farOpened: boolean
   /** Chunk bytes received per peer id. */
   readonly bytesByPeer: Readonly<Record<string, number>>
   readonly seconds: number
@@ -217,6 +219,7 @@ export class Fetcher implements ClientSessionHandler {
     // Requests that crossed the choke were declined: a peer that lets us ask again is not busy.
     if (state.choked && !map.choked) state.busyUntil = 0
     state.choked = map.choked
+    state.reserved = map.reserved
     if (!map.known) return
     state.lastHeard = this.#now()
     if (this.#ctx.share.manifest === undefined) {
@@ -494,7 +497,12 @@ export class Fetcher implements ClientSessionHandler {
    * fetching it. A near peer that announced nothing for the grace time
    * (`farGraceMs` or more, see #farGraceMs) is passed over, as one that left
    * is; after an idle spell of four grace times far peers are shown with
-   * everything they hold.
+   * everything they hold. An origin serving us in turns shows chunks
+   * reserved for our turn alone: those are ours to bring in whatever the
+   * designation says (no near peer is shown them meanwhile), unless a near
+   * peer holds one already. Without that, each agent's turn showed chunks
+   * designated to its neighbours, and a site behind a 2 MiB/s link took
+   * 24 s for 10 MiB instead of 9 s.
    */
   #peerViews (): PeerView[] {
     return withTypicalThroughput(this.#nearFarViews())
@@ -513,9 +521,10 @@ export class Fetcher implements ClientSessionHandler {
       if (choice[index] === FAR_UNKNOWN) choice[index] = this.#designated(index, holders, active) ? FAR_YES : FAR_NO
       return choice[index] === FAR_YES
     }
+    const nearHolds = (index: number): boolean => holders.some(h => h.has(index))
     return usable.map(p => p.near
       ? p
-      : viewWith(p, { has: (i: number) => mayAsk(i) && p.has(i) }))
+      : viewWith(p, { has: p.reserved ? (i: number) => p.has(i) && !nearHolds(i) : (i: number) => mayAsk(i) && p.has(i) }))
   }
 
   /** Whether this node is the one to fetch chunk `index` from far peers: no near peer holds it, and none of the active ones ranks before us. */
@@ -672,6 +681,7 @@ export class Fetcher implements ClientSessionHandler {
       fetchedBytes: this.#fetchedBytes,
       duplicateBytes: this.#duplicateBytes,
       timedOutRequests: this.#timedOutRequests,
+      farOpened: this.#farOpen,
       bytesByPeer,
       seconds: (this.#now() - this.#started) / 1000
     })

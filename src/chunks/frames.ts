@@ -33,8 +33,10 @@ export type Frame =
    * `origin`: the sender is the package's origin (see `PeerView.lastResort`).
    * `choked`: it serves this fetcher no chunks for now (see `Unchoker`); a
    * later HAVE_MAP without the flag lets it ask again.
+   * `reserved`: the chunks shown are reserved for this fetcher's turn (see
+   * `Share.reserve`): the sender shows them to no other fetcher meanwhile.
    */
-  | { type: typeof FrameType.HAVE_MAP, known: boolean, bits: Uint8Array, origin?: boolean, choked?: boolean }
+  | { type: typeof FrameType.HAVE_MAP, known: boolean, bits: Uint8Array, origin?: boolean, choked?: boolean, reserved?: boolean }
   | { type: typeof FrameType.HAVE, index: number }
   | { type: typeof FrameType.REQUEST, index: number }
   | { type: typeof FrameType.CANCEL, index: number }
@@ -112,21 +114,24 @@ function decodeData (body: Uint8Array): Frame {
 
 /**
  * HAVE_MAP flag bits: the manifest is known (bits follow); the sender is the
- * package's origin; the sender serves this fetcher nothing for now. The last
- * two need the first.
+ * package's origin; the sender serves this fetcher nothing for now; the
+ * chunks shown are reserved for this fetcher. The last three need the first.
  */
 const HAVE_MAP_KNOWN = 1
 const HAVE_MAP_ORIGIN = 2
 const HAVE_MAP_CHOKED = 4
+const HAVE_MAP_RESERVED = 8
+const HAVE_MAP_ALL = HAVE_MAP_KNOWN | HAVE_MAP_ORIGIN | HAVE_MAP_CHOKED | HAVE_MAP_RESERVED
 
-function haveMapFlags (frame: { known: boolean, origin?: boolean, choked?: boolean }): number {
+function haveMapFlags (frame: { known: boolean, origin?: boolean, choked?: boolean, reserved?: boolean }): number {
   if (!frame.known) return 0
-  return HAVE_MAP_KNOWN | (frame.origin === true ? HAVE_MAP_ORIGIN : 0) | (frame.choked === true ? HAVE_MAP_CHOKED : 0)
+  return HAVE_MAP_KNOWN | (frame.origin === true ? HAVE_MAP_ORIGIN : 0) | (frame.choked === true ? HAVE_MAP_CHOKED : 0) |
+    (frame.reserved === true ? HAVE_MAP_RESERVED : 0)
 }
 
 function decodeHaveMap (body: Uint8Array): Frame {
   const flag = body[0]
-  if (flag === undefined || flag > (HAVE_MAP_KNOWN | HAVE_MAP_ORIGIN | HAVE_MAP_CHOKED) || (flag !== 0 && (flag & HAVE_MAP_KNOWN) === 0)) {
+  if (flag === undefined || flag > HAVE_MAP_ALL || (flag !== 0 && (flag & HAVE_MAP_KNOWN) === 0)) {
     throw new ProtocolError('malformed HAVE_MAP frame')
   }
   if (flag === 0 && body.byteLength !== 1) throw new ProtocolError('HAVE_MAP for an unknown manifest has bits')
@@ -135,7 +140,8 @@ function decodeHaveMap (body: Uint8Array): Frame {
     known: flag !== 0,
     bits: body.subarray(1),
     ...((flag & HAVE_MAP_ORIGIN) !== 0 ? { origin: true } : {}),
-    ...((flag & HAVE_MAP_CHOKED) !== 0 ? { choked: true } : {})
+    ...((flag & HAVE_MAP_CHOKED) !== 0 ? { choked: true } : {}),
+    ...((flag & HAVE_MAP_RESERVED) !== 0 ? { reserved: true } : {})
   }
 }
 

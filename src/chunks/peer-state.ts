@@ -46,6 +46,8 @@ export class PeerState implements PeerView {
   lastResort = false
   /** It serves us no chunks for now (its HAVE_MAP said so; see `Unchoker`): only its manifest may be asked for. */
   choked = false
+  /** Its HAVE_MAP shows chunks reserved for our turn (see `Share.reserve`), which it shows no other fetcher meanwhile. */
+  reserved = false
   /** When it last announced a chunk or its have-map (ms, fetch clock): a near peer silent for long is not waited for. */
   lastHeard = -Infinity
   /** Hash of the id, for the designation of far chunks. */

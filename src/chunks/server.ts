@@ -227,7 +227,7 @@ export class ServerSession implements ShareListener, Chokeable {
     const have = this.#shown()
     const frame: Frame = have === undefined
       ? { type: FrameType.HAVE_MAP, known: false, bits: new Uint8Array(0) }
-      : { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.from(have.bytes), origin: this.#share.origin, choked: this.#choked }
+      : { type: FrameType.HAVE_MAP, known: true, bits: Uint8Array.from(have.bytes), origin: this.#share.origin, choked: this.#choked, reserved: this.#offered !== undefined && !this.#choked }
     await this.#frames.send(frame, this.#abort.signal)
   }
 

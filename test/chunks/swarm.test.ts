@@ -69,6 +69,36 @@ test('an origin that serves one fetcher at a time, in turns of one chunk: all 4 
   t.true(originUpload < 1.5 * size, `origin uploaded ${originUpload} bytes for a ${size}-byte package`)
 })
 
+test('a site behind a router, served by the origin in turns: each fetcher brings in the chunks reserved for its turn, and none has to open the origin to everything', async t => {
+  const root = await tempRoot()
+  t.teardown(root.cleanup)
+  const size = 2 * MiB
+  // Turns never end for idling, and near peers count as present for a minute after they last
+  // announced something: a fetcher that asks nothing in its turn holds it for over a minute.
+  const origin = await startPeer(root.dir, 'origin', { uploadBytesPerSecond: 2 * MiB, exchange: { originUnchokeSlots: 2, originTurnChunks: 2, originTurnIdleMs: 600_000 } })
+  const far = origin.node.peerId.toString()
+  // The fetchers see the origin as far (across a WAN link) and each other as near: a site.
+  const fetchers = await Promise.all(Array.from({ length: 4 }, async (_, i) => await startPeer(root.dir, `s${i}`, { exchange: { isNear: peer => peer !== far } })))
+  const all = [origin, ...fetchers]
+  t.teardown(async () => { await Promise.all(all.map(async p => { await p.stop() })) })
+  await connectAll(all)
+  const data = seededBytes(size, 13)
+  const { cid } = await importBytes(origin.store, data, { chunker: { minChunkBytes: 16 * 1024, avgChunkBytes: 64 * 1024, maxChunkBytes: 256 * 1024 } })
+  await origin.exchange.seed(cid, { initial: true })
+
+  const results = await Promise.all(fetchers.map(async f => await f.exchange.fetch(cid, { timeoutMs: 300_000, farGraceMs: 60_000 })))
+
+  for (const f of fetchers) await assertIdentical(t, f, cid, data)
+  const slowest = Math.max(...results.map(r => r.seconds))
+  const originUpload = origin.exchange.uploadedBytesFor(cid)
+  t.log(`origin uploaded ${(originUpload / size).toFixed(2)} copies; slowest fetch ${slowest.toFixed(1)} s`)
+  // Before, a turn showed a fetcher chunks designated to its neighbours: it asked for none until
+  // they had been silent for the grace time (here a minute), or it opened the origin to everything.
+  t.true(slowest < 30, `the slowest fetch took ${slowest.toFixed(1)} s (about 1 s alone; a stalled turn takes over 60 s)`)
+  t.deepEqual(results.map(r => r.farOpened), [false, false, false, false], 'no fetcher stalled into opening the origin')
+  t.true(originUpload < 1.5 * size, `origin uploaded ${originUpload} bytes for a ${size}-byte package`)
+})
+
 test.serial('fetches in one process share maxInflightBytesPerProcess: requested bytes stay under it (plus one chunk each), and all complete', async t => {
   const root = await tempRoot()
   t.teardown(root.cleanup)
