@@ -502,7 +502,7 @@ export class Fetcher implements ClientSessionHandler {
    * designation says (no near peer is shown them meanwhile), unless a near
    * peer holds one already. Without that, each agent's turn showed chunks
    * designated to its neighbours, and a site behind a 2 MiB/s link took
-   * 24 s for 10 MiB instead of 9 s.
+   * 23-29 s for 10 MiB instead of 8-10 s.
    */
   #peerViews (): PeerView[] {
     return withTypicalThroughput(this.#nearFarViews())
