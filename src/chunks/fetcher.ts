@@ -517,19 +517,18 @@ export class Fetcher implements ClientSessionHandler {
     const grace = this.#farGraceMs()
     const active = holders.filter(p => now - p.lastHeard < grace)
     const choice = new Uint8Array(this.#ctx.share.manifest!.chunks.length)
+    const nearHolds = (index: number): boolean => holders.some(h => h.has(index))
     const mayAsk = (index: number): boolean => {
-      if (choice[index] === FAR_UNKNOWN) choice[index] = this.#designated(index, holders, active) ? FAR_YES : FAR_NO
+      if (choice[index] === FAR_UNKNOWN) choice[index] = !nearHolds(index) && this.#ranksFirst(index, active) ? FAR_YES : FAR_NO
       return choice[index] === FAR_YES
     }
-    const nearHolds = (index: number): boolean => holders.some(h => h.has(index))
     return usable.map(p => p.near
       ? p
       : viewWith(p, { has: p.reserved ? (i: number) => p.has(i) && !nearHolds(i) : (i: number) => mayAsk(i) && p.has(i) }))
   }
 
-  /** Whether this node is the one to fetch chunk `index` from far peers: no near peer holds it, and none of the active ones ranks before us. */
-  #designated (index: number, holders: readonly PeerState[], active: readonly PeerState[]): boolean {
-    for (const peer of holders) if (peer.has(index)) return false
+  /** Whether none of the active near peers ranks before us for bringing chunk `index` in from far peers. */
+  #ranksFirst (index: number, active: readonly PeerState[]): boolean {
     const mine = mix(this.#selfHash, index)
     for (const peer of active) if (mix(peer.idHash, index) < mine) return false
     return true

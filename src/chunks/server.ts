@@ -119,13 +119,12 @@ export class ServerSession implements ShareListener, Chokeable {
     const have = this.#share.have
     if (have === undefined || index >= have.length) throw new ProtocolError(`request for chunk ${index} out of range`)
     if (this.#queue.has(index)) return // asked twice: it is queued once, and holds one place in the backlog
-    const size = this.#sizeOf(index)
     if (!have.has(index) || this.#choked || this.#ctx.isRefused() || this.#queue.size >= this.#ctx.maxQueuedRequests || this.#ctx.backlog.refuses() ||
         !this.#share.admit(index, performance.now())) {
       this.#reject(index)
       return
     }
-    this.#ctx.backlog.take(size)
+    this.#ctx.backlog.take(this.#sizeOf(index))
     this.#queue.add(index)
     this.#share.unchoker?.asked(this)
     if (!this.#pumping) this.#pump().catch(err => { this.#frames.abort(err) })
